@@ -1,0 +1,24 @@
+// Runs every package's tests through Nx, then prints the one summary line CI reads.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const resultsDir = join(root, '.test-results');
+rmSync(resultsDir, { recursive: true, force: true });
+mkdirSync(resultsDir, { recursive: true });
+
+const args = ['nx', 'run-many', '-t', 'test', '--parallel=1', '--outputStyle=stream', ...process.argv.slice(2)];
+const run = spawnSync('npx', args, { cwd: root, stdio: 'inherit', env: { ...process.env, NX_DAEMON: 'false' } });
+
+let passed = 0;
+let failed = 0;
+for (const file of readdirSync(resultsDir).filter((f) => f.endsWith('.json'))) {
+  const report = JSON.parse(readFileSync(join(resultsDir, file), 'utf8'));
+  passed += report.numPassedTests ?? 0;
+  // A suite that failed to load has no failing test but must still count as a failure.
+  failed += (report.numFailedTests ?? 0) + (report.numFailedTestSuites > 0 && (report.numFailedTests ?? 0) === 0 ? 1 : 0);
+}
+if (run.status !== 0 && failed === 0) failed = 1;
+console.log(`tests: ${passed} passed, ${failed} failed`);
+process.exit(run.status === 0 && failed === 0 ? 0 : 1);
