@@ -27,6 +27,16 @@ describe('Rng', () => {
       expect(Number.isInteger(k) && k >= 0 && k < 7).toBe(true);
     }
   });
+  it('ints(n, out) gives exactly the int(n) stream and leaves the same state', () => {
+    for (const n of [1, 7, 10_000, 0x80000001, 0x100000000]) {
+      const a = new Rng(99);
+      const b = new Rng(99);
+      const expected = Array.from({ length: 500 }, () => a.int(n));
+      expect(Array.from(b.ints(n, new Uint32Array(500)))).toEqual(expected);
+      expect(b.state()).toEqual(a.state());
+    }
+    expect(() => new Rng(1).ints(0, new Uint32Array(3))).toThrow(/Rng.ints: n must be an integer/);
+  });
   it('int is unbiased enough that each of 10 bins gets about 10%', () => {
     const rng = new Rng(3);
     const counts = new Array(10).fill(0);

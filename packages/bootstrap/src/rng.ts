@@ -73,6 +73,40 @@ export class Rng {
     return x % n;
   }
 
+  /**
+   * Fills `out` with uniform integers in [0, n): the same numbers, and the same state
+   * afterwards, as calling int(n) out.length times, but with the state held in locals (bootstrap hot loop).
+   */
+  ints(n: number, out: Uint32Array): Uint32Array {
+    if (!Number.isInteger(n) || n <= 0 || n > 0x100000000) throw new RangeError(`Rng.ints: n must be an integer in [1, 2^32], got ${n}`);
+    const limit = 0x100000000 - (0x100000000 % n);
+    let s0 = this.s0;
+    let s1 = this.s1;
+    let s2 = this.s2;
+    let s3 = this.s3;
+    for (let i = 0; i < out.length; i++) {
+      let x: number;
+      do {
+        // Inlined nextUint32 (xoshiro128**); must stay identical to it.
+        const m = Math.imul(s1, 5) >>> 0;
+        x = Math.imul(((m << 7) | (m >>> 25)) >>> 0, 9) >>> 0;
+        const t = (s1 << 9) >>> 0;
+        s2 = (s2 ^ s0) >>> 0;
+        s3 = (s3 ^ s1) >>> 0;
+        s1 = (s1 ^ s2) >>> 0;
+        s0 = (s0 ^ s3) >>> 0;
+        s2 = (s2 ^ t) >>> 0;
+        s3 = ((s3 << 11) | (s3 >>> 21)) >>> 0;
+      } while (x >= limit);
+      out[i] = x % n;
+    }
+    this.s0 = s0;
+    this.s1 = s1;
+    this.s2 = s2;
+    this.s3 = s3;
+    return out;
+  }
+
   /** Uniform float in [lo, hi). */
   uniform(lo: number, hi: number): number {
     return lo + (hi - lo) * this.next();

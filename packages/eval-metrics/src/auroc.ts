@@ -1,30 +1,28 @@
-import { checkBinaryInputs } from './validate';
+import { requireBothClasses, splitByClass } from './validate';
 
 /**
  * Area under the ROC curve, exact, O(n log n): the Mann-Whitney U statistic with
- * average ranks for tied scores (scikit-learn's `roc_auc_score`).
+ * tied scores counted as half (average ranks), as scikit-learn's `roc_auc_score`.
+ * Throws if `labels` and `scores` differ in length, a score is not finite, a label
+ * is not 0 or 1, or only one class is present.
  */
 export function auroc(labels: ArrayLike<number>, scores: ArrayLike<number>): number {
-  const n = checkBinaryInputs(labels, scores, 'auroc');
-  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a] - scores[b]);
-  let positives = 0;
-  let rankSumPositives = 0;
-  for (let start = 0; start < n; ) {
-    let end = start + 1;
-    while (end < n && scores[order[end]] === scores[order[start]]) end++;
-    // Tied scores share the mean of the ranks start+1 .. end.
-    const averageRank = (start + 1 + end) / 2;
-    for (let j = start; j < end; j++) {
-      if (labels[order[j]] === 1) {
-        positives++;
-        rankSumPositives += averageRank;
-      }
-    }
-    start = end;
+  const split = splitByClass(labels, scores, 'auroc');
+  requireBothClasses(split, 'auroc');
+  const { positives, negatives } = split;
+  // U counts (positive, negative) pairs ranked right, ties as 1/2; integers and halves stay exact in doubles.
+  let u = 0;
+  let below = 0;
+  const nNeg = negatives.length;
+  for (let i = 0; i < positives.length; ) {
+    const v = positives[i];
+    let end = i + 1;
+    while (end < positives.length && positives[end] === v) end++;
+    while (below < nNeg && negatives[below] < v) below++;
+    let equal = below;
+    while (equal < nNeg && negatives[equal] === v) equal++;
+    u += (end - i) * (below + (equal - below) / 2);
+    i = end;
   }
-  const negatives = n - positives;
-  if (positives === 0 || negatives === 0) {
-    throw new RangeError(`auroc: needs both classes, got ${positives} positives and ${negatives} negatives`);
-  }
-  return (rankSumPositives - (positives * (positives + 1)) / 2) / (positives * negatives);
+  return u / (positives.length * nNeg);
 }

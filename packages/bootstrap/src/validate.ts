@@ -1,0 +1,37 @@
+import { Rng } from './rng';
+
+export function checkLabels(labels: ArrayLike<number>, fn: string): void {
+  for (let i = 0; i < labels.length; i++) {
+    const y = labels[i];
+    if (y !== 0 && y !== 1) throw new RangeError(`${fn}: labels[${i}] is ${y}; labels must be 0 or 1`);
+  }
+}
+
+export function checkScores(scores: ArrayLike<number>, n: number, name: string, fn: string): void {
+  if (scores.length !== n) throw new RangeError(`${fn}: ${name} has length ${scores.length} but labels has length ${n}`);
+  for (let i = 0; i < n; i++) {
+    const s = scores[i];
+    if (typeof s !== 'number' || !Number.isFinite(s)) throw new RangeError(`${fn}: ${name}[${i}] is ${s}; scores must be finite numbers`);
+  }
+}
+
+export interface CommonOptions {
+  replicates?: number;
+  confidence?: number;
+  seed: number | Rng;
+  maxRedraws?: number;
+}
+
+export function resolveCommon(options: CommonOptions | undefined, fn: string) {
+  if (!options || options.seed === undefined) {
+    throw new TypeError(`${fn}: options.seed is required (a number or an Rng) so that the result can be reproduced`);
+  }
+  const replicates = options.replicates ?? 500;
+  const confidence = options.confidence ?? 0.95;
+  if (!Number.isInteger(replicates) || replicates < 1) throw new RangeError(`${fn}: replicates must be a positive integer, got ${replicates}`);
+  if (!(confidence > 0 && confidence < 1)) throw new RangeError(`${fn}: confidence must lie in (0, 1), got ${confidence}`);
+  const maxRedraws = options.maxRedraws ?? replicates;
+  if (!Number.isInteger(maxRedraws) || maxRedraws < 0) throw new RangeError(`${fn}: maxRedraws must be a non-negative integer, got ${maxRedraws}`);
+  const rng = options.seed instanceof Rng ? options.seed : new Rng(options.seed);
+  return { replicates, confidence, maxRedraws, rng };
+}

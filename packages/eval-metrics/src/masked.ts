@@ -1,0 +1,98 @@
+import { auroc } from './auroc';
+
+export interface TaskCounts {
+  positives: number;
+  negatives: number;
+  /** Rows whose label for this task is NaN (unknown or uncertain), left out. */
+  masked: number;
+}
+
+export interface UnscorableTask extends TaskCounts {
+  task: string;
+  /** Why no AUROC exists, e.g. "no negative labels after masking (12 positives, 0 negatives, 3 masked)". */
+  reason: string;
+}
+
+export interface MaskedAurocs {
+  /** AUROC of each task that could be scored, by task name. */
+  aurocs: Record<string, number>;
+  /** Mean AUROC over the scored tasks. */
+  mean: number;
+  /** Names of the scored tasks, in column order. */
+  scored: string[];
+  /** Tasks left out because after masking they hold only one class (or no rows). */
+  unscorable: UnscorableTask[];
+  /** Label counts of every task, by task name. */
+  counts: Record<string, TaskCounts>;
+}
+
+/**
+ * Per-task AUROC over an N x K label matrix (rows of 1 / 0 / NaN) and an N x K score matrix;
+ * NaN labels are masked out per task. Tasks with one class only are named in `unscorable`
+ * rather than given a NaN. Throws if no task can be scored, on ragged rows, labels other
+ * than 0 / 1 / NaN, or non-finite scores.
+ */
+export function maskedAurocs(
+  labelMatrix: ReadonlyArray<ArrayLike<number>>,
+  scoreMatrix: ReadonlyArray<ArrayLike<number>>,
+  taskNames: readonly string[],
+): MaskedAurocs {
+  const n = labelMatrix.length;
+  const k = taskNames.length;
+  if (scoreMatrix.length !== n) {
+    throw new RangeError(`maskedAurocs: labelMatrix has ${n} rows but scoreMatrix has ${scoreMatrix.length}`);
+  }
+  if (new Set(taskNames).size !== k) throw new RangeError(`maskedAurocs: taskNames has duplicates: ${taskNames.join(', ')}`);
+  for (let i = 0; i < n; i++) {
+    if (labelMatrix[i].length !== k) {
+      throw new RangeError(`maskedAurocs: labelMatrix row ${i} has ${labelMatrix[i].length} columns, expected ${k} (one per task)`);
+    }
+    if (scoreMatrix[i].length !== k) {
+      throw new RangeError(`maskedAurocs: scoreMatrix row ${i} has ${scoreMatrix[i].length} columns, expected ${k} (one per task)`);
+    }
+  }
+  const result: MaskedAurocs = { aurocs: {}, mean: Number.NaN, scored: [], unscorable: [], counts: {} };
+  let sum = 0;
+  for (let t = 0; t < k; t++) {
+    const task = taskNames[t];
+    const labels: number[] = [];
+    const scores: number[] = [];
+    let masked = 0;
+    for (let i = 0; i < n; i++) {
+      const y = labelMatrix[i][t];
+      const s = scoreMatrix[i][t];
+      if (!Number.isFinite(s)) throw new RangeError(`maskedAurocs: score at row ${i}, task "${task}" is ${s}; scores must be finite`);
+      if (Number.isNaN(y)) {
+        masked++;
+        continue;
+      }
+      if (y !== 0 && y !== 1) throw new RangeError(`maskedAurocs: label at row ${i}, task "${task}" is ${y}; expected 0, 1 or NaN`);
+      labels.push(y);
+      scores.push(s);
+    }
+    let positives = 0;
+    for (const y of labels) positives += y;
+    const counts = { positives, negatives: labels.length - positives, masked };
+    result.counts[task] = counts;
+    if (counts.positives === 0 || counts.negatives === 0) {
+      const missing = counts.positives === 0 && counts.negatives === 0 ? 'no unmasked labels' : counts.positives === 0 ? 'no positive labels' : 'no negative labels';
+      result.unscorable.push({
+        task,
+        ...counts,
+        reason: `${missing} after masking (${counts.positives} positives, ${counts.negatives} negatives, ${masked} masked)`,
+      });
+      continue;
+    }
+    const value = auroc(labels, scores);
+    result.aurocs[task] = value;
+    result.scored.push(task);
+    sum += value;
+  }
+  if (result.scored.length === 0) {
+    throw new RangeError(
+      `maskedAurocs: no task can be scored: ${result.unscorable.map((u) => `"${u.task}": ${u.reason}`).join('; ')}`,
+    );
+  }
+  result.mean = sum / result.scored.length;
+  return result;
+}
