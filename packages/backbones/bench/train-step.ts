@@ -1,0 +1,91 @@
+/**
+ * One training step (forward in training mode, backward, Adam update) of resnet18 / densenet121
+ * at batch 16 and 64/128/224 px on the backend initBackend picks, next to PyTorch 1.13 (2 threads)
+ * doing the same step in the same run. Prints img/s and the ratio as a Markdown table.
+ *
+ *   npm run bench -w @moco-cxr/backbones -- train-step.ts [--models resnet18,densenet121]
+ *     [--sizes 64,128,224] [--batch 16] [--steps 3] [--backend wasm|cpu] [--threads 2] [--no-torch]
+ */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend, type BackendName } from '@moco-cxr/compute';
+import { Rng } from '@moco-cxr/bootstrap';
+import { createBackbone, type BackboneName } from '../src/index';
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
+}
+
+const models = arg('models', 'resnet18,densenet121').split(',') as BackboneName[];
+const sizes = arg('sizes', '64,128,224').split(',').map(Number);
+const batch = Number(arg('batch', '16'));
+const steps = Number(arg('steps', '3'));
+const threads = Number(arg('threads', '2'));
+const withTorch = !process.argv.includes('--no-torch');
+const classes = 10;
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function tfjsStep(name: BackboneName, size: number): Promise<number[]> {
+  const rng = new Rng(size);
+  const backbone = await createBackbone(name, { inputShape: [size, size, 3], seed: 1 });
+  const headInit = new Float32Array(backbone.featureDim * classes);
+  for (let i = 0; i < headInit.length; i++) headInit[i] = rng.normal() * Math.sqrt(1 / backbone.featureDim);
+  const head = tf.variable(tf.tensor2d(headInit, [backbone.featureDim, classes]));
+  const headBias = tf.variable(tf.zeros([classes]));
+  const pixels = new Float32Array(batch * size * size * 3);
+  for (let i = 0; i < pixels.length; i++) pixels[i] = rng.normal();
+  const x = tf.tensor4d(pixels, [batch, size, size, 3]);
+  const labels = tf.oneHot(tf.tensor1d(Array.from({ length: batch }, (_, i) => i % classes), 'int32'), classes);
+  const optimizer = tf.train.adam(1e-4);
+  const vars = [...backbone.trainableVariables(), head, headBias];
+  const step = async () => {
+    const cost = optimizer.minimize(() => {
+      const logits = tf.add(tf.matMul(backbone.embed(x, { training: true }), head), headBias);
+      return tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar;
+    }, true, vars);
+    await cost!.data();
+    cost!.dispose();
+  };
+  await step(); // warm-up: kernels, optimizer slots
+  const before = tf.memory().numTensors;
+  const times: number[] = [];
+  for (let s = 0; s < steps; s++) {
+    const t0 = performance.now();
+    await step();
+    times.push((performance.now() - t0) / 1000);
+  }
+  if (tf.memory().numTensors !== before) throw new Error(`tensor leak: ${before} -> ${tf.memory().numTensors} tensors over ${steps} steps`);
+  optimizer.dispose();
+  for (const t of [head, headBias, x, labels]) t.dispose();
+  backbone.dispose();
+  return times;
+}
+
+function torchStep(name: BackboneName, size: number): number[] {
+  const script = fileURLToPath(new URL('./torch_train_step.py', import.meta.url));
+  const run = spawnSync('/usr/bin/python3', [script, name, String(size), String(batch), String(steps), String(threads)], { encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`PyTorch step failed for ${name} ${size}px: ${run.stderr}`);
+  return JSON.parse(run.stdout.trim().split('\n').pop()!).step_seconds;
+}
+
+const info = await initBackend({ prefer: arg('backend', 'wasm') as BackendName, threads });
+console.log(`backend: ${info.backend}, threads ${info.threads}, simd ${info.simd}${info.notes.length ? ` (${info.notes.join('; ')})` : ''}`);
+console.log(`batch ${batch}, ${steps} timed steps after 1 warm-up, median; PyTorch ${threads} threads\n`);
+console.log('| model | px | tfjs img/s | PyTorch img/s | ratio |');
+console.log('|---|---|---|---|---|');
+for (const name of models) {
+  for (const size of sizes) {
+    let ours = NaN;
+    try {
+      ours = batch / median(await tfjsStep(name, size));
+    } catch (err) {
+      console.log(`| ${name} | ${size} | failed: ${(err as Error).message.split('\n')[0]} | | |`);
+      continue;
+    }
+    const theirs = withTorch ? batch / median(torchStep(name, size)) : NaN;
+    console.log(`| ${name} | ${size} | ${ours.toFixed(2)} | ${withTorch ? theirs.toFixed(1) : '-'} | ${withTorch ? (ours / theirs).toFixed(3) : '-'} |`);
+  }
+}

@@ -1,0 +1,22 @@
+export { createBackbone } from './backbone';
+export type {
+  Backbone,
+  BackboneModel,
+  BackboneName,
+  BackboneOptions,
+  EmbedOptions,
+  LoadStateDictOptions,
+  LoadStateDictResult,
+  StateDictOptions,
+} from './backbone';
+export { convertLayout } from './layout';
+export type { WeightLayout } from './layout';
+export { readWeights, saveBackbone, mapWeightKey } from './weights';
+export type { ReadWeightsOptions, SaveBackboneOptions } from './weights';
+export { readSafetensors, writeSafetensors, parseSafetensors, encodeSafetensors } from './safetensors';
+export type { SafetensorsContent } from './safetensors';
+export { parsePth } from './pth';
+export type { RawTensor } from './pth';
+export type { Conv2dModule, BatchNorm2dModule } from './nn';
+export type { ResNetModule, ResNetBlockModule, ResNetConfig } from './resnet';
+export type { DenseNetModule, DenseLayerModule, TransitionModule, DenseNetConfig } from './densenet';

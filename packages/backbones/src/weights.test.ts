@@ -1,0 +1,155 @@
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { writeFileAtomic } from './atomic';
+import {
+  createBackbone,
+  mapWeightKey,
+  parsePth,
+  readSafetensors,
+  readWeights,
+  saveBackbone,
+  writeSafetensors,
+} from './index';
+import { unpickle } from './pickle';
+import { maxAbsDiff, randomInput, useTestBackend } from './test-backend';
+
+const fixture = (f: string) => fileURLToPath(new URL(`./fixtures/${f}`, import.meta.url));
+let dir = '';
+
+beforeAll(async () => {
+  await useTestBackend();
+  dir = await mkdtemp(join(tmpdir(), 'backbones-weights-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('safetensors', () => {
+  test('round-trips float32, int32 and bool tensors with metadata', async () => {
+    const path = join(dir, 'rt.safetensors');
+    const tensors = new Map<string, tf.Tensor>([
+      ['a.weight', tf.tensor4d([1.5, -2, 3, 4.25, 5, 6], [1, 2, 3, 1])],
+      ['a.num_batches_tracked', tf.scalar(7, 'int32')],
+      ['mask', tf.tensor1d([1, 0, 1], 'bool')],
+    ]);
+    await writeSafetensors(path, tensors, { epoch: '3' });
+    const bytes = await readFile(path);
+    // Header length is a u64 and the data section starts 8-byte aligned.
+    expect((8 + Number(bytes.readBigUInt64LE(0))) % 8).toBe(0);
+    const back = await readSafetensors(path);
+    expect(back.metadata).toEqual({ epoch: '3' });
+    expect([...back.tensors.keys()]).toEqual(['a.weight', 'a.num_batches_tracked', 'mask']);
+    for (const [k, t] of tensors) {
+      expect(back.tensors.get(k)!.dtype).toBe(t.dtype);
+      expect(back.tensors.get(k)!.shape).toEqual(t.shape);
+      expect(Array.from(back.tensors.get(k)!.dataSync())).toEqual(Array.from(t.dataSync()));
+    }
+    for (const t of [...tensors.values(), ...back.tensors.values()]) t.dispose();
+  });
+
+  test('a truncated file is refused with its path and sizes', async () => {
+    const path = join(dir, 'cut.safetensors');
+    const t = tf.ones([64]);
+    await writeSafetensors(path, { t });
+    t.dispose();
+    const bytes = await readFile(path);
+    await writeFile(path, bytes.subarray(0, bytes.length - 10));
+    await expect(readSafetensors(path)).rejects.toThrow(new RegExp(`${path}: tensor 't' \\[64\\] F32 has data_offsets \\[0, 256\\]`));
+  });
+
+  test('a failed write leaves the previous file intact and no temporary file behind', async () => {
+    const path = join(dir, 'ckpt.safetensors');
+    const t = tf.tensor1d([1, 2, 3]);
+    await writeSafetensors(path, { t });
+    const before = await readFile(path);
+    // The second chunk is not a buffer: the write fails midway through the temporary file.
+    await expect(writeFileAtomic(path, [new Uint8Array(1000), null as unknown as Uint8Array])).rejects.toThrow();
+    expect(Buffer.compare(await readFile(path), before)).toBe(0);
+    expect((await readdir(dir)).filter((f) => f.includes('ckpt'))).toEqual(['ckpt.safetensors']);
+    const back = await readSafetensors(path);
+    expect(Array.from(back.tensors.get('t')!.dataSync())).toEqual([1, 2, 3]);
+    back.tensors.get('t')!.dispose();
+    t.dispose();
+  });
+});
+
+describe('PyTorch .pth', () => {
+  test.each(['odd-tensors.pth', 'odd-tensors-legacy.pth'])('%s: strided views, offsets, float16/float64/int64', async (file) => {
+    const raw = parsePth(new Uint8Array(await readFile(fixture(file))), file);
+    expect(raw.get('strided')).toMatchObject({ shape: [4, 3], dtype: 'float32' });
+    expect(Array.from(raw.get('strided')!.values)).toEqual([0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11]);
+    expect(Array.from(raw.get('offset')!.values)).toEqual([4, 5, 6, 7]);
+    expect(Array.from(raw.get('half')!.values)).toEqual([0.5, -2, 65504]);
+    expect(Array.from(raw.get('double')!.values)).toEqual([1.25, -3.5]);
+    expect(raw.get('long')).toMatchObject({ shape: [2, 2], dtype: 'int32' });
+    expect(Array.from(raw.get('long')!.values)).toEqual([1, -2, 3, 2 ** 31 - 1]);
+  });
+
+  test('the unpickler refuses any global outside its allow-list before anything could run', () => {
+    const evil = new TextEncoder().encode("cos\nsystem\n(S'touch /tmp/pwned'\ntR.");
+    expect(() => unpickle(evil, 0, { source: 'evil.pkl' })).toThrow(/evil\.pkl: refusing global 'os\.system'/);
+    const builtin = new Uint8Array([0x80, 0x02, ...new TextEncoder().encode('cbuiltins\neval\n'), 0x2e]);
+    expect(() => unpickle(builtin, 0, { source: 'b.pkl' })).toThrow(/refusing global 'builtins\.eval'/);
+  });
+
+  test('a MoCo checkpoint: query-encoder prefix stripped, key encoder, queue and classifier dropped', async () => {
+    const w = await readWeights(fixture('densenet-mini-moco.pth'));
+    const keys = [...w.keys()];
+    expect(keys[0]).toBe('features.conv0.weight');
+    expect(keys.some((k) => k.startsWith('module.') || k.startsWith('classifier') || k.includes('queue'))).toBe(false);
+    // conv0 is OIHW [8,3,7,7] in the file, HWIO in tfjs layout.
+    expect(w.get('features.conv0.weight')!.shape).toEqual([7, 7, 3, 8]);
+    for (const t of w.values()) t.dispose();
+    const torchLayout = await readWeights(fixture('densenet-mini-moco.pth'), { layout: 'torch', keepClassifier: true });
+    expect(torchLayout.get('features.conv0.weight')!.shape).toEqual([8, 3, 7, 7]);
+    expect(torchLayout.get('classifier.weight')!.shape).toEqual([3, 18]);
+    for (const t of torchLayout.values()) t.dispose();
+  });
+
+  test('without prefix stripping the load error names the unexpected and missing keys', async () => {
+    const opts = { growthRate: 4, blockConfig: [2, 3, 2], numInitFeatures: 8, bnSize: 2, inputShape: [33, 33, 3] as [number, number, number] };
+    await expect(createBackbone('densenet121', { ...opts, weights: fixture('densenet-mini-moco.pth'), readOptions: { prefix: '' } })).rejects.toThrow(
+      /densenet-mini-moco\.pth: densenet121\.loadStateDict: state dict does not match[\s\S]*missing keys \(\d+\): features\.conv0\.weight[\s\S]*unexpected keys \(\d+\): module\.encoder_q\.features\.conv0\.weight/,
+    );
+    // A torchvision state dict for another architecture fails on shapes, by name.
+    await expect(createBackbone('densenet121', { ...opts, growthRate: 8, weights: fixture('densenet-mini.safetensors') })).rejects.toThrow(
+      /shape mismatches \(\d+\): features\.denseblock1\.denselayer1\.conv1\.weight: got \[1,1,8,8\] \(tfjs layout\), expected \[1,1,8,16\]/,
+    );
+  });
+
+  test('key mapping: prefixes, classifier, torchvision legacy densenet names', () => {
+    expect(mapWeightKey('module.encoder_q.layer1.0.conv1.weight', 'module.encoder_q.', false)).toBe('layer1.0.conv1.weight');
+    expect(mapWeightKey('module.encoder_k.layer1.0.conv1.weight', 'module.encoder_q.', false)).toBeNull();
+    expect(mapWeightKey('fc.weight', '', false)).toBeNull();
+    expect(mapWeightKey('fc.weight', '', true)).toBe('fc.weight');
+    expect(mapWeightKey('features.denseblock1.denselayer1.norm.1.weight', '', false)).toBe('features.denseblock1.denselayer1.norm1.weight');
+    expect(mapWeightKey('features.denseblock3.denselayer12.conv.2.weight', '', false)).toBe('features.denseblock3.denselayer12.conv2.weight');
+  });
+});
+
+describe('saveBackbone', () => {
+  test.each(['torch', 'tfjs'] as const)('%s layout: the saved file rebuilds the same backbone', async (layout) => {
+    const opts = { inputShape: [24, 24, 3] as [number, number, number], blocks: [1, 1, 1, 1], widths: [4, 8, 8, 8], stemWidth: 8, seed: 11 };
+    const a = await createBackbone('resnet50', opts);
+    const x = randomInput([2, 24, 24, 3], 2);
+    a.embed(x, { training: true }).dispose();
+    const path = join(dir, `r50-${layout}.safetensors`);
+    await saveBackbone(a, path, { layout });
+    const file = await readSafetensors(path);
+    expect(file.metadata).toMatchObject({ layout, backbone: 'resnet50' });
+    expect(file.tensors.get('conv1.weight')!.shape).toEqual(layout === 'torch' ? [8, 3, 7, 7] : [7, 7, 3, 8]);
+    for (const t of file.tensors.values()) t.dispose();
+    const b = await createBackbone('resnet50', { ...opts, seed: 12, weights: path });
+    for (const [key, v] of a.variables) expect(maxAbsDiff(b.variables.get(key)!, v), key).toBe(0);
+    const ea = a.embed(x);
+    const eb = b.embed(x);
+    expect(maxAbsDiff(ea, eb)).toBe(0);
+    for (const t of [ea, eb, x]) t.dispose();
+    a.dispose();
+    b.dispose();
+  });
+});

@@ -1,0 +1,104 @@
+import { readFile } from 'node:fs/promises';
+import * as tf from '@tensorflow/tfjs-core';
+import type { Backbone } from './backbone';
+import { convertLayout, type WeightLayout } from './layout';
+import { parsePth } from './pth';
+import { parseSafetensors, writeSafetensors } from './safetensors';
+
+export interface ReadWeightsOptions {
+  /**
+   * Key prefix to strip; keys without it are dropped. 'auto' (default) picks `module.encoder_q.`
+   * or `encoder_q.` when present (MoCo checkpoints, whose key encoder and queue are then
+   * ignored), else `module.` when every key has it (DataParallel), else none.
+   */
+  prefix?: string | 'auto';
+  /** Keep torchvision's `fc.*` / `classifier.*` keys (dropped by default: backbones have no classifier). */
+  keepClassifier?: boolean;
+  /** Layout of the returned tensors: 'tfjs' (HWIO kernels, default) or 'torch' (OIHW). */
+  layout?: WeightLayout;
+}
+
+const AUTO_PREFIXES = ['module.encoder_q.', 'encoder_q.'];
+
+function choosePrefix(keys: string[], option: string | 'auto'): string {
+  if (option !== 'auto') return option;
+  for (const p of AUTO_PREFIXES) if (keys.some((k) => k.startsWith(p))) return p;
+  if (keys.length > 0 && keys.every((k) => k.startsWith('module.'))) return 'module.';
+  return '';
+}
+
+// torchvision's old densenet files name layers `norm.1`, `conv.2`; its loader rewrites them the same way.
+const LEGACY_DENSENET = /^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$/;
+
+/** Renames and filters raw keys; returns the new name or null to drop the tensor. */
+export function mapWeightKey(key: string, prefix: string, keepClassifier: boolean): string | null {
+  if (prefix && !key.startsWith(prefix)) return null;
+  let name = key.slice(prefix.length);
+  const legacy = LEGACY_DENSENET.exec(name);
+  if (legacy) name = legacy[1] + legacy[2];
+  if (!keepClassifier && (name.startsWith('fc.') || name.startsWith('classifier.'))) return null;
+  return name;
+}
+
+function isSafetensors(bytes: Uint8Array): boolean {
+  if (bytes.byteLength < 9) return false;
+  const len = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
+  return bytes[8] === 0x7b && len <= bytes.byteLength - 8;
+}
+
+/**
+ * Reads a torchvision-style state dict from `.safetensors` or PyTorch `.pth` / `.pth.tar`
+ * (zip or legacy format, a bare state_dict or a checkpoint holding `state_dict`). Never executes
+ * pickle code. Returns new tensors (caller disposes) keyed by torchvision name.
+ */
+export async function readWeights(path: string, options: ReadWeightsOptions = {}): Promise<Map<string, tf.Tensor>> {
+  const bytes = new Uint8Array(await readFile(path));
+  const outLayout = options.layout ?? 'tfjs';
+  const keepClassifier = options.keepClassifier ?? false;
+  const out = new Map<string, tf.Tensor>();
+  try {
+    if (isSafetensors(bytes)) {
+      const { tensors, metadata } = parseSafetensors(bytes, path);
+      const fileLayout: WeightLayout = metadata.layout === 'tfjs' ? 'tfjs' : 'torch';
+      const prefix = choosePrefix([...tensors.keys()], options.prefix ?? 'auto');
+      for (const [key, t] of tensors) {
+        const name = mapWeightKey(key, prefix, keepClassifier);
+        if (name !== null) out.set(name, convertLayout(t, fileLayout, outLayout));
+        t.dispose();
+      }
+    } else {
+      const raw = parsePth(bytes, path);
+      const prefix = choosePrefix([...raw.keys()], options.prefix ?? 'auto');
+      for (const [key, r] of raw) {
+        const name = mapWeightKey(key, prefix, keepClassifier);
+        if (name === null) continue;
+        const t = tf.tensor(r.values, r.shape, r.dtype);
+        out.set(name, convertLayout(t, 'torch', outLayout));
+        t.dispose();
+      }
+    }
+  } catch (err) {
+    for (const t of out.values()) t.dispose();
+    throw err;
+  }
+  if (out.size === 0) throw new Error(`${path}: no backbone tensors left after prefix/classifier filtering`);
+  return out;
+}
+
+export interface SaveBackboneOptions {
+  /** 'torch' (default: OIHW, a torchvision state_dict) or 'tfjs' (HWIO as held in memory). */
+  layout?: WeightLayout;
+  /** Extra string metadata stored in the file header. */
+  metadata?: Record<string, string>;
+}
+
+/** Saves every variable of a backbone as `.safetensors` (atomically), with its name and layout in the metadata. */
+export async function saveBackbone(backbone: Backbone, path: string, options: SaveBackboneOptions = {}): Promise<void> {
+  const layout = options.layout ?? 'torch';
+  const dict = backbone.stateDict({ layout });
+  try {
+    await writeSafetensors(path, dict, { ...options.metadata, format: 'pt', layout, backbone: backbone.name });
+  } finally {
+    for (const t of dict.values()) t.dispose();
+  }
+}

@@ -1,0 +1,33 @@
+// Benchmarks for @moco-cxr/compute. Run from the repo root:
+//   flock /tmp/bench.lock npm run bench -w @moco-cxr/compute
+// 1. kernels: conv forward / filter-grad / input-grad GFLOP/s and a 2048^2 matMul, 1 vs 2 threads
+//    (each in a fresh child process, because the thread count is fixed when wasm starts);
+// 2. a ResNet18 training step (bench/resnet18-step.mjs, plain tfjs ops) at batch 16 for 64/128/224 px
+//    next to torchvision's resnet18 in PyTorch with 2 threads, run in the same session.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const sizes = (process.env.SIZES ?? '64,128,224').split(',').map(Number);
+const run = (args, opts = {}) => {
+  const r = spawnSync(args[0], args.slice(1), { cwd: here, encoding: 'utf8', timeout: 3_600_000, ...opts });
+  if (r.status !== 0) throw new Error(`${args.join(' ')} failed (${r.status}): ${r.stderr.slice(-2000)}`);
+  return r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+};
+
+const out = { kernels: {}, trainStep: [] };
+if (!process.env.SKIP_KERNELS) {
+  for (const threads of [1, 2]) out.kernels[`threads${threads}`] = run([process.execPath, 'kernels.mjs', String(threads)])[0];
+}
+if (!process.env.SKIP_STEP) {
+  const torch = run(['/usr/bin/python3', 'torch_step.py', sizes.join(','), '2']);
+  for (const threads of (process.env.THREADS ?? '2,1').split(',').map(Number)) {
+    for (const size of sizes) {
+      const [w] = run([process.execPath, 'train-step.mjs', String(size), String(threads)]);
+      const t = torch.find((r) => r.size === size);
+      out.trainStep.push({ size, batch: 16, wasmThreads: w.threads, wasmImgPerSec: +w.imgPerSec.toFixed(2), torchImgPerSec: +t.imgPerSec.toFixed(2), ratio: +(w.imgPerSec / t.imgPerSec).toFixed(3), wasmPeakMiB: w.peakMiB });
+      console.log(JSON.stringify(out.trainStep.at(-1)));
+    }
+  }
+}
+console.log(JSON.stringify(out, null, 2));

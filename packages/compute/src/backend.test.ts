@@ -1,0 +1,79 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { readFileSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { backendInfo, initBackend } from './backend';
+import { bundleRequires, wasmBundlePath } from './wasm-threads';
+
+const pkgRoot = fileURLToPath(new URL('..', import.meta.url));
+
+describe('initBackend', () => {
+  it('starts wasm with SIMD and 2 threads by default on this 2-core machine, and is idempotent', async () => {
+    const first = await initBackend();
+    expect(first.backend).toBe('wasm');
+    expect(first.simd).toBe(true);
+    expect(first.threads).toBe(2);
+    // tfjs-node(-gpu) are absent here: each skipped choice is explained.
+    expect(first.notes.some((n) => n.includes('@tensorflow/tfjs-node'))).toBe(true);
+    expect(tf.getBackend()).toBe('wasm');
+    const [a, b] = await Promise.all([initBackend(), initBackend()]);
+    expect(a).toEqual(first);
+    expect(b).toEqual(first);
+    expect(backendInfo()).toEqual(first);
+    // Still computes correctly after the repeated calls.
+    const y = tf.tidy(() => tf.matMul(tf.ones([64, 32]), tf.fill([32, 16], 2)).dataSync());
+    expect(y[0]).toBe(64);
+  });
+
+  it('names the missing package when a native backend is forced', async () => {
+    await expect(initBackend({ prefer: 'tensorflow' })).rejects.toThrow(/@tensorflow\/tfjs-node/);
+    await expect(initBackend({ prefer: 'tensorflow-gpu' })).rejects.toThrow(/@tensorflow\/tfjs-node-gpu/);
+    await expect(initBackend({ prefer: 'webgl' as never })).rejects.toThrow(/prefer must be one of/);
+    await expect(initBackend({ threads: 0 })).rejects.toThrow(/positive integer/);
+    // The failed requests left the working backend in place.
+    expect(tf.getBackend()).toBe('wasm');
+  });
+
+  it('switches to cpu and back to wasm on request', async () => {
+    const cpu = await initBackend({ prefer: 'cpu' });
+    expect(cpu).toMatchObject({ backend: 'cpu', threads: 1, simd: false });
+    expect(tf.getBackend()).toBe('cpu');
+    const wasm = await initBackend({ prefer: 'wasm', threads: 1 });
+    expect(wasm).toMatchObject({ backend: 'wasm', threads: 1, simd: true });
+    expect(tf.getBackend()).toBe('wasm');
+  });
+
+  it('falls back to one SIMD thread with a note when the threaded start times out', async () => {
+    const warn = console.warn;
+    const warnings: string[] = [];
+    console.warn = (...args: unknown[]) => warnings.push(args.join(' '));
+    try {
+      const info = await initBackend({ prefer: 'wasm', threads: 2, threadInitTimeoutMs: 1 });
+      expect(info).toMatchObject({ backend: 'wasm', threads: 1, simd: true });
+      expect(info.notes.join(' ')).toMatch(/did not start within 1 ms/);
+      expect(warnings.join(' ')).toMatch(/using one thread/);
+      expect(tf.tidy(() => tf.sum(tf.ones([100])).dataSync()[0])).toBe(100);
+    } finally {
+      console.warn = warn;
+    }
+  });
+});
+
+describe('threaded wasm in Node', () => {
+  it('reads the bundle module names the pthread worker must provide', () => {
+    const req = bundleRequires(readFileSync(wasmBundlePath(), 'utf8'));
+    expect(Object.values(req).sort()).toEqual(['fs', 'os', 'path', 'perf_hooks']);
+  });
+});
+
+describe('package layout', () => {
+  it('lists the one side-effect file in sideEffects, with the dist files that bundle it', () => {
+    const pkg = JSON.parse(readFileSync(pkgRoot + 'package.json', 'utf8')) as { sideEffects: string[] };
+    expect(pkg.sideEffects).toEqual(['./src/register.ts', './dist/index.js', './dist/index.cjs']);
+    // Only register.ts calls the tfjs registration functions.
+    const callers = readdirSync(pkgRoot + 'src')
+      .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
+      .filter((f) => /\b(registerKernel|registerGradient|registerBackend)\(/.test(readFileSync(pkgRoot + 'src/' + f, 'utf8')));
+    expect(callers).toEqual(['register.ts']);
+  });
+});

@@ -1,0 +1,199 @@
+import * as tf from '@tensorflow/tfjs-core';
+import os from 'node:os';
+import { reRegisterWasm } from './register';
+import { patchForThreads, wasmBinaryDir, writeWorkerScript, type ThreadPatch } from './wasm-threads';
+
+/** The backends initBackend can choose, fastest first. */
+export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+
+export interface InitBackendOptions {
+  /** Force one backend; initBackend throws if it is not installed or fails to start. */
+  prefer?: BackendName;
+  /** wasm threads (XNNPACK pool size, 1..8). Default: all logical cores, at most 8. */
+  threads?: number;
+  /** Milliseconds the threaded wasm start may take before falling back to one thread. Default 30 000. */
+  threadInitTimeoutMs?: number;
+  /** Directory for the pthread worker script. Default: a per-user folder in os.tmpdir(). */
+  cacheDir?: string;
+}
+
+export interface BackendInfo {
+  backend: BackendName;
+  /** Threads the backend computes with (XNNPACK pool size on wasm; 1 on cpu; all cores for TensorFlow). */
+  threads: number;
+  /** Whether wasm runs its SIMD build (false for other backends). */
+  simd: boolean;
+  /** Why a faster choice was skipped (missing package, fallback after a hung threaded start). */
+  notes: string[];
+}
+
+const ORDER: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+const MAX_WASM_THREADS = 8; // tfjs pre-creates 8 pthread workers; its pool never exceeds that.
+
+let current: BackendInfo | null = null;
+let pending: Promise<BackendInfo> | null = null;
+let pendingKey = '';
+let pthreadWorkers: ThreadPatch['workers'] = [];
+
+/** What initBackend chose, or null before it ran. */
+export function backendInfo(): BackendInfo | null {
+  return current ? { ...current, notes: [...current.notes] } : null;
+}
+
+/**
+ * Picks and starts the fastest backend present: tfjs-node-gpu, tfjs-node, wasm (threaded SIMD), cpu.
+ * Calling it again with the same options returns the same choice; different options re-initialise.
+ */
+export function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
+  const key = JSON.stringify([options.prefer ?? null, options.threads ?? null]);
+  if (pending && key === pendingKey) return pending;
+  if (current && key === pendingKey && tf.getBackend() === engineName(current.backend)) return Promise.resolve(backendInfo() as BackendInfo);
+  pendingKey = key;
+  pending = choose(options).then(
+    (info) => {
+      current = info;
+      pending = null;
+      return backendInfo() as BackendInfo;
+    },
+    (e: unknown) => {
+      pending = null;
+      pendingKey = '';
+      throw e;
+    },
+  );
+  return pending;
+}
+
+function engineName(b: BackendName): string {
+  return b === 'tensorflow-gpu' ? 'tensorflow' : b;
+}
+
+async function choose(options: InitBackendOptions): Promise<BackendInfo> {
+  if (options.prefer !== undefined && !ORDER.includes(options.prefer)) {
+    throw new Error(`initBackend: prefer must be one of ${ORDER.join(', ')}; got ${JSON.stringify(options.prefer)}`);
+  }
+  if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads >= 1)) {
+    throw new Error(`initBackend: threads must be a positive integer; got ${options.threads}`);
+  }
+  const notes: string[] = [];
+  const candidates = options.prefer ? [options.prefer] : ORDER;
+  for (const name of candidates) {
+    try {
+      const info = await start(name, options, notes);
+      if (info) return info;
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      if (options.prefer) throw new Error(`initBackend: backend '${name}' was requested but could not start: ${msg}`);
+      notes.push(`${name}: ${msg}`);
+    }
+  }
+  throw new Error(`initBackend: no backend could start (${notes.join('; ')})`);
+}
+
+async function start(name: BackendName, options: InitBackendOptions, notes: string[]): Promise<BackendInfo | null> {
+  if (name === 'tensorflow-gpu' || name === 'tensorflow') {
+    const pkg = name === 'tensorflow-gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
+    try {
+      await import(/* @vite-ignore */ pkg);
+    } catch (e) {
+      throw new Error(`${pkg} is not installed or failed to load (${e instanceof Error ? e.message.split('\n')[0] : String(e)}); install it with npm install ${pkg}@4.22.0`);
+    }
+    await setBackendOrThrow('tensorflow');
+    return { backend: name, threads: os.cpus().length, simd: false, notes };
+  }
+  if (name === 'cpu') {
+    await import('@tensorflow/tfjs-backend-cpu');
+    await setBackendOrThrow('cpu');
+    return { backend: 'cpu', threads: 1, simd: false, notes };
+  }
+  return startWasm(options, notes);
+}
+
+async function setBackendOrThrow(name: string): Promise<void> {
+  const ok = await tf.setBackend(name);
+  if (!ok) throw new Error(`tf.setBackend('${name}') returned false`);
+  await tf.ready();
+}
+
+type WasmModule = typeof import('@tensorflow/tfjs-backend-wasm');
+
+let wasmPathsSet = false;
+
+async function startWasm(options: InitBackendOptions, notes: string[]): Promise<BackendInfo> {
+  const wasm: WasmModule = await import('@tensorflow/tfjs-backend-wasm');
+  const requested = Math.min(options.threads ?? os.cpus().length, MAX_WASM_THREADS);
+  if (options.threads !== undefined && options.threads > MAX_WASM_THREADS) {
+    notes.push(`wasm: threads capped at ${MAX_WASM_THREADS} (tfjs pre-creates 8 pthread workers)`);
+  }
+  if (!wasmPathsSet) {
+    // Absolute file paths: the wasm files are found from dist (ESM or CJS) and from src alike.
+    wasm.setWasmPaths(wasmBinaryDir());
+    wasmPathsSet = true;
+  }
+  const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
+  const factory = tf.findBackendFactory('wasm');
+  if (!factory) throw new Error("tfjs-backend-wasm did not register the 'wasm' backend");
+  const threadsAvailable = simd && typeof SharedArrayBuffer === 'function';
+  if (requested > 1 && threadsAvailable) {
+    try {
+      const threads = await startWasmThreaded(wasm, factory, requested, options);
+      return { backend: 'wasm', threads, simd: true, notes };
+    } catch (e) {
+      const msg = `threaded wasm start failed, using one thread: ${e instanceof Error ? e.message : String(e)}`;
+      console.warn(`@moco-cxr/compute: ${msg}`);
+      notes.push(`wasm: ${msg}`);
+    }
+  } else if (requested > 1) {
+    notes.push('wasm: this runtime lacks SIMD or SharedArrayBuffer, so the threaded build cannot run; using one thread');
+  }
+  await resetWasm(factory);
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+  wasm.setThreadsCount(1);
+  await setBackendOrThrow('wasm');
+  return { backend: 'wasm', threads: wasm.getThreadsCount(), simd, notes };
+}
+
+/** Removes a started (or hung) wasm backend and registers its factory again, so it can restart. */
+async function resetWasm(factory: () => tf.KernelBackend | Promise<tf.KernelBackend>): Promise<void> {
+  // Never terminate pthread workers here: a threaded start still running in the background would
+  // then block forever in pthreadpool_create. Disposing the backend stops its own threads.
+  pthreadWorkers = [];
+  if (tf.engine().registryFactory.wasm !== undefined && (tf.engine().registry.wasm !== undefined || tf.getBackend() === 'wasm' || tf.engine().backendName === 'wasm')) {
+    tf.removeBackend('wasm');
+  }
+  reRegisterWasm(factory);
+}
+
+async function startWasmThreaded(
+  wasm: WasmModule,
+  factory: () => tf.KernelBackend | Promise<tf.KernelBackend>,
+  threads: number,
+  options: InitBackendOptions,
+): Promise<number> {
+  await resetWasm(factory);
+  const workerFile = writeWorkerScript(options.cacheDir);
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
+  wasm.setThreadsCount(threads);
+  const patch = patchForThreads(workerFile, threads);
+  const timeoutMs = options.threadInitTimeoutMs ?? 30_000;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the threaded wasm backend did not start within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    await Promise.race([setBackendOrThrow('wasm'), timeout, patch.failure]);
+  } catch (e) {
+    // Whatever the abandoned start left running must not keep the process alive.
+    for (const w of patch.workers) w.unref();
+    throw e;
+  } finally {
+    clearTimeout(timer);
+    patch.restore();
+  }
+  pthreadWorkers = patch.workers;
+  // Pool threads are ref'd while they run; they must not keep a finished Node process alive.
+  for (const w of pthreadWorkers) w.unref();
+  const actual = wasm.getThreadsCount();
+  if (actual < threads) throw new Error(`asked XNNPACK for ${threads} threads, got ${actual}`);
+  return actual;
+}

@@ -1,0 +1,84 @@
+/**
+ * The package's one side-effect file: every kernel and gradient @moco-cxr/compute registers with
+ * tfjs is registered here, once, when the package is imported.
+ */
+// tfjs-core alone registers no gradients in Node; the union package's Node bundle does, against the
+// same (deduplicated) tfjs-core. Without it tf.grads fails for every op.
+import '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import { findBackendFactory, getGradient, getKernel, registerBackend, registerGradient, registerKernel, unregisterKernel, type KernelBackend, type KernelConfig, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
+import { makeKernels, KernelScope } from './kernels';
+import { fusedBatchNormGradConfig, meanGradConfig, sumGradConfig } from './gradients';
+import { channelReduceKernel } from './reduce';
+
+const WASM = 'wasm';
+const registered: string[] = [];
+
+function replaceKernel(config: KernelConfig): void {
+  const stock = getKernel(config.kernelName, config.backendName);
+  if (stock) unregisterKernel(config.kernelName, config.backendName);
+  // Keep the stock setupFunc: it binds the wasm exports the stock kernels we call rely on.
+  registerKernel({ ...config, setupFunc: config.setupFunc ?? stock?.setupFunc, disposeFunc: config.disposeFunc ?? stock?.disposeFunc });
+  registered.push(`${config.backendName}:${config.kernelName}`);
+}
+
+function register(): void {
+  for (const k of makeKernels(WASM)) replaceKernel({ ...k, backendName: WASM });
+
+  // Transposed matMul runs a scalar loop on wasm; transpose explicitly and take XNNPACK's GEMM.
+  const stockMatMul = getKernel('BatchMatMul', WASM);
+  if (stockMatMul) {
+    replaceKernel({
+      kernelName: 'BatchMatMul',
+      backendName: WASM,
+      kernelFunc: ({ inputs, backend: anyBackend, attrs }) => {
+        const backend = anyBackend as KernelBackend;
+        const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
+        if (!transposeA && !transposeB) return stockMatMul.kernelFunc({ inputs, backend, attrs });
+        const s = new KernelScope(backend, WASM);
+        try {
+          const swapLast = (t: TensorInfo): TensorInfo => {
+            const perm = t.shape.map((_, i) => i);
+            const r = perm.length;
+            [perm[r - 2], perm[r - 1]] = [perm[r - 1], perm[r - 2]];
+            return s.transpose(t, perm);
+          };
+          const a = inputs.a as TensorInfo;
+          const b = inputs.b as TensorInfo;
+          const at = transposeA ? swapLast(a) : a;
+          const bt = transposeB ? swapLast(b) : b;
+          const out = stockMatMul.kernelFunc({ inputs: { a: at, b: bt }, backend, attrs: { ...attrs, transposeA: false, transposeB: false } as NamedAttrMap }) as TensorInfo;
+          return s.finish(out);
+        } catch (e) {
+          s.abort();
+          throw e;
+        }
+      },
+    });
+  }
+
+  // Sum / Mean over the leading axes of NHWC (BatchNorm statistics, bias gradients) without the
+  // full-size transpose the stock kernels make first.
+  for (const name of ['Sum', 'Mean'] as const) {
+    const stock = getKernel(name, WASM);
+    if (stock) replaceKernel({ kernelName: name, backendName: WASM, kernelFunc: channelReduceKernel(name, stock.kernelFunc, WASM) });
+  }
+
+  for (const g of [fusedBatchNormGradConfig(getGradient('FusedBatchNorm')), meanGradConfig(getGradient('Mean')), sumGradConfig(getGradient('Sum'))]) {
+    registerGradient(g);
+    registered.push(`gradient:${g.kernelName}`);
+  }
+}
+
+register();
+
+/** Registers the wasm backend factory again after initBackend removed a started (or hung) instance. */
+export function reRegisterWasm(factory: () => KernelBackend | Promise<KernelBackend>): void {
+  if (findBackendFactory(WASM) == null) registerBackend(WASM, factory, 2);
+}
+
+/** What this package registered with tfjs (for diagnostics and tests). */
+export function registeredOverrides(): string[] {
+  return [...registered];
+}

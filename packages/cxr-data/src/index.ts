@@ -1,0 +1,26 @@
+export { CxrDataError } from './errors';
+export { resolveInsideRoot } from './paths';
+export { parseCsv, readCsv } from './csv';
+export { CHEXPERT_TASKS, loadCheXpert } from './chexpert';
+export { NIH_TASKS, loadNihChestXray14 } from './nih';
+export { loadNlmTb, parseClinicalReading } from './nlmtb';
+export { KERMANY_PATIENT_PATTERN, loadImageFolder, parsePatientId } from './folder';
+export { describeDataset, filter, filterIndices, groupStudies, labelAt, maxOverStudies, relabel, selectTasks, subset } from './dataset';
+export { sampleFraction, shenzhenSplit, splitByPatient } from './splits';
+export { checkImageBytes, cropGrey, decodeImage, decodeImageBytes, resizeGrey, resizeShortSideAndCrop, resolveDecoder, sharpAvailable } from './decode';
+export { buildImageCache } from './cache';
+export { batchIterator, epochOrder } from './batches';
+export { syntheticCxr } from './synthetic';
+
+export type { CxrDataset, CxrSample, ImageSet } from './types';
+export type { CsvTable } from './csv';
+export type { CheXpertOptions } from './chexpert';
+export type { NihDataset, NihOptions } from './nih';
+export type { ClinicalReading } from './nlmtb';
+export type { ImageFolderOptions } from './folder';
+export type { DatasetSummary, FilterOptions, StudyGroups } from './dataset';
+export type { SampleFractionOptions, ShenzhenSplit, ShenzhenSplitOptions, SplitByPatientOptions } from './splits';
+export type { DecodeOptions, DecoderName, GreyImage, ResizeCropOptions } from './decode';
+export type { CacheParams, CacheProgress, ImageCache, ImageCacheOptions, SkippedImage } from './cache';
+export type { Batch, BatchIteratorOptions } from './batches';
+export type { SyntheticCxr, SyntheticFindings, SyntheticOptions } from './synthetic';

@@ -1,0 +1,125 @@
+import { readdirSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { column, readCsv } from './csv';
+import { CxrDataError } from './errors';
+import { resolveInsideRoot } from './paths';
+import type { CxrDataset, CxrSample } from './types';
+
+/** The 14 ChestX-ray14 findings, in the order of the NIH paper. */
+export const NIH_TASKS = [
+  'Atelectasis',
+  'Cardiomegaly',
+  'Effusion',
+  'Infiltration',
+  'Mass',
+  'Nodule',
+  'Pneumonia',
+  'Pneumothorax',
+  'Consolidation',
+  'Edema',
+  'Emphysema',
+  'Fibrosis',
+  'Pleural_Thickening',
+  'Hernia',
+] as const;
+
+export interface NihOptions {
+  /** Directory holding the PNGs, at any depth (images/ or images_001/images/ ...). */
+  root: string;
+  /** A row whose image is not under root: 'throw' (default, naming the row) or 'skip' (listed in `missing`). */
+  onMissingImage?: 'throw' | 'skip';
+  /** Label columns to keep, in this order. Default: all 14. */
+  tasks?: string[];
+}
+
+export interface NihDataset extends CxrDataset {
+  /** CSV rows whose image was not found (only with onMissingImage 'skip'). */
+  missing: { line: number; image: string }[];
+}
+
+function indexImages(root: string): Map<string, string> {
+  const found = new Map<string, string>();
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const full = join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (entry.isFile() && /\.png$/i.test(entry.name) && !found.has(entry.name)) found.set(entry.name, relative(root, full));
+    }
+  };
+  walk(root);
+  return found;
+}
+
+/** Loads NIH ChestX-ray14's `Data_Entry_2017*.csv`; finding labels are `|`-separated or `No Finding`. */
+export function loadNihChestXray14(csvPath: string, options: NihOptions): NihDataset {
+  if (!options || typeof options.root !== 'string') throw new CxrDataError('loadNihChestXray14: options.root (the image directory) is required');
+  const root = resolve(options.root);
+  const table = readCsv(csvPath);
+  const tasks = options.tasks ?? [...NIH_TASKS];
+  for (const t of tasks) {
+    if (!(NIH_TASKS as readonly string[]).includes(t)) throw new CxrDataError(`loadNihChestXray14: unknown task ${JSON.stringify(t)}; known: ${NIH_TASKS.join(', ')}`);
+  }
+  const imgCol = column(table, 'Image Index');
+  const findCol = column(table, 'Finding Labels');
+  const fuCol = column(table, 'Follow-up #');
+  const patCol = column(table, 'Patient ID');
+  const ageCol = column(table, 'Patient Age');
+  const sexCol = column(table, 'Patient Gender');
+  const viewCol = column(table, 'View Position');
+  let images: Map<string, string>;
+  try {
+    images = indexImages(root);
+  } catch (err) {
+    throw new CxrDataError(`loadNihChestXray14: cannot list image root ${root}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, root);
+  }
+  const taskIndex = new Map(tasks.map((t, k) => [t, k]));
+  const samples: CxrSample[] = [];
+  const missing: { line: number; image: string }[] = [];
+  const labels: number[] = [];
+  for (let r = 0; r < table.rows.length; r++) {
+    const row = table.rows[r];
+    const line = table.lines[r];
+    const where = `${csvPath} line ${line}`;
+    const image = row[imgCol].trim();
+    resolveInsideRoot(root, image, `${where}, column "Image Index"`);
+    const findings = row[findCol].trim();
+    const rowLabels = new Array<number>(tasks.length).fill(0);
+    if (findings !== 'No Finding') {
+      for (const f of findings.split('|')) {
+        const name = f.trim();
+        if (!(NIH_TASKS as readonly string[]).includes(name)) {
+          throw new CxrDataError(`${where}, column "Finding Labels": unknown label value ${JSON.stringify(name)} in ${JSON.stringify(findings)}`, csvPath, line);
+        }
+        const k = taskIndex.get(name);
+        if (k !== undefined) rowLabels[k] = 1;
+      }
+    }
+    const path = images.get(image);
+    if (path === undefined) {
+      if (options.onMissingImage === 'skip') {
+        missing.push({ line, image });
+        continue;
+      }
+      throw new CxrDataError(`${where}: image ${image} not found under ${root}`, csvPath, line);
+    }
+    const ageText = row[ageCol].trim();
+    // Older releases write ages as "058Y"; months/days ("011M") are converted to years.
+    const am = /^(\d+)\s*([YMD]?)$/i.exec(ageText);
+    if (ageText !== '' && !am) throw new CxrDataError(`${where}, column "Patient Age": not an age: ${JSON.stringify(ageText)}`, csvPath, line);
+    const age = am ? Number(am[1]) / (am[2].toUpperCase() === 'M' ? 12 : am[2].toUpperCase() === 'D' ? 365 : 1) : undefined;
+    const patientId = String(Number(row[patCol].trim()));
+    if (patientId === 'NaN') throw new CxrDataError(`${where}, column "Patient ID": not a number: ${JSON.stringify(row[patCol])}`, csvPath, line);
+    samples.push({
+      path,
+      patientId,
+      studyId: `${patientId}/${row[fuCol].trim()}`,
+      view: row[viewCol].trim() || undefined,
+      sex: row[sexCol].trim() || undefined,
+      age,
+      meta: { findings, csvLine: String(line) },
+    });
+    labels.push(...rowLabels);
+  }
+  if (samples.length === 0) throw new CxrDataError(`loadNihChestXray14: no rows of ${csvPath} have an image under ${root}`, csvPath);
+  return { root, tasks: [...tasks], labels: Float32Array.from(labels), samples, missing };
+}

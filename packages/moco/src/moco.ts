@@ -1,0 +1,146 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Rng } from '@moco-cxr/bootstrap';
+import type { Backbone } from '@moco-cxr/backbones';
+import { createProjectionHead, type HeadKind, type ProjectionHead } from './heads';
+import { infoNceLoss, positiveTopK } from './loss';
+import { momentumUpdate } from './momentum';
+import type { Optimizer } from './optim';
+import { MemoryQueue } from './queue';
+import { groupedForward, shuffledForward, type KeyBatchNorm } from './split-bn';
+import { trainableVariables } from './variables';
+
+/** The four networks and the queue of one MoCo run. The key side starts as an exact copy of the query side. */
+export interface MocoModel {
+  readonly query: Backbone;
+  readonly key: Backbone;
+  readonly queryHead: ProjectionHead;
+  readonly keyHead: ProjectionHead;
+  readonly queue: MemoryQueue;
+  /** Query backbone and head trainable variables as `encoder_q.<name>` / `head_q.<name>`: what the optimiser updates. */
+  readonly parameters: ReadonlyMap<string, tf.Variable>;
+  /** Disposes the key encoder, both heads and the queue; the query backbone is the caller's. */
+  dispose(): void;
+}
+
+export interface CreateMocoOptions {
+  head?: HeadKind;
+  /** Embedding size (MoCo: 128). */
+  embeddingDim?: number;
+  /** Queue size K. */
+  queueSize: number;
+  /** Draws the head's initial weights and the queue's random keys. */
+  rng: Rng;
+}
+
+/** Wraps a query backbone into a MoCo model: clones it (BatchNorm statistics included) as the key encoder. */
+export function createMoco(backbone: Backbone, options: CreateMocoOptions): MocoModel {
+  const embeddingDim = options.embeddingDim ?? 128;
+  const queryHead = createProjectionHead({ kind: options.head ?? 'mlp', inputDim: backbone.featureDim, outputDim: embeddingDim, rng: options.rng });
+  const keyHead = queryHead.clone();
+  const key = backbone.clone();
+  const queue = MemoryQueue.create({ size: options.queueSize, dim: embeddingDim, rng: options.rng });
+  const parameters = new Map<string, tf.Variable>();
+  for (const [name, v] of trainableVariables(backbone)) parameters.set(`encoder_q.${name}`, v);
+  for (const [name, v] of queryHead.trainableVariables()) parameters.set(`head_q.${name}`, v);
+  return {
+    query: backbone,
+    key,
+    queryHead,
+    keyHead,
+    queue,
+    parameters,
+    dispose() {
+      key.dispose();
+      queryHead.dispose();
+      keyHead.dispose();
+      queue.dispose();
+    },
+  };
+}
+
+export interface MocoStepOptions {
+  /** Key-encoder momentum m (0.999). */
+  momentum: number;
+  /** Softmax temperature T (0.2 in MoCo-CXR). */
+  temperature: number;
+  optimizer: Optimizer;
+  learningRate: number;
+  keyBatchNorm?: KeyBatchNorm;
+  /** Draws the shuffle-BN permutation (needed for `keyBatchNorm.mode === 'shuffle'`). */
+  rng?: Rng;
+  /**
+   * Called with the loss before any weight changes; return false to skip the update (the
+   * trainer stops on a non-finite loss there, so the last good weights are untouched).
+   */
+  beforeUpdate?: (loss: number) => boolean;
+}
+
+export interface MocoStepResult {
+  loss: number;
+  /** Share of the batch whose positive key has the highest logit (chance: 1 / (K + 1)). */
+  top1: number;
+  top5: number;
+  /** False when `beforeUpdate` refused the update. */
+  updated: boolean;
+}
+
+function l2Normalize(x: tf.Tensor2D): tf.Tensor2D {
+  return tf.div(x, tf.maximum(tf.norm(x, 'euclidean', 1, true), 1e-12)) as tf.Tensor2D;
+}
+
+/**
+ * One MoCo v2 step on a [query, key] pair of augmented views (NHWC, same images in the same
+ * order): momentum update of the key encoder and head, keys (no gradient), query forward and
+ * backward through InfoNCE against the queue, optimiser step, then enqueue the keys.
+ */
+export function mocoStep(model: MocoModel, views: [tf.Tensor4D, tf.Tensor4D], options: MocoStepOptions): MocoStepResult {
+  const [imQ, imK] = views;
+  if (imQ.shape[0] !== imK.shape[0]) throw new Error(`mocoStep: query views [${imQ.shape.join(', ')}] and key views [${imK.shape.join(', ')}] differ in batch size`);
+  const bn = options.keyBatchNorm ?? { mode: 'batch' };
+  if (bn.mode === 'shuffle' && options.rng === undefined) throw new Error("mocoStep: keyBatchNorm mode 'shuffle' needs an rng for the permutation");
+
+  // The reference updates the key encoder before computing the keys.
+  momentumUpdate(model.key, model.query, options.momentum);
+  momentumUpdate(model.keyHead, model.queryHead, options.momentum);
+
+  const keyEmbed = (x: tf.Tensor4D) => model.key.embed(x, { training: true });
+  const keys = tf.tidy(() => {
+    let feats: tf.Tensor2D;
+    if (bn.mode === 'split') feats = groupedForward(keyEmbed, imK, bn.groups);
+    else if (bn.mode === 'shuffle') feats = shuffledForward(keyEmbed, imK, bn.groups, options.rng!);
+    else feats = keyEmbed(imK);
+    return l2Normalize(model.keyHead.apply(feats));
+  });
+
+  const queryGroups = bn.mode === 'shuffle' ? bn.groups : 1;
+  const names = [...model.parameters.keys()];
+  const vars = names.map((n) => model.parameters.get(n)!);
+  let logits: tf.Tensor2D | null = null;
+  const { value, grads } = tf.variableGrads(() => {
+    const feats = groupedForward((x) => model.query.embed(x, { training: true }), imQ, queryGroups);
+    const q = l2Normalize(model.queryHead.apply(feats));
+    const out = infoNceLoss(q, keys, model.queue, options.temperature);
+    logits = tf.keep(out.logits);
+    return out.loss;
+  }, vars);
+  try {
+    const loss = value.dataSync()[0];
+    const [top1, top5] = positiveTopK(logits!, [1, 5]);
+    const proceed = options.beforeUpdate ? options.beforeUpdate(loss) : true;
+    if (proceed) {
+      const byName = new Map<string, tf.Tensor>();
+      names.forEach((n, i) => {
+        const g = grads[vars[i].name];
+        if (g !== undefined) byName.set(n, g);
+      });
+      options.optimizer.step(model.parameters, byName, options.learningRate);
+      model.queue.enqueue(keys);
+    }
+    return { loss, top1, top5, updated: proceed };
+  } finally {
+    value.dispose();
+    for (const g of Object.values(grads)) g.dispose();
+    (logits as tf.Tensor2D | null)?.dispose();
+    keys.dispose();
+  }
+}

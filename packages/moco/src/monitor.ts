@@ -1,0 +1,110 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { Rng } from '@moco-cxr/bootstrap';
+import type { Backbone } from '@moco-cxr/backbones';
+import { toTensor, type Normalization } from '@moco-cxr/cxr-augment';
+import type { ImageSet } from '@moco-cxr/cxr-data';
+import { auroc } from '@moco-cxr/eval-metrics';
+import { fitLogisticRegression, knnScores, stratifiedSplit } from './probe';
+
+/** A small labelled set (binary labels, 0 / 1, one per image) the monitor embeds every epoch. */
+export interface ProbeSet {
+  images: ImageSet;
+  labels: ArrayLike<number>;
+}
+
+export interface MonitorOptions {
+  probe: ProbeSet;
+  /** Evaluate every this many epochs (and after the last). Default 1. */
+  everyEpochs?: number;
+  /** kNN neighbours (cosine). Default 20. */
+  knnK?: number;
+  /** Share of the probe set the probes are fitted on; the rest scores them. Default 0.5. */
+  trainFraction?: number;
+  /** L2 penalty of the logistic regression on standardised features. Default 1. */
+  l2?: number;
+  /** Seed of the fixed probe split. Default 0. */
+  seed?: number;
+  /** Images embedded per forward pass. Default 64. */
+  batchSize?: number;
+  /** How probe pixels become floats; default as the pretraining augmentation ('cxr', 3 channels). */
+  normalize?: Normalization;
+  channels?: 1 | 3;
+}
+
+export interface ProbeScores {
+  /** AUROC of the L2 logistic regression fitted on the probe-train rows, scored on probe-test rows. */
+  linearAuroc: number;
+  /** AUROC of cosine kNN (probe-train rows as the memory), on probe-test rows. */
+  knnAuroc: number;
+  trainRows: number;
+  testRows: number;
+}
+
+/** Embeds images with a backbone in eval mode (running BatchNorm statistics); returns n x featureDim floats. */
+export function embedProbeImages(
+  backbone: Backbone,
+  images: ImageSet,
+  options: { indices?: ArrayLike<number>; batchSize?: number; normalize?: Normalization; channels?: 1 | 3 } = {},
+): Float32Array {
+  const [h, w, c] = backbone.inputShape;
+  if (images.height !== h || images.width !== w) {
+    throw new Error(`embedProbeImages: images are ${images.height} x ${images.width}, the backbone takes ${h} x ${w}`);
+  }
+  const channels = options.channels ?? (c === 1 ? 1 : 3);
+  const indices = options.indices ?? Int32Array.from({ length: images.count }, (_, i) => i);
+  const batchSize = options.batchSize ?? 64;
+  const out = new Float32Array(indices.length * backbone.featureDim);
+  for (let start = 0; start < indices.length; start += batchSize) {
+    const idx = Array.from({ length: Math.min(batchSize, indices.length - start) }, (_, i) => indices[start + i]);
+    const pixels = images.read(idx);
+    const feats = tf.tidy(() => backbone.embed(toTensor(pixels, { count: idx.length, height: h, width: w }, { normalize: options.normalize ?? 'cxr', channels }), { training: false }));
+    out.set(feats.dataSync(), start * backbone.featureDim);
+    feats.dispose();
+  }
+  return out;
+}
+
+/**
+ * The online monitor: a fixed stratified split of a labelled probe set, and quick linear-probe
+ * and kNN AUROCs of a backbone's frozen features on it.
+ */
+export class OnlineMonitor {
+  readonly everyEpochs: number;
+  readonly train: number[];
+  readonly test: number[];
+  private readonly options: MonitorOptions;
+  private readonly labels: Float64Array;
+
+  constructor(options: MonitorOptions) {
+    const { probe } = options;
+    if (probe.labels.length !== probe.images.count) {
+      throw new Error(`OnlineMonitor: probe has ${probe.images.count} images but ${probe.labels.length} labels`);
+    }
+    this.options = options;
+    this.everyEpochs = options.everyEpochs ?? 1;
+    if (!Number.isInteger(this.everyEpochs) || this.everyEpochs < 1) throw new RangeError(`OnlineMonitor: everyEpochs must be a positive integer, got ${this.everyEpochs}`);
+    this.labels = Float64Array.from(probe.labels);
+    const rng = new Rng(options.seed ?? 0);
+    const split = stratifiedSplit(this.labels, options.trainFraction ?? 0.5, (rows) => rng.shuffle(rows));
+    this.train = split.train;
+    this.test = split.test;
+  }
+
+  evaluate(backbone: Backbone): ProbeScores {
+    const d = backbone.featureDim;
+    const feats = embedProbeImages(backbone, this.options.probe.images, { batchSize: this.options.batchSize, normalize: this.options.normalize, channels: this.options.channels });
+    const rows = (idx: number[]) => {
+      const out = new Float64Array(idx.length * d);
+      idx.forEach((r, i) => out.set(feats.subarray(r * d, (r + 1) * d), i * d));
+      return out;
+    };
+    const xTrain = rows(this.train);
+    const xTest = rows(this.test);
+    const yTrain = this.train.map((r) => this.labels[r]);
+    const yTest = this.test.map((r) => this.labels[r]);
+    const model = fitLogisticRegression(xTrain, yTrain, d, { l2: this.options.l2 ?? 1 });
+    const linearAuroc = auroc(yTest, model.decision(xTest, this.test.length));
+    const knnAuroc = auroc(yTest, knnScores(xTrain, yTrain, xTest, d, { k: this.options.knnK ?? 20 }));
+    return { linearAuroc, knnAuroc, trainRows: this.train.length, testRows: this.test.length };
+  }
+}

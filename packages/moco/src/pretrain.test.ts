@@ -1,0 +1,243 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '@moco-cxr/compute';
+import { createBackbone, readSafetensors, type Backbone } from '@moco-cxr/backbones';
+import { readPretrainCheckpoint, exportBackbone } from './checkpoint';
+import { NonFiniteLossError, pretrain, type PretrainOptions } from './pretrain';
+import { blobImages, TINY_RESNET, tinyResnet } from './test-fixtures';
+
+const SIZE = 32;
+const data = blobImages(24, SIZE, 1);
+const probe = { images: blobImages(16, SIZE, 2), labels: Array.from({ length: 16 }, (_, i) => i % 2) };
+const root = mkdtempSync(join(tmpdir(), 'moco-pretrain-test-'));
+let dirCount = 0;
+const freshDir = () => join(root, `run${dirCount++}`);
+const quiet = { progress: 'none' as const, handleSigint: false };
+
+// 3 steps per epoch; K = 20 is not a multiple of the batch, so the queue wraps mid-batch.
+const base = (backbone: Backbone, outDir: string): PretrainOptions => ({
+  backbone,
+  data,
+  outDir,
+  batchSize: 8,
+  queueSize: 20,
+  epochs: 2,
+  learningRate: 1e-3,
+  momentum: 0.9,
+  checkpointEvery: 2,
+  seed: 7,
+  monitor: { probe, knnK: 3 },
+  ...quiet,
+});
+
+function snapshot(backbone: Backbone): Map<string, Float32Array | Int32Array> {
+  return new Map([...backbone.variables].map(([k, v]) => [k, v.dataSync() as Float32Array | Int32Array]));
+}
+
+beforeAll(async () => {
+  // wasm (one thread) for speed; the exact-resume test runs on the deterministic cpu backend in resume.test.ts.
+  await initBackend({ prefer: 'wasm', threads: 1 });
+});
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe('pretrain', () => {
+  it('writes a checkpoint with both encoders, heads, queue, optimiser state and position', async () => {
+    const outDir = freshDir();
+    const bb = await tinyResnet(SIZE, 1);
+    await pretrain({ ...base(bb, outDir), epochs: 1, export: false, monitor: false });
+    const { tensors, metadata } = await readPretrainCheckpoint(join(outDir, 'checkpoint.safetensors'));
+    const keys = [...tensors.keys()];
+    expect(keys).toContain('encoder_q.conv1.weight');
+    expect(keys).toContain('encoder_k.bn1.running_mean');
+    expect(keys).toContain('encoder_q.layer1.0.bn1.num_batches_tracked');
+    expect(keys).toContain('head_q.fc.0.weight');
+    expect(keys).toContain('head_k.fc.2.bias');
+    expect(keys).toContain('optimizer.encoder_q.conv1.weight|exp_avg_sq');
+    expect(tensors.get('queue')!.shape).toEqual([20, 128]);
+    expect(metadata.position).toMatchObject({ epoch: 1, stepInEpoch: 0, step: 3, order: null });
+    expect(metadata.queue.pointer).toBe((3 * 8) % 20);
+    expect(metadata.optimizer).toMatchObject({ kind: 'adam', step: 3 });
+    expect(metadata.position.dataRng).toHaveLength(4);
+    tensors.forEach((t) => t.dispose());
+    // config.json echoes every resolved value; the default K is capped to the dataset.
+    const config = JSON.parse(readFileSync(join(outDir, 'config.json'), 'utf8'));
+    expect(config).toMatchObject({ queueSize: 20, momentum: 0.9, temperature: 0.2, head: 'mlp', optimizer: 'adam', weightDecay: 1e-4, batchSize: 8, epochs: 1, learningRate: 1e-3 });
+    expect(config.schedule).toEqual({ kind: 'step', milestones: [12, 18, 24], gamma: 0.1 });
+    const capped = await pretrain({ ...base(bb, freshDir()), queueSize: undefined, epochs: 1, monitor: false, export: false, maxSteps: 0 });
+    expect(capped.config).toMatchObject({ queueSize: 24, queueSizeRequested: 24576, learningRate: 1e-3 });
+    const defaults = await pretrain({ backbone: bb, data, outDir: freshDir(), maxSteps: 0, ...quiet, batchSize: 8 });
+    expect(defaults.config).toMatchObject({ momentum: 0.999, temperature: 0.2, learningRate: 5e-4, weightDecay: 1e-4, epochs: 20, optimizer: 'adam', head: 'mlp', embeddingDim: 128 });
+    bb.dispose();
+  });
+
+  it('key encoder starts as an exact copy and its BatchNorm statistics move with its own forward passes', async () => {
+    const bb = await tinyResnet(SIZE, 5);
+    const initial = snapshot(bb);
+    let keyAfterStep1: Map<string, Float32Array | Int32Array> | null = null;
+    let queryAfterStep1: Map<string, Float32Array | Int32Array> | null = null;
+    await pretrain({
+      ...base(bb, freshDir()),
+      epochs: 1,
+      monitor: false,
+      export: false,
+      momentum: 0.5,
+      onStep: (info) => {
+        if (info.step === 1) {
+          keyAfterStep1 = snapshot(info.model.key);
+          queryAfterStep1 = snapshot(info.model.query);
+        }
+      },
+    });
+    const k = keyAfterStep1!;
+    const q = queryAfterStep1!;
+    const rm = 'layer2.0.bn1.running_mean';
+    // Key BN stats moved away from the copied initial ones (zeros), and differ from the query's.
+    expect(Math.max(...Array.from(k.get(rm)!, Math.abs))).toBeGreaterThan(1e-4);
+    expect(Array.from(k.get(rm)!)).not.toEqual(Array.from(q.get(rm)!));
+    expect(k.get('bn1.num_batches_tracked')![0]).toBe(1);
+    // After one step with m = 0.5 the key weight is 0.5 * initial + 0.5 * initial (update before the query step).
+    const w = 'conv1.weight';
+    const ki = k.get(w)!;
+    const ii = initial.get(w)!;
+    for (let i = 0; i < ki.length; i += 37) expect(ki[i]).toBeCloseTo(ii[i], 6);
+    bb.dispose();
+  });
+
+  it('split-BN and shuffle-BN normalise the batches in sub-batches inside the trainer', async () => {
+    const tracked: Record<string, number[]> = {};
+    for (const mode of ['split', 'shuffle'] as const) {
+      const fresh = await tinyResnet(SIZE, 5);
+      await pretrain({
+        ...base(fresh, freshDir()),
+        epochs: 1,
+        monitor: false,
+        export: false,
+        keyBatchNorm: { mode, groups: 2 },
+        onStep: (info) => {
+          if (info.step === 1) {
+            tracked[mode] = [info.model.key.variables.get('bn1.num_batches_tracked')!.dataSync()[0], info.model.query.variables.get('bn1.num_batches_tracked')!.dataSync()[0]];
+          }
+        },
+      });
+      fresh.dispose();
+    }
+    // One step: the key batch went through BatchNorm as 2 sub-batches; the query batch too under shuffle-BN.
+    expect(tracked.split).toEqual([2, 1]);
+    expect(tracked.shuffle).toEqual([2, 2]);
+  });
+
+  it('does not leak tensors across steps', async () => {
+    const bb = await tinyResnet(SIZE, 2);
+    const counts: number[] = [];
+    await pretrain({ ...base(bb, freshDir()), monitor: false, export: false, onStep: () => counts.push(tf.memory().numTensors) });
+    expect(counts).toHaveLength(6);
+    // Step 1 creates the optimiser slots; from then on the count is flat (epoch ends included).
+    expect(new Set(counts.slice(1)).size).toBe(1);
+    bb.dispose();
+  });
+
+  it('exports a clean backbone that createBackbone loads, in tfjs and torchvision layouts', async () => {
+    const outDir = freshDir();
+    const bb = await tinyResnet(SIZE, 4);
+    const result = await pretrain({ ...base(bb, outDir), epochs: 1, monitor: false });
+    expect(result.exports).toBeDefined();
+    const x = tf.randomNormal([4, SIZE, SIZE, 3], 0, 1, 'float32', 3) as tf.Tensor4D;
+    const expected = bb.embed(x, { training: false });
+    for (const path of [result.exports!.backbone, result.exports!.torchvision]) {
+      const { tensors, metadata } = await readSafetensors(path);
+      expect([...tensors.keys()].some((k) => k.startsWith('encoder_') || k.startsWith('head') || k === 'queue')).toBe(false);
+      expect(tensors.size).toBe(bb.variables.size);
+      expect(metadata.layout).toBe(path.endsWith('torchvision.safetensors') ? 'torch' : 'tfjs');
+      tensors.forEach((t) => t.dispose());
+      const loaded = await createBackbone('resnet18', { inputShape: [SIZE, SIZE, 3], weights: path, ...TINY_RESNET });
+      const got = loaded.embed(x, { training: false });
+      expect(tf.max(tf.abs(tf.sub(got, expected))).dataSync()[0]).toBe(0);
+      got.dispose();
+      loaded.dispose();
+    }
+    // The same from a checkpoint file, and the checkpoint itself loads (encoder_q. prefix stripped).
+    const fromCkpt = join(outDir, 'exported.safetensors');
+    await exportBackbone(result.checkpoint, fromCkpt, { layout: 'torch' });
+    for (const path of [fromCkpt, result.checkpoint]) {
+      const loaded = await createBackbone('resnet18', { inputShape: [SIZE, SIZE, 3], weights: path, ...TINY_RESNET });
+      const got = loaded.embed(x, { training: false });
+      expect(tf.max(tf.abs(tf.sub(got, expected))).dataSync()[0]).toBe(0);
+      got.dispose();
+      loaded.dispose();
+    }
+    for (const t of [x, expected]) t.dispose();
+    bb.dispose();
+  });
+
+  it('stops on a non-finite loss naming the step and keeps the last good checkpoint', async () => {
+    const outDir = freshDir();
+    const bb = await tinyResnet(SIZE, 6);
+    const run = pretrain({
+      ...base(bb, outDir),
+      monitor: false,
+      onStep: (info) => {
+        // Poison the query head after step 2 (checkpointed): step 3's loss is NaN. (The head, not
+        // the backbone: a ReLU may turn NaN into 0 on some backends.)
+        if (info.step === 2) info.model.queryHead.variables.get('fc.2.bias')!.assign(tf.fill([128], NaN));
+      },
+    });
+    await expect(run).rejects.toThrow(NonFiniteLossError);
+    await expect(run).rejects.toThrow(/loss is NaN at step 3 \(epoch 1, batch 3\).*last good checkpoint \(step 2\)/);
+    const { tensors, metadata } = await readPretrainCheckpoint(join(outDir, 'checkpoint.safetensors'));
+    expect(metadata.position.step).toBe(2);
+    expect(Array.from(tensors.get('head_q.fc.2.bias')!.dataSync()).some(Number.isNaN)).toBe(false);
+    tensors.forEach((t) => t.dispose());
+    const lines = readFileSync(join(outDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.at(-1)).toMatchObject({ event: 'error', step: 3 });
+    bb.dispose();
+  });
+
+  it('writes a checkpoint on SIGINT and stops', async () => {
+    const outDir = freshDir();
+    const bb = await tinyResnet(SIZE, 8);
+    const result = await pretrain({
+      ...base(bb, outDir),
+      monitor: false,
+      checkpointEvery: 100,
+      handleSigint: true,
+      exitOnSigint: false,
+      onStep: (info) => {
+        if (info.step === 1) process.emit('SIGINT');
+      },
+    });
+    expect(result.status).toBe('interrupted');
+    expect(result.step).toBe(1);
+    expect(process.listenerCount('SIGINT')).toBe(0);
+    const { tensors, metadata } = await readPretrainCheckpoint(result.checkpoint);
+    expect(metadata.position).toMatchObject({ step: 1, stepInEpoch: 1, epoch: 0 });
+    tensors.forEach((t) => t.dispose());
+    expect(existsSync(join(outDir, 'backbone.safetensors'))).toBe(false);
+    bb.dispose();
+  });
+
+  it('prints plain log lines and epoch summaries with the monitor when not on a terminal', async () => {
+    const outDir = freshDir();
+    const bb = await tinyResnet(SIZE, 9);
+    let text = '';
+    const stream = { isTTY: false, write: (s: string) => (text += s) };
+    const result = await pretrain({ ...base(bb, outDir), progress: 'auto', stream, logEvery: 2, export: false });
+    expect(text).toMatch(/probe at initialisation: linear AUROC \d\.\d{3}, kNN AUROC \d\.\d{3}/);
+    expect(text).toMatch(/epoch 1\/2 step 2\/3 \(total 2\/6\) lr 1\.00e-3 loss \d+\.\d{4} acc \d\.\d{3} [\d.]+ img\/s ETA/);
+    expect(text).toMatch(/epoch 2\/2: loss \d\.\d{4}, top-1 \d\.\d{3}.*probe linear AUROC \d\.\d{3} \(init \d\.\d{3}\), kNN AUROC/);
+    expect(text).not.toContain('\r');
+    const lines = readFileSync(join(outDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.filter((l) => l.event === 'step').map((l) => l.step)).toEqual([2, 4, 6]);
+    const epochs = lines.filter((l) => l.event === 'epoch');
+    expect(epochs).toHaveLength(2);
+    expect(epochs[1].probe).toMatchObject({ trainRows: 8, testRows: 8 });
+    expect(epochs[1].probe.initKnnAuroc).toBe(result.initialProbe!.knnAuroc);
+    // A terminal gets a redrawn bar instead.
+    let tty = '';
+    await pretrain({ ...base(bb, freshDir()), epochs: 1, monitor: false, export: false, progress: 'auto', stream: { isTTY: true, columns: 120, write: (s: string) => (tty += s) } });
+    expect(tty).toMatch(/\r\x1b\[2Kepoch 1\/1 \[#+\.*\] 1\/3 loss/);
+    bb.dispose();
+  });
+});

@@ -1,0 +1,430 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Rng } from '@moco-cxr/bootstrap';
+import { saveBackbone, type Backbone } from '@moco-cxr/backbones';
+import { mocoCxrAugment, twoViews, type AugmentOptions } from '@moco-cxr/cxr-augment';
+import type { ImageSet } from '@moco-cxr/cxr-data';
+import { readPretrainCheckpoint, restorePretrainCheckpoint, writePretrainCheckpoint, type TrainingPosition } from './checkpoint';
+import type { HeadKind } from './heads';
+import { createMoco, mocoStep, type MocoModel } from './moco';
+import { OnlineMonitor, type MonitorOptions, type ProbeScores } from './monitor';
+import { createOptimizer, type Optimizer } from './optim';
+import { ProgressReporter, formatDuration, type ProgressMode, type ProgressStream } from './progress';
+import { learningRate, type LrSchedule } from './schedule';
+import type { KeyBatchNorm } from './split-bn';
+
+/** The paper's (MoCo-CXR) pretraining settings. */
+export const MOCO_CXR_DEFAULTS = Object.freeze({
+  queueSize: 24576,
+  momentum: 0.999,
+  temperature: 0.2,
+  head: 'mlp' as HeadKind,
+  embeddingDim: 128,
+  optimizer: 'adam' as 'adam' | 'sgd',
+  /** Adam lr with ImageNet initialisation; x5 without. */
+  baseLearningRate: 1e-4,
+  randomInitLrFactor: 5,
+  weightDecay: 1e-4,
+  betas: [0.9, 0.999] as [number, number],
+  sgdMomentum: 0.9,
+  batchSize: 16,
+  epochs: 20,
+  schedule: { kind: 'step', milestones: [12, 18, 24], gamma: 0.1 } as LrSchedule,
+});
+
+export interface PretrainOptions {
+  /** The query encoder; trained in place (its key copy is made inside). */
+  backbone: Backbone;
+  /** Unlabelled images, of the size the augmentation turns into the backbone's input. */
+  data: ImageSet;
+  /** Run directory: config.json, metrics.jsonl, checkpoint.safetensors, exported backbones. */
+  outDir: string;
+  /** Queue size K. Default 24576, capped to the largest multiple of the batch not above the dataset size. */
+  queueSize?: number;
+  momentum?: number;
+  temperature?: number;
+  head?: HeadKind;
+  embeddingDim?: number;
+  optimizer?: 'adam' | 'sgd';
+  /** Default 1e-4 when `imagenetInit`, else 5e-4 (the paper's x5 without ImageNet init). */
+  learningRate?: number;
+  /** Whether the backbone starts from ImageNet weights (only chooses the default learning rate). Default false. */
+  imagenetInit?: boolean;
+  weightDecay?: number;
+  betas?: [number, number];
+  sgdMomentum?: number;
+  batchSize?: number;
+  epochs?: number;
+  schedule?: LrSchedule;
+  /** Augmentation of both views; default cxr-augment's `mocoCxrAugment` (flip, +-10 deg rotation, CXR normalisation). */
+  augment?: AugmentOptions;
+  /** Single-device BatchNorm handling of the key batch; default `{mode: 'batch'}` (the paper). */
+  keyBatchNorm?: KeyBatchNorm;
+  seed?: number;
+  /** Write a checkpoint every this many steps (and at each epoch end). Default 500. */
+  checkpointEvery?: number;
+  /** Stop (with a checkpoint) once this many steps are done in total; the run can be resumed later. */
+  maxSteps?: number;
+  /** Stop (with a checkpoint) once this call has run this many seconds: time-boxed sessions that resume later. */
+  maxSeconds?: number;
+  /** Continue from outDir/checkpoint.safetensors when it exists. Default true. */
+  resume?: boolean;
+  /** Online probe monitor; false (default when not given) turns it off. */
+  monitor?: MonitorOptions | false;
+  progress?: ProgressMode;
+  /** Plain-log and metrics.jsonl step records every this many steps. Default 50. */
+  logEvery?: number;
+  stream?: ProgressStream;
+  /** Write a checkpoint on Ctrl-C (SIGINT). Default true. */
+  handleSigint?: boolean;
+  /** After that checkpoint, exit the process with code 130. Default true; false returns status 'interrupted'. */
+  exitOnSigint?: boolean;
+  /** Write the clean backbone exports when training completes. Default true. */
+  export?: boolean;
+  /** Called after every step (after the update and any checkpoint of that step), e.g. to watch memory. */
+  onStep?: (info: StepInfo) => void;
+}
+
+export interface StepInfo {
+  epoch: number;
+  stepInEpoch: number;
+  step: number;
+  loss: number;
+  top1: number;
+  top5: number;
+  lr: number;
+  model: MocoModel;
+}
+
+export interface EpochRecord {
+  event: 'epoch';
+  epoch: number;
+  step: number;
+  loss: number;
+  top1: number;
+  top5: number;
+  lr: number;
+  seconds: number;
+  imagesPerSecond: number;
+  probe?: ProbeScores & { initLinearAuroc: number; initKnnAuroc: number };
+}
+
+export interface PretrainResult {
+  /** completed: all epochs; stopped: maxSteps or maxSeconds reached; interrupted: SIGINT with exitOnSigint false. */
+  status: 'completed' | 'stopped' | 'interrupted';
+  epoch: number;
+  step: number;
+  checkpoint: string;
+  /** Clean backbone files (tfjs layout for createBackbone, torch layout for PyTorch) when completed. */
+  exports?: { backbone: string; torchvision: string };
+  config: Record<string, unknown>;
+  /** Epoch records of this call (metrics.jsonl holds every call's). */
+  history: EpochRecord[];
+  /** Online-monitor scores at initialisation. */
+  initialProbe: ProbeScores | { linearAuroc: number; knnAuroc: number } | null;
+}
+
+/** Thrown when the loss is NaN or infinite; the weights of that step are not applied. */
+export class NonFiniteLossError extends Error {
+  constructor(
+    message: string,
+    readonly step: number,
+    readonly loss: number,
+  ) {
+    super(message);
+    this.name = 'NonFiniteLossError';
+  }
+}
+
+// Fields of the config that must match between a checkpoint and a resumed run.
+const RESUME_KEYS = ['backbone', 'inputShape', 'queueSize', 'embeddingDim', 'head', 'batchSize', 'optimizer', 'dataCount', 'seed'] as const;
+
+function resolveConfig(o: PretrainOptions) {
+  const d = MOCO_CXR_DEFAULTS;
+  const batchSize = o.batchSize ?? d.batchSize;
+  if (!Number.isInteger(batchSize) || batchSize < 2) throw new RangeError(`pretrain: batchSize must be an integer >= 2, got ${batchSize}`);
+  if (o.data.count < batchSize) throw new Error(`pretrain: the data has ${o.data.count} images, fewer than one batch of ${batchSize}`);
+  const stepsPerEpoch = Math.floor(o.data.count / batchSize);
+  const queueCap = stepsPerEpoch * batchSize;
+  const requestedQueue = o.queueSize ?? d.queueSize;
+  // The default K is capped for small datasets; an explicit K is used as given.
+  const queueSize = o.queueSize === undefined ? Math.min(requestedQueue, queueCap) : requestedQueue;
+  if (!Number.isInteger(queueSize) || queueSize < batchSize) throw new RangeError(`pretrain: queueSize must be an integer >= batchSize (${batchSize}), got ${queueSize}`);
+  const imagenetInit = o.imagenetInit ?? false;
+  const lr = o.learningRate ?? d.baseLearningRate * (imagenetInit ? 1 : d.randomInitLrFactor);
+  const epochs = o.epochs ?? d.epochs;
+  if (!Number.isInteger(epochs) || epochs < 1) throw new RangeError(`pretrain: epochs must be a positive integer, got ${epochs}`);
+  const momentum = o.momentum ?? d.momentum;
+  const temperature = o.temperature ?? d.temperature;
+  if (!(temperature > 0)) throw new RangeError(`pretrain: temperature must be > 0, got ${temperature}`);
+  if (!(momentum >= 0 && momentum <= 1)) throw new RangeError(`pretrain: momentum must be in [0, 1], got ${momentum}`);
+  const monitor = o.monitor || null;
+  return {
+    backbone: o.backbone.name,
+    featureDim: o.backbone.featureDim,
+    inputShape: [...o.backbone.inputShape],
+    dataCount: o.data.count,
+    dataSize: [o.data.height, o.data.width],
+    queueSize,
+    queueSizeRequested: requestedQueue,
+    momentum,
+    temperature,
+    head: o.head ?? d.head,
+    embeddingDim: o.embeddingDim ?? d.embeddingDim,
+    optimizer: o.optimizer ?? d.optimizer,
+    learningRate: lr,
+    imagenetInit,
+    weightDecay: o.weightDecay ?? d.weightDecay,
+    betas: o.betas ?? d.betas,
+    sgdMomentum: o.sgdMomentum ?? d.sgdMomentum,
+    batchSize,
+    stepsPerEpoch,
+    epochs,
+    schedule: o.schedule ?? d.schedule,
+    augment: o.augment ?? mocoCxrAugment,
+    keyBatchNorm: o.keyBatchNorm ?? { mode: 'batch' },
+    seed: o.seed ?? 0,
+    checkpointEvery: o.checkpointEvery ?? 500,
+    maxSteps: o.maxSteps ?? null,
+    maxSeconds: o.maxSeconds ?? null,
+    logEvery: o.logEvery ?? 50,
+    monitor: monitor
+      ? {
+          probeCount: monitor.probe.images.count,
+          probePositives: Array.from(monitor.probe.labels).filter((v) => v === 1).length,
+          everyEpochs: monitor.everyEpochs ?? 1,
+          knnK: monitor.knnK ?? 20,
+          trainFraction: monitor.trainFraction ?? 0.5,
+          l2: monitor.l2 ?? 1,
+          seed: monitor.seed ?? 0,
+        }
+      : null,
+  };
+}
+
+export type PretrainConfig = ReturnType<typeof resolveConfig>;
+
+/**
+ * MoCo v2 pretraining with the paper's defaults, exact resume from outDir, an online probe
+ * monitor, progress output and NaN / Ctrl-C safety. The given backbone is the query encoder
+ * and holds the trained weights afterwards.
+ */
+export async function pretrain(options: PretrainOptions): Promise<PretrainResult> {
+  const callStart = performance.now();
+  const config = resolveConfig(options);
+  const { outDir } = options;
+  mkdirSync(outDir, { recursive: true });
+  const checkpointPath = join(outDir, 'checkpoint.safetensors');
+  const metricsPath = join(outDir, 'metrics.jsonl');
+  const stream = options.stream ?? process.stderr;
+  const progress = new ProgressReporter(stream, options.progress ?? 'auto', config.logEvery);
+  const record = (entry: Record<string, unknown>) => appendFileSync(metricsPath, `${JSON.stringify(entry)}\n`);
+
+  const rootRng = new Rng(config.seed);
+  const initRng = rootRng.fork();
+  let dataRng = rootRng.fork();
+  let augmentRng = rootRng.fork();
+  const model = createMoco(options.backbone, { head: config.head, embeddingDim: config.embeddingDim, queueSize: config.queueSize, rng: initRng });
+  const optimizer: Optimizer = createOptimizer(config.optimizer, {
+    beta1: config.betas[0],
+    beta2: config.betas[1],
+    momentum: config.sgdMomentum,
+    weightDecay: config.weightDecay,
+  });
+  const monitor = options.monitor ? new OnlineMonitor(options.monitor) : null;
+  const configRecord = config as unknown as Record<string, unknown>;
+
+  let position: TrainingPosition = {
+    epoch: 0,
+    stepInEpoch: 0,
+    step: 0,
+    order: null,
+    dataRng: dataRng.state(),
+    augmentRng: augmentRng.state(),
+    epochSums: { loss: 0, top1: 0, top5: 0, steps: 0 },
+    initialProbe: null,
+  };
+  let lastCheckpointStep: number | null = null;
+  let sigint = 0;
+  const onSigint = () => {
+    sigint += 1;
+    if (sigint > 1) {
+      progress.log(`second Ctrl-C: exiting without a new checkpoint (last one: ${lastCheckpointStep === null ? 'none' : `step ${lastCheckpointStep}`})`);
+      process.exit(130);
+    }
+    progress.log('Ctrl-C: writing a checkpoint after this step, then stopping (Ctrl-C again to quit at once)');
+  };
+  const handleSigint = options.handleSigint ?? true;
+  if (handleSigint) process.on('SIGINT', onSigint);
+
+  const save = async () => {
+    position = { ...position, dataRng: dataRng.state(), augmentRng: augmentRng.state() };
+    await writePretrainCheckpoint(checkpointPath, model, optimizer, position, configRecord);
+    lastCheckpointStep = position.step;
+  };
+  const history: EpochRecord[] = [];
+  let initialProbe: PretrainResult['initialProbe'] = null;
+
+  try {
+    const resume = (options.resume ?? true) && existsSync(checkpointPath);
+    if (resume) {
+      const loaded = await readPretrainCheckpoint(checkpointPath);
+      try {
+        const saved = loaded.metadata.config;
+        for (const k of RESUME_KEYS) {
+          if (JSON.stringify(saved[k]) !== JSON.stringify(configRecord[k])) {
+            throw new Error(`pretrain: ${checkpointPath} was written with ${k} = ${JSON.stringify(saved[k])}, this run has ${JSON.stringify(configRecord[k])}; use another outDir or resume: false`);
+          }
+        }
+        restorePretrainCheckpoint(loaded, model, optimizer, checkpointPath);
+        position = loaded.metadata.position;
+        dataRng = Rng.fromState(position.dataRng);
+        augmentRng = Rng.fromState(position.augmentRng);
+        lastCheckpointStep = position.step;
+      } finally {
+        loaded.tensors.forEach((t) => t.dispose());
+      }
+      progress.log(`resuming ${checkpointPath} at epoch ${position.epoch + 1}, batch ${position.stepInEpoch}, step ${position.step}`);
+      initialProbe = position.initialProbe;
+    }
+    writeFileSync(join(outDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+    record({ event: resume ? 'resume' : 'start', step: position.step, epoch: position.epoch, time: new Date().toISOString() });
+
+    if (monitor && position.initialProbe === null) {
+      const scores = monitor.evaluate(model.query);
+      position.initialProbe = { linearAuroc: scores.linearAuroc, knnAuroc: scores.knnAuroc };
+      initialProbe = scores;
+      record({ event: 'probe', epoch: 0, step: position.step, ...scores });
+      progress.log(`probe at initialisation: linear AUROC ${scores.linearAuroc.toFixed(3)}, kNN AUROC ${scores.knnAuroc.toFixed(3)} (${scores.trainRows} fit / ${scores.testRows} scored)`);
+    }
+
+    const { batchSize, stepsPerEpoch, epochs } = config;
+    const totalSteps = stepsPerEpoch * epochs;
+    const stopAt = config.maxSteps ?? Infinity;
+    const maxMs = (config.maxSeconds ?? Infinity) * 1000;
+    const [h, w, c] = options.backbone.inputShape;
+    let status: PretrainResult['status'] = 'completed';
+
+    outer: while (position.epoch < epochs) {
+      const epoch = position.epoch;
+      if (position.order === null) {
+        position.order = dataRng.shuffle(Array.from({ length: options.data.count }, (_, i) => i));
+        position.epochSums = { loss: 0, top1: 0, top5: 0, steps: 0 };
+      }
+      const lr = learningRate(config.learningRate, config.schedule, epoch);
+      const epochStart = performance.now();
+      let computeSeconds = 0;
+      let computeImages = 0;
+      while (position.stepInEpoch < stepsPerEpoch) {
+        if (position.step >= stopAt || performance.now() - callStart > maxMs) {
+          status = 'stopped';
+          break outer;
+        }
+        const t0 = performance.now();
+        const b = position.stepInEpoch;
+        const indices = position.order.slice(b * batchSize, (b + 1) * batchSize);
+        const pixels = options.data.read(indices);
+        const views = twoViews({ pixels, count: batchSize, height: options.data.height, width: options.data.width }, config.augment, augmentRng);
+        let result;
+        try {
+          const shape = views[0].shape;
+          if (shape[1] !== h || shape[2] !== w || shape[3] !== c) {
+            throw new Error(`pretrain: augmented views are [${shape.join(', ')}] but the backbone takes [batch, ${h}, ${w}, ${c}]; set augment.size / channels or build the backbone for this size`);
+          }
+          result = mocoStep(model, views, {
+            momentum: config.momentum,
+            temperature: config.temperature,
+            optimizer,
+            learningRate: lr,
+            keyBatchNorm: config.keyBatchNorm,
+            rng: augmentRng,
+            beforeUpdate: (loss) => Number.isFinite(loss),
+          });
+        } finally {
+          views.forEach((v) => v.dispose());
+        }
+        const stepNumber = position.step + 1;
+        if (!result.updated) {
+          const kept = lastCheckpointStep === null ? 'no checkpoint was written yet' : `the last good checkpoint (step ${lastCheckpointStep}) is kept at ${checkpointPath}`;
+          const message = `pretrain: loss is ${result.loss} at step ${stepNumber} (epoch ${epoch + 1}, batch ${b + 1}); stopped before applying that update; ${kept}. Lower the learning rate or check the data.`;
+          record({ event: 'error', step: stepNumber, epoch: epoch + 1, loss: String(result.loss), message });
+          progress.log(message);
+          throw new NonFiniteLossError(message, stepNumber, result.loss);
+        }
+        position.step = stepNumber;
+        position.stepInEpoch += 1;
+        const sums = position.epochSums;
+        sums.loss += result.loss;
+        sums.top1 += result.top1;
+        sums.top5 += result.top5;
+        sums.steps += 1;
+        computeSeconds += (performance.now() - t0) / 1000;
+        computeImages += batchSize;
+        const imagesPerSecond = computeImages / computeSeconds;
+        progress.step({ epoch, epochs, stepInEpoch: position.stepInEpoch, stepsPerEpoch, step: position.step, totalSteps, loss: result.loss, top1: result.top1, imagesPerSecond, batchSize, lr });
+        if (position.step % config.logEvery === 0) {
+          record({ event: 'step', epoch: epoch + 1, step: position.step, loss: result.loss, top1: result.top1, top5: result.top5, lr, imagesPerSecond });
+        }
+        if (position.stepInEpoch < stepsPerEpoch && position.step % config.checkpointEvery === 0) await save();
+        options.onStep?.({ epoch, stepInEpoch: position.stepInEpoch, step: position.step, loss: result.loss, top1: result.top1, top5: result.top5, lr, model });
+        // Let signal handlers run between steps.
+        await new Promise((r) => setImmediate(r));
+        if (sigint > 0) {
+          await save();
+          progress.log(`checkpoint written at step ${position.step}: ${checkpointPath}`);
+          record({ event: 'interrupted', step: position.step, epoch: epoch + 1 });
+          if (options.exitOnSigint ?? true) process.exit(130);
+          status = 'interrupted';
+          break outer;
+        }
+      }
+
+      // Epoch end: means, monitor, checkpoint.
+      const sums = position.epochSums;
+      const entry: EpochRecord = {
+        event: 'epoch',
+        epoch: epoch + 1,
+        step: position.step,
+        loss: sums.loss / sums.steps,
+        top1: sums.top1 / sums.steps,
+        top5: sums.top5 / sums.steps,
+        lr,
+        seconds: (performance.now() - epochStart) / 1000,
+        imagesPerSecond: computeSeconds > 0 ? computeImages / computeSeconds : NaN,
+      };
+      if (monitor && position.initialProbe && ((epoch + 1) % monitor.everyEpochs === 0 || epoch + 1 === epochs)) {
+        const scores = monitor.evaluate(model.query);
+        entry.probe = { ...scores, initLinearAuroc: position.initialProbe.linearAuroc, initKnnAuroc: position.initialProbe.knnAuroc };
+      }
+      history.push(entry);
+      record(entry as unknown as Record<string, unknown>);
+      const probeText = entry.probe
+        ? `; probe linear AUROC ${entry.probe.linearAuroc.toFixed(3)} (init ${entry.probe.initLinearAuroc.toFixed(3)}), kNN AUROC ${entry.probe.knnAuroc.toFixed(3)} (init ${entry.probe.initKnnAuroc.toFixed(3)})`
+        : '';
+      progress.log(`epoch ${epoch + 1}/${epochs}: loss ${entry.loss.toFixed(4)}, top-1 ${entry.top1.toFixed(3)}, top-5 ${entry.top5.toFixed(3)}, ${entry.imagesPerSecond.toFixed(1)} img/s, ${formatDuration(entry.seconds)}${probeText}`);
+      position.epoch += 1;
+      position.stepInEpoch = 0;
+      position.order = null;
+      await save();
+    }
+    if (status === 'stopped') {
+      await save();
+      progress.log(`stopped at step ${position.step} (maxSteps / maxSeconds); resume by running again with the same outDir`);
+    }
+    let exports: PretrainResult['exports'];
+    if (status === 'completed' && (options.export ?? true)) {
+      exports = { backbone: join(outDir, 'backbone.safetensors'), torchvision: join(outDir, 'backbone-torchvision.safetensors') };
+      const meta = { source: 'moco-cxr pretraining', step: String(position.step) };
+      await saveBackbone(model.query, exports.backbone, { layout: 'tfjs', metadata: meta });
+      await saveBackbone(model.query, exports.torchvision, { layout: 'torch', metadata: meta });
+      record({ event: 'export', step: position.step, ...exports });
+      progress.log(`exported ${exports.backbone} (createBackbone weights) and ${exports.torchvision} (torchvision state_dict)`);
+    }
+    return { status, epoch: position.epoch, step: position.step, checkpoint: checkpointPath, exports, config: configRecord, history, initialProbe };
+  } finally {
+    if (handleSigint) process.off('SIGINT', onSigint);
+    model.dispose();
+    optimizer.dispose();
+  }
+}

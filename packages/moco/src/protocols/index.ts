@@ -1,0 +1,13 @@
+export { epochsForFraction, evalInterval } from './schedule';
+export { linearProtocol, scoreFeatures } from './linear';
+export type { LinearHead, LinearProtocolOptions, LinearProtocolResult, ProtocolEvalRecord, ProtocolProgress } from './linear';
+export { embedImages } from './embed';
+export type { EmbedImagesOptions, ImageInputOptions, ProtocolBackbone } from './embed';
+export { finetuneProtocol, maskedBceWithLogits, snapshotWeights, restoreWeights } from './finetune';
+export type { FinetuneProtocolOptions, FinetuneProtocolResult, FinetuneSnapshot, WeightsSnapshot } from './finetune';
+export { saveFinetuneCheckpoint, loadFinetuneCheckpoint, FINETUNE_CHECKPOINT_FORMAT } from './checkpoint';
+export type { CheckpointBackbone, SaveCheckpointOptions, LoadedCheckpoint } from './checkpoint';
+export { predict, predictEnsemble } from './predict';
+export { studyMax, evaluateScores } from './study';
+export type { StudyScores, EvaluateScoresOptions, EvaluateScoresResult, ScoreEvaluation } from './study';
+export type { LabelsInput } from './labels';

@@ -1,0 +1,88 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '@moco-cxr/compute';
+import type { Backbone } from '@moco-cxr/backbones';
+import { readPretrainCheckpoint } from './checkpoint';
+import { pretrain, type PretrainOptions } from './pretrain';
+import { blobImages, tinyResnet } from './test-fixtures';
+
+const SIZE = 16;
+const root = mkdtempSync(join(tmpdir(), 'moco-resume-test-'));
+
+beforeAll(async () => {
+  await initBackend({ prefer: 'cpu' });
+});
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+// 20 images, batch 8: 2 steps per epoch (4 images left out each epoch), 3 epochs = 6 steps.
+// K = 12 is not a multiple of the batch, so the queue wraps mid-batch.
+const options = (backbone: Backbone, outDir: string): PretrainOptions => ({
+  backbone,
+  data: blobImages(20, SIZE, 1),
+  outDir,
+  batchSize: 8,
+  queueSize: 12,
+  epochs: 3,
+  learningRate: 1e-3,
+  momentum: 0.9,
+  checkpointEvery: 1000,
+  seed: 7,
+  monitor: { probe: { images: blobImages(12, SIZE, 2), labels: Array.from({ length: 12 }, (_, i) => i % 2) }, knnK: 3 },
+  progress: 'none',
+  handleSigint: false,
+  export: false,
+});
+
+describe('exact resume (cpu backend)', () => {
+  it('6 steps straight equal 3 steps, stop mid-epoch, resume in a new backbone, 3 more', async () => {
+    const a = await tinyResnet(SIZE, 3);
+    const straight = await pretrain(options(a, join(root, 'straight')));
+    expect(straight).toMatchObject({ status: 'completed', step: 6 });
+
+    const b1 = await tinyResnet(SIZE, 3);
+    const first = await pretrain({ ...options(b1, join(root, 'split')), maxSteps: 3 });
+    expect(first).toMatchObject({ status: 'stopped', step: 3 });
+    b1.dispose();
+    // A new process builds a new backbone (even from another seed): the checkpoint restores everything.
+    const b2 = await tinyResnet(SIZE, 99);
+    const second = await pretrain(options(b2, join(root, 'split')));
+    expect(second).toMatchObject({ status: 'completed', step: 6 });
+
+    let maxDiff = 0;
+    for (const [name, v] of a.variables) {
+      const d = tf.tidy(() => tf.max(tf.abs(tf.sub(tf.cast(v, 'float32'), tf.cast(b2.variables.get(name)!, 'float32')))).dataSync()[0]);
+      maxDiff = Math.max(maxDiff, d);
+    }
+    expect(maxDiff).toBeLessThan(1e-6);
+    // The whole state: key encoder, heads, queue, optimiser slots, position and generators.
+    const ca = await readPretrainCheckpoint(straight.checkpoint);
+    const cb = await readPretrainCheckpoint(second.checkpoint);
+    expect([...cb.tensors.keys()].sort()).toEqual([...ca.tensors.keys()].sort());
+    for (const [k, t] of ca.tensors) {
+      const d = tf.tidy(() => tf.max(tf.abs(tf.sub(tf.cast(t, 'float32'), tf.cast(cb.tensors.get(k)!, 'float32')))).dataSync()[0]);
+      expect(d, k).toBeLessThan(1e-6);
+    }
+    expect(cb.metadata.position).toEqual(ca.metadata.position);
+    expect(cb.metadata.queue.pointer).toBe(ca.metadata.queue.pointer);
+    expect(cb.metadata.optimizer.step).toBe(6);
+    // Epoch 2 straddled the stop; its record and the probe baseline match the straight run's.
+    expect(second.history.map((h) => h.epoch)).toEqual([2, 3]);
+    expect(second.history[0].loss).toBeCloseTo(straight.history[1].loss, 6);
+    expect(second.history[1].probe!.initLinearAuroc).toBe(straight.history[2].probe!.initLinearAuroc);
+    expect(second.history[1].probe!.linearAuroc).toBeCloseTo(straight.history[2].probe!.linearAuroc, 6);
+    for (const c of [ca, cb]) c.tensors.forEach((t) => t.dispose());
+    a.dispose();
+    b2.dispose();
+  });
+
+  it('refuses to resume a checkpoint written with a different queue size', async () => {
+    const dir = join(root, 'mismatch');
+    const bb = await tinyResnet(SIZE, 1);
+    await pretrain({ ...options(bb, dir), maxSteps: 1, monitor: false });
+    await expect(pretrain({ ...options(bb, dir), queueSize: 16, monitor: false })).rejects.toThrow(/written with queueSize = 12, this run has 16/);
+    bb.dispose();
+  });
+});

@@ -1,0 +1,118 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { readConfigFile, resolveConfig, mergeConfig, type BackendName, type RunnerConfig } from './config';
+import type { Io } from './progress';
+
+/** A usage problem (bad flag, missing argument): exit code 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  short?: string;
+  multiple?: boolean;
+  description: string;
+  valueName?: string;
+}
+
+export interface CommonOptions {
+  config?: string;
+  seed?: string;
+  out?: string;
+  backend?: string;
+  json?: boolean;
+  help?: boolean;
+  threads?: string;
+}
+
+export interface CommandContext {
+  io: Io;
+  argv: string[];
+  values: Record<string, string | boolean | string[] | undefined> & CommonOptions;
+  positionals: string[];
+  /** The path of the CLI script, when running as the `moco-cxr` executable (for child processes). */
+  cliPath?: string;
+}
+
+export interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  description: string;
+  options: Record<string, OptionSpec>;
+  examples: string[];
+  run(ctx: CommandContext): Promise<unknown>;
+}
+
+export const commonOptions: Record<string, OptionSpec> = {
+  config: { type: 'string', short: 'c', valueName: 'file', description: 'config file (.json, .yaml or .yml); fields not given take their defaults' },
+  seed: { type: 'string', valueName: 'n', description: 'seed for every random choice (overrides the config)' },
+  out: { type: 'string', short: 'o', valueName: 'dir', description: 'output run directory' },
+  backend: { type: 'string', valueName: 'name', description: 'auto | tensorflow-gpu | tensorflow | wasm | cpu (overrides the config)' },
+  threads: { type: 'string', valueName: 'n', description: 'wasm threads (default: all cores)' },
+  json: { type: 'boolean', description: 'print machine-readable JSON on stdout instead of text' },
+  help: { type: 'boolean', short: 'h', description: 'show this help' },
+};
+
+export function helpText(cmd: Command): string {
+  const all = { ...cmd.options, ...commonOptions };
+  const rows = Object.entries(all).map(([name, o]) => {
+    const flag = `${o.short ? `-${o.short}, ` : '    '}--${name}${o.type === 'string' ? ` <${o.valueName ?? 'value'}>` : ''}`;
+    return `  ${flag.padEnd(30)} ${o.description}`;
+  });
+  return [
+    `moco-cxr ${cmd.name}: ${cmd.summary}`,
+    '',
+    `Usage: moco-cxr ${cmd.usage}`,
+    '',
+    cmd.description,
+    '',
+    'Options:',
+    ...rows,
+    '',
+    'Examples:',
+    ...cmd.examples.map((e) => `  ${e}`),
+    '',
+  ].join('\n');
+}
+
+export function parseCommandArgs(cmd: Command, argv: string[]): { values: CommandContext['values']; positionals: string[] } {
+  const options: ParseArgsConfig['options'] = {};
+  for (const [name, o] of Object.entries({ ...cmd.options, ...commonOptions })) {
+    options[name] = { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) };
+  }
+  try {
+    const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    return { values: values as CommandContext['values'], positionals };
+  } catch (err) {
+    // Node's messages name the flag; add where to look.
+    throw new UsageError(`${(err as Error).message.split('\n')[0]} (see moco-cxr ${cmd.name} --help)`);
+  }
+}
+
+function intFlag(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n)) throw new UsageError(`--${flag}: expected an integer, got "${value}"`);
+  return n;
+}
+
+/**
+ * The config a command runs with: the file given by --config (validated), then the command's
+ * own overrides, then --seed / --backend / --threads; every problem names its field.
+ */
+export function commandConfig(ctx: CommandContext, overrides: Record<string, unknown> = {}): RunnerConfig {
+  const fromFile = ctx.values.config ? readConfigFile(ctx.values.config) : {};
+  // Validate the file alone first, so its problems are reported against the file.
+  if (ctx.values.config) resolveConfig(fromFile, ctx.values.config);
+  const flags: Record<string, unknown> = {};
+  const seed = intFlag(ctx.values.seed, 'seed');
+  if (seed !== undefined) flags.seed = seed;
+  if (ctx.values.backend !== undefined) flags.backend = ctx.values.backend as BackendName;
+  const threads = intFlag(ctx.values.threads, 'threads');
+  if (threads !== undefined) flags.threads = threads;
+  const merged = mergeConfig(mergeConfig(fromFile, overrides), flags);
+  return resolveConfig(merged, ctx.values.config ? `${ctx.values.config} (with command-line overrides)` : 'command-line options');
+}
+
+export { intFlag };

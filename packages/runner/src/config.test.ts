@@ -1,0 +1,102 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, defaultConfig, loadConfig, resolveConfig } from './config';
+import { runCli } from './main';
+import { captureIo } from '../test/io';
+
+function problemsOf(partial: unknown): string[] {
+  try {
+    resolveConfig(partial);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).problems;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+
+describe('config validation', () => {
+  it('fills every default from an empty config', () => {
+    expect(resolveConfig({})).toEqual(defaultConfig());
+    expect(defaultConfig().pretrain).toMatchObject({ queueSize: 24576, momentum: 0.999, temperature: 0.2, batchSize: 16, epochs: 20, stepEpochs: [12, 18, 24] });
+    expect(defaultConfig().compare.replicates).toBe(500);
+  });
+
+  it('names the field, the expected value and what was given', () => {
+    expect(problemsOf({ pretrain: { epochs: 'ten' } })).toEqual(['pretrain.epochs: expected an integer in [0, 10000], got "ten"']);
+    expect(problemsOf({ data: { imageSize: 8 } })).toEqual(['data.imageSize: expected an integer in [16, 1024], got 8']);
+    expect(problemsOf({ fractions: [0.1, 0] })).toEqual(['fractions[1]: expected a number in (0, 1], got 0']);
+    expect(problemsOf({ protocols: ['linear', 'probe'] })).toEqual(['protocols[1]: expected one of "linear", "finetune", got "probe"']);
+    expect(problemsOf({ backend: 'gpu' })[0]).toMatch(/^backend: expected one of "auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu", got "gpu"$/);
+  });
+
+  it('suggests the field a typo meant and lists every problem at once', () => {
+    const p = problemsOf({ pretrain: { epoch: 3, temperature: -1 }, seed: 1.5 });
+    expect(p).toHaveLength(3);
+    expect(p[0]).toBe(
+      'pretrain.epoch: unknown field (did you mean "epochs"?); known fields here: epochs, batchSize, queueSize, momentum, temperature, lr, weightDecay, schedule, stepEpochs, monitorEvery, probeSize, knnK, checkpointEvery',
+    );
+    expect(p).toContain('pretrain.temperature: expected a number in (0, 100], got -1');
+    expect(p).toContain('seed: expected an integer in [-2147483648, 4294967296], got 1.5');
+  });
+
+  it('checks rules across fields', () => {
+    expect(problemsOf({ fractions: [0.01, 0.1], draws: [5, 5, 1] })).toEqual(['draws: has 3 entries but fractions has 2; give one per fraction or a single number']);
+    expect(problemsOf({ data: { source: 'folder' } })[0]).toMatch(/^data\.root: required when data\.source is "folder"/);
+    expect(problemsOf({ initialisations: ['imagenet', 'random'] })[0]).toMatch(/^initialisations: "imagenet" needs imagenetWeights/);
+    expect(problemsOf({ initialisations: ['moco', 'imagenet'], imagenetWeights: 'w.pth' })).toEqual(['compare.baseline: "random" is not one of initialisations ["moco", "imagenet"]']);
+  });
+
+  it("defaults draws to the paper's (5 per fraction, 1 at 100%) and adds the ImageNet baseline when weights are given", () => {
+    expect(resolveConfig({ fractions: [0.001, 0.01, 1] }).draws).toEqual([5, 5, 1]);
+    expect(resolveConfig({ imagenetWeights: 'resnet18.pth' }).initialisations).toEqual(['moco', 'imagenet', 'random']);
+  });
+
+  it('reads YAML and JSON files, and names the file on syntax errors', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runner-config-'));
+    writeFileSync(join(dir, 'a.yaml'), 'seed: 7\npretrain:\n  epochs: 2\nfractions: [0.5, 1]\n');
+    const cfg = loadConfig(join(dir, 'a.yaml'));
+    expect(cfg.seed).toBe(7);
+    expect(cfg.pretrain.epochs).toBe(2);
+    expect(cfg.pretrain.batchSize).toBe(16);
+    expect(cfg.draws).toEqual([5, 1]);
+    writeFileSync(join(dir, 'b.json'), '{"seed": 3,}');
+    expect(() => loadConfig(join(dir, 'b.json'))).toThrow(new RegExp(`^${join(dir, 'b.json').replace(/[/.]/g, '\\$&')}: not valid JSON`));
+    writeFileSync(join(dir, 'c.yml'), 'linear:\n  lr: fast\n');
+    expect(() => loadConfig(join(dir, 'c.yml'))).toThrow(`${join(dir, 'c.yml')}: linear.lr: expected a number in (0, 10], got "fast"`);
+    expect(() => loadConfig(join(dir, 'missing.yaml'))).toThrow(`${join(dir, 'missing.yaml')}: cannot read the file (ENOENT)`);
+    writeFileSync(join(dir, 'd.toml'), 'seed = 1');
+    expect(() => loadConfig(join(dir, 'd.toml'))).toThrow(/unknown config format "\.toml"/);
+  });
+});
+
+describe('CLI usage errors', () => {
+  it('exits 2 with one line naming the field for a bad config file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runner-cli-'));
+    const file = join(dir, 'exp.yaml');
+    writeFileSync(file, 'pretrain:\n  queueSize: many\n');
+    const io = captureIo();
+    const r = await runCli(['experiment', '--config', file, '--out', join(dir, 'out')], io);
+    expect(r.exitCode).toBe(2);
+    expect(io.text()).toBe(`moco-cxr experiment: ${file}: pretrain.queueSize: expected an integer in [1, 10000000], got "many"\n`);
+  });
+
+  it('exits 2 on an unknown flag or command, 0 with --help', async () => {
+    let io = captureIo();
+    expect((await runCli(['linear', '--fractoin', '0.1'], io)).exitCode).toBe(2);
+    expect(io.text()).toMatch(/^moco-cxr linear: Unknown option '--fractoin'.*\(see moco-cxr linear --help\)\n$/);
+    io = captureIo();
+    expect((await runCli(['pretrian'], io)).exitCode).toBe(2);
+    expect(io.text()).toMatch(/^moco-cxr: unknown command "pretrian"; commands: demo, experiment, pretrain/);
+    io = captureIo();
+    expect((await runCli(['finetune', '--help'], io)).exitCode).toBe(0);
+    expect(io.stdout()).toMatch(/^moco-cxr finetune: end-to-end protocol/);
+    expect(io.stdout()).toContain('--config <file>');
+    expect(io.stdout()).toContain('Examples:');
+    io = captureIo();
+    expect((await runCli(['linear', '--seed', 'x', '--out', '/tmp/x'], io)).exitCode).toBe(2);
+    expect(io.text()).toBe('moco-cxr linear: --seed: expected an integer, got "x"\n');
+  });
+});

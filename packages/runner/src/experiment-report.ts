@@ -1,0 +1,82 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { auroc, rocCurve } from '@moco-cxr/eval-metrics';
+import type { ExperimentComparisons } from './compare';
+import { readScores } from './compare';
+import type { RunnerConfig } from './config';
+import { cellId } from './grid';
+import { formatSeconds } from './progress';
+import type { PretrainPoint, RocSeries } from './report/figures';
+import { writeReport, type ReportData, type WrittenReport } from './report/report';
+import { isFinished, readJson } from './rundir';
+
+/** What a finished cell job writes to its results.json. */
+export interface CellResults {
+  id: string;
+  protocol: string;
+  init: string;
+  fraction: number;
+  draw: number;
+  trainImages: number;
+  valAuroc: number;
+  testAuroc: number;
+  testLevel: 'study' | 'image';
+  epochs: number;
+  seconds: number;
+}
+
+/** Gathers an experiment directory's finished results into what the report shows. */
+export function buildReportData(experimentDir: string, cfg: RunnerConfig, comparisons: ExperimentComparisons, opts: { title?: string; wallSeconds?: number }): ReportData {
+  const cells: ReportData['cells'] = [];
+  for (const protocol of cfg.protocols) {
+    for (const init of cfg.initialisations) {
+      cfg.fractions.forEach((fraction, fi) => {
+        const draws = Array.isArray(cfg.draws) ? cfg.draws[fi] : cfg.draws;
+        for (let d = 0; d < draws; d++) {
+          const dir = join(experimentDir, 'cells', cellId(protocol, init, fraction, d));
+          if (!isFinished(dir)) continue;
+          const r = readJson<CellResults>(join(dir, 'results.json'));
+          cells.push({ id: r.id, protocol, initialisation: init, fraction, draw: d, valAuroc: r.valAuroc, testAuroc: r.testAuroc, epochs: r.epochs, seconds: r.seconds });
+        }
+      });
+    }
+  }
+  // ROC curves at the smallest label fraction (where the paper's gap is largest), first draw.
+  const roc: RocSeries[] = [];
+  const smallest = Math.min(...cfg.fractions);
+  for (const protocol of cfg.protocols) {
+    for (const init of cfg.initialisations) {
+      const dir = join(experimentDir, 'cells', cellId(protocol, init, smallest, 0));
+      if (!isFinished(dir)) continue;
+      const s = readScores(dir);
+      const curve = rocCurve(s.labels, s.scores);
+      roc.push({ protocol, initialisation: init, fraction: smallest, fpr: Array.from(curve.fpr), tpr: Array.from(curve.tpr), auroc: auroc(s.labels, s.scores) });
+    }
+  }
+  const historyFile = join(experimentDir, 'pretrain', 'history.json');
+  const pretrain = existsSync(historyFile) ? readJson<PretrainPoint[]>(historyFile) : [];
+  const source = cfg.data.source === 'synthetic' ? `synthetic chest X-rays (${cfg.data.synthetic.train} train / ${cfg.data.synthetic.test} test, seeded)` : `image folder ${cfg.data.root}`;
+  const context = [
+    `data: ${source}${cfg.data.limit.train || cfg.data.limit.test ? `, limited to ${cfg.data.limit.train ?? 'all'} train / ${cfg.data.limit.test ?? 'all'} test images` : ''}; input ${cfg.data.imageSize} px`,
+    `backbone: ${cfg.backbone.name}${Object.keys(cfg.backbone.options).length ? ` ${JSON.stringify(cfg.backbone.options)}` : ''}; initialisations: ${cfg.initialisations.join(', ')}${cfg.imagenetWeights ? ` (ImageNet weights ${cfg.imagenetWeights})` : ''}`,
+    `MoCo pretraining: ${cfg.pretrain.epochs} epochs, batch ${cfg.pretrain.batchSize}, queue ${cfg.pretrain.queueSize}, T ${cfg.pretrain.temperature}, m ${cfg.pretrain.momentum}`,
+    `protocols: ${cfg.protocols.join(', ')}; label fractions ${cfg.fractions.join(', ')} with ${Array.isArray(cfg.draws) ? cfg.draws.join('/') : cfg.draws} draws (sampled by patient)`,
+    `statistics: paired bootstrap over the test rows, ${cfg.compare.replicates} replicates, ${Math.round(cfg.compare.confidence * 100)}% percentile CIs, seed ${cfg.seed}`,
+    ...(opts.wallSeconds !== undefined ? [`wall time of this invocation: ${formatSeconds(opts.wallSeconds)}`] : []),
+    ...(comparisons.incomplete.length ? [`left out (unfinished draws): ${comparisons.incomplete.join(', ')}`] : []),
+  ];
+  return {
+    title: opts.title ?? `MoCo-CXR experiment: ${cfg.initialisations.join(' vs ')}`,
+    context,
+    points: comparisons.points,
+    comparisons: comparisons.rows,
+    roc,
+    pretrain,
+    cells,
+    confidence: cfg.compare.confidence,
+  };
+}
+
+export function writeExperimentReport(experimentDir: string, data: ReportData, dir = join(experimentDir, 'report')): Promise<WrittenReport> {
+  return writeReport(data, dir);
+}

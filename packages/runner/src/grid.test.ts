@@ -1,0 +1,83 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { resolveConfig } from './config';
+import { cellId, fractionTag, gridStatus, jobDir, planGrid, readJobSpec, stages, writeJobSpecs } from './grid';
+import { executeJob } from './pipeline';
+import { RunDir } from './rundir';
+import { captureIo } from '../test/io';
+
+describe('planGrid', () => {
+  it("plans the paper's grid: initialisations x protocols x fractions x draws, plus pretraining and features", () => {
+    const cfg = resolveConfig({ imagenetWeights: 'r18.pth', fractions: [0.001, 0.01, 0.1, 1], draws: [5, 5, 5, 1] });
+    const jobs = planGrid(cfg);
+    const cells = jobs.filter((j) => j.kind === 'cell');
+    expect(cells).toHaveLength(3 * 2 * (5 + 5 + 5 + 1));
+    expect(jobs.filter((j) => j.kind === 'features').map((j) => j.id)).toEqual(['features-moco', 'features-imagenet', 'features-random']);
+    expect(jobs[0].id).toBe('pretrain');
+    expect(new Set(jobs.map((j) => j.id)).size).toBe(jobs.length);
+    expect(cells.find((c) => c.id === 'finetune-moco-0p1pct-d4')).toMatchObject({ protocol: 'finetune', init: 'moco', fraction: 0.001, draw: 4, draws: 5, dependsOn: ['pretrain'] });
+    expect(cells.find((c) => c.id === 'linear-random-100pct-d0')).toMatchObject({ dependsOn: ['features-random'], outDir: join('cells', 'linear-random-100pct-d0') });
+    expect(cells.find((c) => c.id === 'finetune-imagenet-10pct-d0')!.dependsOn).toEqual([]);
+    // Draws are paired across initialisations: the same draw seed for every one.
+    expect(new Set(cells.map((c) => c.drawSeed))).toEqual(new Set([cfg.seed]));
+  });
+
+  it('orders jobs in stages after their dependencies', () => {
+    const s = stages(planGrid(resolveConfig({ fractions: [0.1, 1], draws: [2, 1] })));
+    const ids = s.map((st) => st.map((j) => j.id));
+    // Random init needs nothing; MoCo needs pretraining; linear cells need their features.
+    expect(ids[0]).toEqual(['pretrain', 'features-random', 'finetune-random-10pct-d0', 'finetune-random-10pct-d1', 'finetune-random-100pct-d0']);
+    expect(ids[1]).toEqual(['features-moco', 'linear-random-10pct-d0', 'linear-random-10pct-d1', 'linear-random-100pct-d0', 'finetune-moco-10pct-d0', 'finetune-moco-10pct-d1', 'finetune-moco-100pct-d0']);
+    expect(ids[2]).toEqual(['linear-moco-10pct-d0', 'linear-moco-10pct-d1', 'linear-moco-100pct-d0']);
+  });
+
+  it('names fractions without ambiguity', () => {
+    expect([0.001, 0.01, 0.0625, 0.25, 1].map(fractionTag)).toEqual(['0p1pct', '1pct', '6p25pct', '25pct', '100pct']);
+    expect(cellId('linear', 'moco', 0.01, 3)).toBe('linear-moco-1pct-d3');
+  });
+});
+
+describe('resume', () => {
+  it('skips finished cells and runs only the rest', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runner-grid-'));
+    const cfg = resolveConfig({ fractions: [0.1, 1], draws: [2, 1], protocols: ['finetune'] });
+    const jobs = planGrid(cfg);
+    const paths = writeJobSpecs(dir, jobs);
+    expect(readJobSpec(paths[1])).toEqual(jobs[1]);
+    // Pretend the pretraining and two cells finished in an earlier, interrupted run.
+    for (const id of ['pretrain', 'finetune-moco-10pct-d0', 'finetune-random-100pct-d0']) {
+      const job = jobs.find((j) => j.id === id)!;
+      const run = new RunDir(jobDir(dir, job), 'x', 0);
+      run.finish({ marker: id });
+    }
+    const { finished, remaining } = gridStatus(dir, jobs);
+    expect(finished.map((j) => j.id)).toEqual(['pretrain', 'finetune-moco-10pct-d0', 'finetune-random-100pct-d0']);
+    expect(remaining.map((j) => j.id)).toEqual(['finetune-moco-10pct-d1', 'finetune-moco-100pct-d0', 'finetune-random-10pct-d0', 'finetune-random-10pct-d1']);
+    // Executing a finished job returns its stored results without running anything.
+    const io = captureIo();
+    const outcome = await executeJob(jobs[1], dir, io, []);
+    expect(outcome).toMatchObject({ skipped: true, results: { marker: 'finetune-moco-10pct-d0' } });
+    expect(io.text()).toContain('finetune-moco-10pct-d0: finished earlier, skipped');
+  });
+
+  it('never overwrites finished work, and refuses a different config in the same directory', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runner-rundir-'));
+    const run = new RunDir(dir, 'pretrain', 1);
+    run.writeConfig(resolveConfig({ seed: 1 }));
+    run.finish({ loss: 1 });
+    expect(() => run.finish({ loss: 2 })).toThrow(/results\.json exists: this run already finished; refusing to overwrite it/);
+    const again = new RunDir(dir, 'pretrain', 1);
+    expect(() => again.writeConfig(resolveConfig({ seed: 1, pretrain: { epochs: 3 } }))).toThrow(/holds a run made with a different config \(pretrain\.epochs differ\); use a new --out directory/);
+    expect(() => again.writeConfig(resolveConfig({ seed: 1 }))).not.toThrow();
+  });
+
+  it('rejects a job spec that is not one, naming the file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runner-spec-'));
+    mkdirSync(join(dir, 'jobs'));
+    const file = join(dir, 'jobs', 'x.json');
+    writeFileSync(file, JSON.stringify({ version: 1, id: 'x', kind: 'cell', outDir: 'cells/x' }));
+    expect(() => readJobSpec(file)).toThrow(`${file}: not a job spec: a cell needs protocol, init, fraction and draw`);
+  });
+});

@@ -1,0 +1,345 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { createBackbone, type Backbone } from '@moco-cxr/backbones';
+import { initBackend, type BackendInfo } from '@moco-cxr/compute';
+import { sampleFraction } from '@moco-cxr/cxr-data';
+import {
+  embedImages,
+  epochsForFraction,
+  evaluateScores,
+  finetuneProtocol,
+  linearProtocol,
+  loadFinetuneCheckpoint,
+  saveFinetuneCheckpoint,
+  scoreFeatures,
+  type LinearHead,
+} from '@moco-cxr/moco';
+import type { Initialisation, ProtocolConfig, RunnerConfig } from './config';
+import { prepareData, type PreparedData, type SplitData, type SplitName } from './data';
+import type { CellResults } from './experiment-report';
+import type { JobSpec } from './grid';
+import { runPretrainJob, backboneFileOf } from './pretrain-job';
+import { formatSeconds, Progress, type Io } from './progress';
+import { isFinished, readJson, RunDir, writeFileAtomic, writeJsonAtomic } from './rundir';
+
+export interface JobOutcome {
+  id: string;
+  dir: string;
+  skipped: boolean;
+  results: unknown;
+}
+
+let backendPromise: Promise<BackendInfo> | undefined;
+let backendKey = '';
+
+/** Starts the configured backend once per process. */
+export function startBackend(cfg: RunnerConfig): Promise<BackendInfo> {
+  const key = `${cfg.backend}/${cfg.threads}`;
+  if (backendPromise && key === backendKey) return backendPromise;
+  backendKey = key;
+  const started = initBackend({ ...(cfg.backend === 'auto' ? {} : { prefer: cfg.backend }), ...(cfg.threads > 0 ? { threads: cfg.threads } : {}) });
+  backendPromise = started;
+  return started;
+}
+
+/** The weights a given initialisation starts from (undefined = random init from the seed). */
+export function weightsFor(init: Initialisation, cfg: RunnerConfig, experimentDir: string, override?: string): string | undefined {
+  if (init === 'random') return undefined;
+  if (override) return backboneFileOf(override);
+  if (init === 'imagenet') return cfg.imagenetWeights;
+  const file = backboneFileOf(join(experimentDir, 'pretrain'));
+  if (!existsSync(file)) throw new Error(`${file}: the MoCo-pretrained backbone is missing; run the pretrain job first (moco-cxr run-job ${join(experimentDir, 'jobs', 'pretrain.json')})`);
+  return file;
+}
+
+export async function makeBackbone(cfg: RunnerConfig, weights?: string): Promise<Backbone> {
+  const s = cfg.data.imageSize;
+  return createBackbone(cfg.backbone.name, { ...(cfg.backbone.options as object), inputShape: [s, s, 3], seed: cfg.seed, ...(weights ? { weights } : {}) });
+}
+
+/** Runs one job of a grid in its directory; a finished job is skipped and its results returned. */
+export async function executeJob(spec: JobSpec, experimentDir: string, io: Io, argv: string[], opts: { weights?: string } = {}): Promise<JobOutcome> {
+  const dir = join(experimentDir, spec.outDir);
+  if (isFinished(dir)) {
+    if (!io.quiet) io.err(`  ${spec.id}: finished earlier, skipped (${relative(process.cwd(), dir) || '.'})\n`);
+    return { id: spec.id, dir, skipped: true, results: readJson(join(dir, 'results.json')) };
+  }
+  const run = new RunDir(dir, spec.kind === 'cell' ? spec.protocol! : spec.kind, spec.seed, argv);
+  run.writeConfig({ ...spec.config, job: { id: spec.id, kind: spec.kind, init: spec.init, protocol: spec.protocol, fraction: spec.fraction, draw: spec.draw, draws: spec.draws, drawSeed: spec.drawSeed } });
+  run.writeInfo();
+  try {
+    const backend = await startBackend(spec.config);
+    run.setBackend(backend);
+    let results: unknown;
+    if (spec.kind === 'pretrain') results = await runPretrainJob(spec.config, run, io, experimentDir);
+    else if (spec.kind === 'features') results = await runFeaturesJob(spec.config, spec.init!, experimentDir, run, io, opts.weights);
+    else results = await runCellJob(spec, experimentDir, run, io, opts.weights);
+    run.finish(results);
+    return { id: spec.id, dir, skipped: false, results };
+  } catch (err) {
+    run.fail(err);
+    throw err;
+  }
+}
+
+const SPLITS: SplitName[] = ['train', 'val', 'test'];
+
+function featuresDir(experimentDir: string, init: Initialisation): string {
+  return join(experimentDir, 'features', init);
+}
+
+/** Frozen features of every train / val / test image under one initialisation (embedded once, eval mode). */
+async function runFeaturesJob(cfg: RunnerConfig, init: Initialisation, experimentDir: string, run: RunDir, io: Io, weightsOverride?: string) {
+  const data = await prepareData(cfg, io, experimentDir);
+  const weights = weightsFor(init, cfg, experimentDir, weightsOverride);
+  const backbone = await makeBackbone(cfg, weights);
+  try {
+    const counts: Record<string, number> = {};
+    const started = Date.now();
+    for (const name of SPLITS) {
+      const split = data[name];
+      const bar = new Progress(io, `embed ${init} ${name}`, split.images.count, 'img');
+      const features = await embedImages(backbone, split.images, range(split.images.count), { batchSize: 64, onProgress: (done) => bar.set(done) });
+      writeFileAtomic(run.path(`${name}.f32`), new Uint8Array(features.buffer, features.byteOffset, features.byteLength));
+      counts[name] = split.images.count;
+    }
+    run.metric({ event: 'features', init, seconds: (Date.now() - started) / 1000, ...counts });
+    return { init, featureDim: backbone.featureDim, counts, weights: weights ?? `random init, seed ${cfg.seed}` };
+  } finally {
+    backbone.dispose();
+  }
+}
+
+function readFeatures(dir: string, split: SplitName, featureDim: number, count: number): Float32Array {
+  const bytes = readFileSync(join(dir, `${split}.f32`));
+  const f = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  if (f.length !== featureDim * count) throw new Error(`${join(dir, `${split}.f32`)}: holds ${f.length} floats, expected ${count} x ${featureDim}; delete the features directory to recompute it`);
+  return f;
+}
+
+function rows(features: Float32Array, d: number, indices: ArrayLike<number>): Float32Array {
+  const out = new Float32Array(indices.length * d);
+  for (let i = 0; i < indices.length; i++) out.set(features.subarray(indices[i] * d, indices[i] * d + d), i * d);
+  return out;
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+/** The protocol's epochs: the paper's formula (capped by maxEpochs when set) or a fixed count. */
+export function protocolEpochs(p: ProtocolConfig, fraction: number): number {
+  const paper = p.epochs === 'paper' ? epochsForFraction(fraction) : p.epochs;
+  return p.maxEpochs > 0 ? Math.min(paper, p.maxEpochs) : paper;
+}
+
+/** The rows (positions in the train split) of one label-fraction draw, sampled by patient. */
+export function drawRows(data: PreparedData, fraction: number, draws: number, draw: number, seed: number): number[] {
+  const train = data.train;
+  if (fraction >= 1) return range(train.images.count);
+  const all = sampleFraction(data.dataset, fraction, { draws, seed, by: 'patient', indices: train.indices });
+  const chosen = all[draw];
+  if (!chosen) throw new Error(`draw ${draw} does not exist: fraction ${fraction} has ${draws} draws (0-based)`);
+  const position = new Map(train.indices.map((d, i) => [d, i]));
+  return chosen.map((d: number) => {
+    const p = position.get(d);
+    if (p === undefined) throw new Error(`sampleFraction returned dataset row ${d}, which is not in the train split`);
+    return p;
+  });
+}
+
+function protocolProgress(io: Io, label: string) {
+  let bar: Progress | undefined;
+  return (p: { phase: string; step: number; steps: number; loss?: number; valAuroc?: number; bestValAuroc?: number; epoch: number }) => {
+    bar ??= new Progress(io, label, p.steps, 'step');
+    const info: Record<string, number> = { epoch: Math.floor(p.epoch) };
+    if (p.loss !== undefined && Number.isFinite(p.loss)) info.loss = p.loss;
+    if (p.bestValAuroc !== undefined && Number.isFinite(p.bestValAuroc)) info['best val AUROC'] = p.bestValAuroc;
+    bar.set(p.step, info);
+  };
+}
+
+/** Test scores at the level the dataset supports (study max where studies exist), plus per-image rows. */
+async function writeScores(run: RunDir, split: SplitData, scores: ArrayLike<number>) {
+  const labels = Array.from(split.labels);
+  const evaluation = evaluateScores(labels, scores, split.hasStudies ? { studyIds: split.studies } : {});
+  const csv = ['path,patient,study,label,score', ...split.paths.map((p, i) => `${csvCell(p)},${csvCell(split.patients[i])},${csvCell(split.studies[i])},${labels[i]},${scores[i]}`)].join('\n');
+  writeFileAtomic(run.path('scores.csv'), `${csv}\n`);
+  if (evaluation.study) {
+    writeJsonAtomic(run.path('scores.json'), { level: 'study', ids: evaluation.study.studyIds.map(String), labels: Array.from(evaluation.study.labels), scores: Array.from(evaluation.study.scores) });
+    return { auroc: evaluation.study.auroc, imageAuroc: evaluation.auroc, level: 'study' as const, rows: evaluation.study.count };
+  }
+  writeJsonAtomic(run.path('scores.json'), { level: 'image', ids: split.paths, labels, scores: Array.from(scores) });
+  return { auroc: evaluation.auroc, imageAuroc: evaluation.auroc, level: 'image' as const, rows: evaluation.count };
+}
+
+function csvCell(s: string): string {
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** One cell: a protocol on one label-fraction draw from one initialisation, scored on the test split. */
+async function runCellJob(spec: JobSpec, experimentDir: string, run: RunDir, io: Io, weightsOverride?: string): Promise<CellResults> {
+  const cfg = spec.config;
+  const started = Date.now();
+  const protocol = spec.protocol!;
+  const init = spec.init!;
+  const fraction = spec.fraction!;
+  const data = await prepareData(cfg, io, experimentDir);
+  const trainRows = drawRows(data, fraction, spec.draws ?? 1, spec.draw ?? 0, spec.drawSeed ?? cfg.seed);
+  const pc = protocol === 'linear' ? cfg.linear : cfg.finetune;
+  const epochs = protocolEpochs(pc, fraction);
+  const evalEvery = pc.evalEvery === 'paper' ? undefined : pc.evalEvery;
+  const label = `${spec.id} (${trainRows.length} images, ${epochs} epochs)`;
+  let valAuroc: number;
+  let testScores: Float64Array;
+  let steps: number;
+  let history: unknown;
+  if (protocol === 'linear') {
+    const fdir = featuresDir(experimentDir, init);
+    if (!isFinished(fdir)) {
+      // A standalone `linear` run (or a grid whose features job was removed): embed now.
+      await executeJob({ ...spec, id: `features-${init}`, kind: 'features', outDir: relative(experimentDir, fdir), dependsOn: [] }, experimentDir, io, [], { weights: weightsOverride });
+    }
+    const meta = readJson<{ featureDim: number; counts: Record<SplitName, number> }>(join(fdir, 'results.json'));
+    const d = meta.featureDim;
+    const train = readFeatures(fdir, 'train', d, data.train.images.count);
+    const val = readFeatures(fdir, 'val', d, data.val.images.count);
+    const test = readFeatures(fdir, 'test', d, data.test.images.count);
+    const r = linearProtocol({
+      trainFeatures: rows(train, d, trainRows),
+      trainLabels: trainRows.map((i) => data.train.labels[i]),
+      valFeatures: val,
+      valLabels: Array.from(data.val.labels),
+      featureDim: d,
+      fraction,
+      epochs,
+      ...(evalEvery ? { evalEvery } : {}),
+      lr: pc.lr,
+      batchSize: pc.batchSize,
+      seed: cfg.seed + (spec.draw ?? 0),
+      onProgress: protocolProgress(io, label),
+    });
+    valAuroc = r.bestValAuroc;
+    steps = r.steps;
+    history = r.history;
+    testScores = scoreFeatures(r.head, test);
+    writeJsonAtomic(run.path('head.json'), headToJson(r.head, { init, features: relative(run.dir, fdir) }));
+  } else {
+    const weights = weightsFor(init, cfg, experimentDir, weightsOverride);
+    const backbone = await makeBackbone(cfg, weights);
+    try {
+      const r = await finetuneProtocol({
+        backbone,
+        trainImages: data.train.images,
+        trainLabels: Array.from(data.train.labels),
+        trainIndices: trainRows,
+        valImages: data.val.images,
+        valLabels: Array.from(data.val.labels),
+        fraction,
+        epochs,
+        ...(evalEvery ? { evalEvery } : {}),
+        lr: pc.lr,
+        batchSize: pc.batchSize,
+        augment: { flipProbability: 0.5, rotation: 10 },
+        seed: cfg.seed + (spec.draw ?? 0),
+        checkpointPath: run.path('checkpoint.safetensors'),
+        onProgress: protocolProgress(io, label),
+      });
+      valAuroc = r.bestValAuroc;
+      steps = r.steps;
+      history = r.history;
+      const test = await embedImages(backbone, data.test.images, range(data.test.images.count), { batchSize: 64 });
+      testScores = scoreFeatures(r.head, test);
+      if (!existsSync(run.path('checkpoint.safetensors'))) await saveFinetuneCheckpoint(run.path('checkpoint.safetensors'), backbone, r.head);
+    } finally {
+      backbone.dispose();
+    }
+  }
+  const scored = await writeScores(run, data.test, testScores);
+  writeJsonAtomic(run.path('history.json'), history);
+  const seconds = (Date.now() - started) / 1000;
+  run.metric({ event: 'cell', id: spec.id, valAuroc, testAuroc: scored.auroc, steps, seconds });
+  if (!io.quiet) io.err(`  ${spec.id}: val AUROC ${valAuroc.toFixed(3)}, test AUROC ${scored.auroc.toFixed(3)} (${scored.rows} ${scored.level === 'study' ? 'studies' : 'images'}), ${formatSeconds(seconds)}\n`);
+  return {
+    id: spec.id,
+    protocol,
+    init,
+    fraction,
+    draw: spec.draw ?? 0,
+    trainImages: trainRows.length,
+    valAuroc,
+    testAuroc: scored.auroc,
+    testLevel: scored.level,
+    epochs,
+    seconds,
+  };
+}
+
+function headToJson(head: LinearHead, extra: Record<string, unknown>) {
+  return { ...extra, featureDim: head.featureDim, tasks: head.tasks, weight: Array.from(head.weight), bias: Array.from(head.bias) };
+}
+
+function headFromJson(j: { featureDim: number; tasks: number; weight: number[]; bias: number[] }): LinearHead {
+  return { featureDim: j.featureDim, tasks: j.tasks, weight: Float32Array.from(j.weight), bias: Float32Array.from(j.bias) };
+}
+
+/**
+ * `evaluate`: scores a finished linear or finetune run on a split, from its saved model (the
+ * finetune checkpoint, or the linear head on top of the backbone it was trained on).
+ */
+export async function evaluateCheckpoint(runDir: string, split: SplitName, out: string, io: Io, argv: string[], backend?: string) {
+  const cfgWithJob = readJson<RunnerConfig & { job: { protocol: string; init: Initialisation; id: string } }>(join(runDir, 'config.json'));
+  const { job, ...cfgRest } = cfgWithJob;
+  const cfg = { ...(cfgRest as RunnerConfig), ...(backend ? { backend: backend as RunnerConfig['backend'] } : {}) };
+  if (!job?.protocol) throw new Error(`${runDir}/config.json: not a linear or finetune run (no job.protocol)`);
+  const run = new RunDir(out, 'evaluate', cfg.seed, argv);
+  if (run.finished) throw new Error(`${out} already holds a finished evaluation; use a new --out directory`);
+  run.writeConfig({ ...cfg, evaluate: { runDir, split } });
+  run.setBackend(await startBackend(cfg));
+  try {
+    const experimentDir = findExperimentDir(runDir);
+    const data = await prepareData(cfg, io, experimentDir);
+    const target = data[split];
+    let scores: Float64Array;
+    if (job.protocol === 'linear') {
+      const headJson = readJson<{ featureDim: number; tasks: number; weight: number[]; bias: number[]; features: string }>(join(runDir, 'head.json'));
+      const fmeta = readJson<{ weights: string }>(join(runDir, headJson.features, 'results.json'));
+      const weights = fmeta.weights.startsWith('random init') ? undefined : fmeta.weights;
+      const backbone = await makeBackbone(cfg, weights);
+      try {
+        const bar = new Progress(io, `embed ${split}`, target.images.count, 'img');
+        const f = await embedImages(backbone, target.images, range(target.images.count), { batchSize: 64, onProgress: (d) => bar.set(d) });
+        scores = scoreFeatures(headFromJson(headJson), f);
+      } finally {
+        backbone.dispose();
+      }
+    } else {
+      const backbone = await makeBackbone(cfg);
+      try {
+        const { head } = await loadFinetuneCheckpoint(join(runDir, 'checkpoint.safetensors'), backbone);
+        const bar = new Progress(io, `embed ${split}`, target.images.count, 'img');
+        const f = await embedImages(backbone, target.images, range(target.images.count), { batchSize: 64, onProgress: (d) => bar.set(d) });
+        scores = scoreFeatures(head, f);
+      } finally {
+        backbone.dispose();
+      }
+    }
+    const scored = await writeScores(run, target, scores);
+    const results = { runDir, split, auroc: scored.auroc, imageAuroc: scored.imageAuroc, level: scored.level, rows: scored.rows };
+    run.finish(results);
+    if (!io.quiet) io.err(`evaluate: ${split} AUROC ${scored.auroc.toFixed(4)} over ${scored.rows} ${scored.level === 'study' ? 'studies (max over images)' : 'images'}; per-image scores: ${run.path('scores.csv')}\n`);
+    return results;
+  } catch (err) {
+    run.fail(err);
+    throw err;
+  }
+}
+
+/** A cell lives at <experiment>/cells/<id>; a standalone run is its own experiment directory. */
+function findExperimentDir(runDir: string): string {
+  const parent = join(runDir, '..');
+  return parent.endsWith('cells') || /[\\/]cells$/.test(parent) ? join(runDir, '..', '..') : runDir;
+}
+
+export { inspectData } from './data';
+export type { PreparedData };

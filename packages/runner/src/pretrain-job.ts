@@ -1,0 +1,117 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { pretrain, type EpochRecord, type LrSchedule } from '@moco-cxr/moco';
+import type { RunnerConfig } from './config';
+import { Rng } from '@moco-cxr/bootstrap';
+import { prepareData, viewOf } from './data';
+import { makeBackbone } from './pipeline';
+import type { Io } from './progress';
+import type { PretrainPoint } from './report/figures';
+import { writeJsonAtomic, type RunDir } from './rundir';
+
+/** The moco trainer's own run directory inside a pretrain run (its checkpoint, metrics and exports). */
+export const MOCO_SUBDIR = 'moco';
+
+/** The clean backbone a pretrain run exported; a file path is returned as is. */
+export function backboneFileOf(pathOrRunDir: string): string {
+  if (existsSync(pathOrRunDir) && statSync(pathOrRunDir).isFile()) return pathOrRunDir;
+  return join(pathOrRunDir, MOCO_SUBDIR, 'backbone.safetensors');
+}
+
+function schedule(cfg: RunnerConfig): LrSchedule {
+  const p = cfg.pretrain;
+  if (p.schedule === 'step') return { kind: 'step', milestones: p.stepEpochs, gamma: 0.1 };
+  if (p.schedule === 'cosine') return { kind: 'cosine', epochs: p.epochs };
+  return { kind: 'constant' };
+}
+
+/** Epoch 0 (the network at initialisation) and every epoch's loss and probe AUROCs, over every call of a resumed run. */
+export function pretrainHistory(mocoDir: string): PretrainPoint[] {
+  const file = join(mocoDir, 'metrics.jsonl');
+  if (!existsSync(file)) return [];
+  const byEpoch = new Map<number, PretrainPoint>();
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    let rec: Partial<EpochRecord> & { event?: string };
+    try {
+      rec = JSON.parse(line);
+    } catch {
+      continue; // a line cut by a crash
+    }
+    if (rec.event !== 'epoch' || rec.epoch === undefined) continue;
+    // EpochRecord.epoch counts finished epochs from 1; its probe carries the epoch-0 scores too.
+    byEpoch.set(rec.epoch, { epoch: rec.epoch, loss: rec.loss, top1: rec.top1, knnAuroc: rec.probe?.knnAuroc, linearProbeAuroc: rec.probe?.linearAuroc });
+    if (rec.probe && !byEpoch.has(0)) byEpoch.set(0, { epoch: 0, knnAuroc: rec.probe.initKnnAuroc, linearProbeAuroc: rec.probe.initLinearAuroc });
+  }
+  return [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);
+}
+
+/**
+ * MoCo pretraining on the train (and validation) images, labels unused; the monitor probes a
+ * labelled sample of them. Resumes from the checkpoint in the run directory.
+ */
+export async function runPretrainJob(cfg: RunnerConfig, run: RunDir, io: Io, experimentDir: string) {
+  const data = await prepareData(cfg, io, experimentDir);
+  const backbone = await makeBackbone(cfg, cfg.imagenetWeights);
+  const p = cfg.pretrain;
+  const mocoDir = run.path(MOCO_SUBDIR);
+  try {
+    // The monitor's probe: a fixed, seeded sample of the pretraining images with their labels
+    // (file order may be sorted by class); labels serve only this diagnostic, never the training.
+    const probeRows = new Rng(cfg.seed).shuffle(Array.from({ length: data.pretrainImages.count }, (_, i) => i)).slice(0, p.probeSize);
+    const result = await pretrain({
+      backbone,
+      data: data.pretrainImages,
+      outDir: mocoDir,
+      queueSize: p.queueSize,
+      momentum: p.momentum,
+      temperature: p.temperature,
+      ...(p.lr !== undefined ? { learningRate: p.lr } : {}),
+      imagenetInit: Boolean(cfg.imagenetWeights),
+      weightDecay: p.weightDecay,
+      batchSize: p.batchSize,
+      epochs: p.epochs,
+      schedule: schedule(cfg),
+      seed: cfg.seed,
+      checkpointEvery: p.checkpointEvery,
+      resume: true,
+      monitor:
+        p.monitorEvery > 0
+          ? {
+              probe: { images: viewOf(data.pretrainImages, probeRows), labels: probeRows.map((i) => data.pretrainLabels[i]) },
+              everyEpochs: p.monitorEvery,
+              knnK: p.knnK,
+              seed: cfg.seed,
+            }
+          : false,
+      progress: io.quiet ? 'none' : io.tty ? 'bar' : 'lines',
+      stream: { write: (s: string) => io.err(s), isTTY: io.tty },
+      handleSigint: true,
+      exitOnSigint: true,
+    });
+    if (result.status !== 'completed') throw new Error(`pretraining ${result.status} at epoch ${result.epoch}, step ${result.step}; rerun the same command to resume from ${result.checkpoint}`);
+    const history = pretrainHistory(mocoDir);
+    writeJsonAtomic(run.path('history.json'), history);
+    const last = history[history.length - 1];
+    run.metric({ event: 'pretrain', epochs: p.epochs, steps: result.step, loss: last?.loss, knnAuroc: last?.knnAuroc, linearProbeAuroc: last?.linearProbeAuroc });
+    if (!io.quiet) {
+      const first = history[0];
+      const probe = (k: 'knnAuroc' | 'linearProbeAuroc') => (last?.[k] !== undefined && first?.[k] !== undefined ? `${last[k]!.toFixed(3)} (init ${first[k]!.toFixed(3)})` : 'n/a');
+      io.err(`pretrain: ${result.epoch} epochs, ${result.step} steps, final loss ${last?.loss?.toFixed(3) ?? 'n/a'}; kNN AUROC ${probe('knnAuroc')}, linear-probe AUROC ${probe('linearProbeAuroc')}\n`);
+      io.err(`pretrain: backbone ${result.exports?.backbone} (use as --weights ${run.dir})\n`);
+    }
+    return {
+      status: result.status,
+      epochs: result.epoch,
+      steps: result.step,
+      backbone: result.exports?.backbone,
+      torchvision: result.exports?.torchvision,
+      checkpoint: result.checkpoint,
+      initialProbe: result.initialProbe,
+      final: last,
+      images: data.pretrainImages.count,
+    };
+  } finally {
+    backbone.dispose();
+  }
+}

@@ -1,0 +1,160 @@
+import { join, relative } from 'node:path';
+import { writeFileAtomic } from '../rundir';
+import { aurocVsFractionSpec, figure, pretrainSpec, rocSpec, type AurocPoint, type Figure, type PretrainPoint, type RocSeries } from './figures';
+
+/** A point estimate with its percentile bootstrap CI. */
+export interface Estimate {
+  estimate: number;
+  lo: number;
+  hi: number;
+}
+
+/** One paired comparison: configuration A vs B at one protocol and label fraction. */
+export interface ComparisonRow {
+  protocol: string;
+  /** Null when the compared runs do not share one label fraction. */
+  fraction: number | null;
+  a: string;
+  b: string;
+  drawsA: number;
+  drawsB: number;
+  aurocA: Estimate;
+  aurocB: Estimate;
+  /** A minus B, paired over the same resamples. */
+  difference: Estimate;
+  pValue: number;
+  replicates: number;
+  degenerate: number;
+}
+
+/** Everything a report shows; `experiment` writes it as results.json. */
+export interface ReportData {
+  title: string;
+  /** Lines of context shown under the title (data, backbone, input size, seed, wall time). */
+  context: string[];
+  points: AurocPoint[];
+  comparisons: ComparisonRow[];
+  roc: RocSeries[];
+  pretrain: PretrainPoint[];
+  /** Per-cell detail: one row per trained model. */
+  cells: { id: string; protocol: string; initialisation: string; fraction: number; draw: number; valAuroc: number; testAuroc: number; epochs: number; seconds: number }[];
+  confidence: number;
+}
+
+export interface WrittenReport {
+  dir: string;
+  html: string;
+  markdown: string;
+  figures: { name: string; svg: string; png: string }[];
+}
+
+const f3 = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : 'n/a');
+const signed = (x: number) => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${x.toFixed(3)}` : 'n/a');
+export const fmtEstimate = (e: Estimate, sign = false) => `${sign ? signed(e.estimate) : f3(e.estimate)} [${sign ? signed(e.lo) : f3(e.lo)}, ${sign ? signed(e.hi) : f3(e.hi)}]`;
+export const fmtFraction = (f: number | null) => (f === null ? '-' : `${+(f * 100).toPrecision(4)}%`);
+const fmtP = (p: number) => (!Number.isFinite(p) ? 'n/a' : p < 0.001 ? '<0.001' : p.toFixed(3));
+
+/** The comparison table in the paper's form, as Markdown. */
+export function comparisonMarkdown(rows: ComparisonRow[], confidence = 0.95): string {
+  const pct = `${Math.round(confidence * 100)}% CI`;
+  const lines = [`| protocol | label fraction | A | AUROC A [${pct}] | B | AUROC B [${pct}] | A - B [${pct}] | p | replicates |`, '|---|---|---|---|---|---|---|---|---|'];
+  for (const r of rows) {
+    lines.push(
+      `| ${r.protocol} | ${fmtFraction(r.fraction)} (${r.drawsA === r.drawsB ? r.drawsA : `${r.drawsA}/${r.drawsB}`} draw${r.drawsA > 1 ? 's' : ''}) | ${r.a} | ${fmtEstimate(r.aurocA)} | ${r.b} | ${fmtEstimate(r.aurocB)} | ${fmtEstimate(r.difference, true)} | ${fmtP(r.pValue)} | ${r.replicates}${r.degenerate ? ` (${r.degenerate} degenerate)` : ''} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** The same table as fixed-width text for the terminal. */
+export function comparisonText(rows: ComparisonRow[]): string {
+  const header = ['protocol', 'fraction', 'A', 'AUROC A', 'B', 'AUROC B', 'A - B', 'p'];
+  const body = rows.map((r) => [r.protocol, `${fmtFraction(r.fraction)} x${r.drawsA}`, r.a, fmtEstimate(r.aurocA), r.b, fmtEstimate(r.aurocB), fmtEstimate(r.difference, true), fmtP(r.pValue)]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+}
+
+function cellsMarkdown(cells: ReportData['cells']): string {
+  const lines = ['| cell | val AUROC | test AUROC | epochs | seconds |', '|---|---|---|---|---|'];
+  for (const c of cells) lines.push(`| ${c.id} | ${f3(c.valAuroc)} | ${f3(c.testAuroc)} | ${c.epochs} | ${c.seconds.toFixed(1)} |`);
+  return lines.join('\n');
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+/** A small Markdown-table-to-HTML conversion for the tables this report writes. */
+function tableHtml(md: string): string {
+  const rows = md.split('\n').filter((l, i) => i !== 1);
+  const cells = (l: string) => l.split('|').slice(1, -1).map((c) => escapeHtml(c.trim()));
+  const [head, ...body] = rows;
+  return `<table><thead><tr>${cells(head).map((c) => `<th>${c}</th>`).join('')}</tr></thead><tbody>${body
+    .map((r) => `<tr>${cells(r).map((c) => `<td>${c}</td>`).join('')}</tr>`)
+    .join('')}</tbody></table>`;
+}
+
+/** Renders the figures and writes `index.html`, `report.md` and `figures/*.svg|png` under `dir`. */
+export async function writeReport(data: ReportData, dir: string): Promise<WrittenReport> {
+  const figures: Figure[] = [];
+  if (data.points.length) figures.push(await figure('auroc-vs-fraction', 'AUROC vs label fraction', aurocVsFractionSpec(data.points)));
+  if (data.roc.length) figures.push(await figure('roc', 'ROC curves', rocSpec(data.roc)));
+  if (data.pretrain.length) figures.push(await figure('pretraining', 'Pretraining monitor', pretrainSpec(data.pretrain)));
+  const written = figures.map((f) => {
+    const svg = join(dir, 'figures', `${f.name}.svg`);
+    const png = join(dir, 'figures', `${f.name}.png`);
+    writeFileAtomic(svg, f.svg);
+    writeFileAtomic(png, f.png);
+    return { name: f.name, svg, png };
+  });
+  const table = data.comparisons.length ? comparisonMarkdown(data.comparisons, data.confidence) : '_No comparisons (fewer than two initialisations finished)._';
+  const perConfig = data.points.length
+    ? [
+        '| protocol | label fraction | initialisation | AUROC [95% CI] | draws |',
+        '|---|---|---|---|---|',
+        ...data.points.map((p) => `| ${p.protocol} | ${fmtFraction(p.fraction)} | ${p.initialisation} | ${fmtEstimate({ estimate: p.auroc, lo: p.lo, hi: p.hi })} | ${p.draws} |`),
+      ].join('\n')
+    : '';
+  const md = [
+    `# ${data.title}`,
+    '',
+    ...data.context.map((c) => `- ${c}`),
+    '',
+    '## MoCo-CXR vs baseline (paired bootstrap)',
+    '',
+    table,
+    '',
+    ...written.flatMap((f) => [`![${f.name}](${relative(dir, f.png)})`, '']),
+    '## AUROC per configuration',
+    '',
+    perConfig,
+    '',
+    '## Cells',
+    '',
+    cellsMarkdown(data.cells),
+    '',
+  ].join('\n');
+  const html = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(data.title)}</title>
+<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:14px}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}
+th{background:#f3f3f3}figure{margin:1.5em 0}figcaption{color:#555;font-size:14px}svg{max-width:100%;height:auto}</style></head>
+<body>
+<h1>${escapeHtml(data.title)}</h1>
+<ul>${data.context.map((c) => `<li>${escapeHtml(c)}</li>`).join('')}</ul>
+<h2>MoCo-CXR vs baseline (paired bootstrap)</h2>
+${data.comparisons.length ? tableHtml(table) : '<p>No comparisons.</p>'}
+${figures.map((f, i) => `<figure id="${f.name}">${f.svg}<figcaption>${escapeHtml(f.title)} (<a href="${relative(dir, written[i].png)}">PNG</a>, <a href="${relative(dir, written[i].svg)}">SVG</a>)</figcaption></figure>`).join('\n')}
+<h2>AUROC per configuration</h2>
+${perConfig ? tableHtml(perConfig) : ''}
+<h2>Cells</h2>
+${tableHtml(cellsMarkdown(data.cells))}
+</body></html>
+`;
+  const htmlPath = join(dir, 'index.html');
+  const mdPath = join(dir, 'report.md');
+  writeFileAtomic(htmlPath, html);
+  writeFileAtomic(mdPath, md);
+  return { dir, html: htmlPath, markdown: mdPath, figures: written };
+}

@@ -1,0 +1,163 @@
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+
+/** Writes a file so that a crash leaves either the old file or the new one, never half of one. */
+export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, path);
+}
+
+export function writeJsonAtomic(path: string, value: unknown): void {
+  writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+export function readJson<T = unknown>(path: string): T {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new Error(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw new Error(`${path}: not valid JSON (${(err as Error).message})`);
+  }
+}
+
+const PACKAGES = ['runner', 'compute', 'cxr-data', 'cxr-augment', 'backbones', 'moco', 'eval-metrics', 'bootstrap'];
+const requireHere = createRequire(typeof __filename === 'string' ? __filename : import.meta.url);
+
+/** Versions of the @moco-cxr packages and tfjs this process runs, for the audit trail. */
+export function packageVersions(): Record<string, string> {
+  const out: Record<string, string> = { node: process.versions.node };
+  for (const name of [...PACKAGES.map((p) => `@moco-cxr/${p}`), '@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-wasm']) {
+    try {
+      out[name] = (requireHere(`${name}/package.json`) as { version: string }).version;
+    } catch {
+      out[name] = 'not installed';
+    }
+  }
+  return out;
+}
+
+export interface RunInfo {
+  command: string;
+  argv: string[];
+  seed: number;
+  backend?: unknown;
+  versions: Record<string, string>;
+  machine: { cpus: number; cpuModel: string; platform: string };
+  started: string;
+  finished?: string;
+  seconds?: number;
+  status: 'running' | 'finished' | 'failed';
+  error?: string;
+}
+
+/**
+ * A run directory: `config.json` (resolved), `run.json` (command, versions, backend, seed,
+ * timing), `metrics.jsonl` (appended as it runs) and `results.json` (written last: its
+ * presence means the run finished, and finished work is never overwritten).
+ */
+export class RunDir {
+  readonly started = Date.now();
+  private info: RunInfo;
+
+  constructor(
+    readonly dir: string,
+    command: string,
+    seed: number,
+    argv: string[] = [],
+  ) {
+    mkdirSync(dir, { recursive: true });
+    const cpu = cpus();
+    this.info = {
+      command,
+      argv,
+      seed,
+      versions: packageVersions(),
+      machine: { cpus: cpu.length, cpuModel: cpu[0]?.model ?? 'unknown', platform: `${process.platform}-${process.arch}` },
+      started: new Date(this.started).toISOString(),
+      status: 'running',
+    };
+  }
+
+  path(...parts: string[]): string {
+    return join(this.dir, ...parts);
+  }
+
+  get finished(): boolean {
+    return isFinished(this.dir);
+  }
+
+  /** Writes the resolved config; if one is there already, it must match (a resumed run keeps its config). */
+  writeConfig(config: unknown, compareKeys?: (c: unknown) => unknown): void {
+    const file = this.path('config.json');
+    if (existsSync(file)) {
+      const before = readJson(file);
+      const pick = compareKeys ?? withoutRuntimeFields;
+      const diff = diffFields(pick(before), pick(config));
+      if (diff.length) {
+        throw new Error(
+          `${this.dir} holds a run made with a different config (${diff.slice(0, 5).join(', ')}${diff.length > 5 ? ', ...' : ''} differ); use a new --out directory so finished work is not overwritten`,
+        );
+      }
+    }
+    writeJsonAtomic(file, config);
+  }
+
+  setBackend(backend: unknown): void {
+    this.info.backend = backend;
+    this.writeInfo();
+  }
+
+  writeInfo(): void {
+    writeJsonAtomic(this.path('run.json'), this.info);
+  }
+
+  metric(record: Record<string, unknown>): void {
+    appendFileSync(this.path('metrics.jsonl'), `${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`);
+  }
+
+  /** Writes results.json (atomically) and marks the run finished. */
+  finish(results: unknown): void {
+    if (this.finished) throw new Error(`${this.path('results.json')} exists: this run already finished; refusing to overwrite it`);
+    this.info.status = 'finished';
+    this.info.finished = new Date().toISOString();
+    this.info.seconds = (Date.now() - this.started) / 1000;
+    writeJsonAtomic(this.path('results.json'), results);
+    this.writeInfo();
+  }
+
+  fail(err: unknown): void {
+    this.info.status = 'failed';
+    this.info.error = err instanceof Error ? err.message : String(err);
+    this.info.seconds = (Date.now() - this.started) / 1000;
+    this.writeInfo();
+  }
+}
+
+/** Backend and threads say where a run computes, not what: a resumed run may change them (run.json records each). */
+function withoutRuntimeFields(c: unknown): unknown {
+  if (c === null || typeof c !== 'object') return c;
+  const { backend: _b, threads: _t, ...rest } = c as Record<string, unknown>;
+  return rest;
+}
+
+export function isFinished(dir: string): boolean {
+  return existsSync(join(dir, 'results.json'));
+}
+
+/** Dotted paths of the fields where two JSON values differ. */
+export function diffFields(a: unknown, b: unknown, path = ''): string[] {
+  if (a !== null && b !== null && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b)) {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    return [...keys].flatMap((k) => diffFields((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], path ? `${path}.${k}` : k));
+  }
+  return JSON.stringify(a) === JSON.stringify(b) ? [] : [path || '(root)'];
+}

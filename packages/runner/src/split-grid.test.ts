@@ -1,0 +1,66 @@
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { captureIo } from '../test/io';
+import { runCli } from './main';
+
+const config = `
+seed: 5
+data: { source: synthetic, imageSize: 24, synthetic: { train: 96, test: 64 }, valFraction: 0.25 }
+backbone: { name: resnet18, options: { widths: [4, 8, 16, 32], blocks: [1, 1, 1, 1], stemWidth: 4 } }
+pretrain: { epochs: 1, batchSize: 16, queueSize: 32, monitorEvery: 0 }
+protocols: [linear]
+fractions: [0.5, 1]
+draws: [2, 1]
+linear: { lr: 0.003, epochs: 5 }
+compare: { replicates: 100 }
+`;
+
+describe('a grid split into independent jobs', () => {
+  it('plans job specs, runs them one by one with run-job, then collects without rerunning', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runner-split-'));
+    writeFileSync(join(dir, 'c.yaml'), config);
+    const out = join(dir, 'exp');
+    const plan = await runCli(['experiment', '-c', join(dir, 'c.yaml'), '-o', out, '--plan'], captureIo());
+    expect(plan.exitCode).toBe(0);
+    const specs = readdirSync(join(out, 'jobs')).sort();
+    expect(specs).toEqual(['features-moco.json', 'features-random.json', 'linear-moco-100pct-d0.json', 'linear-moco-50pct-d0.json', 'linear-moco-50pct-d1.json', 'linear-random-100pct-d0.json', 'linear-random-50pct-d0.json', 'linear-random-50pct-d1.json', 'pretrain.json']);
+    expect(existsSync(join(out, 'cells'))).toBe(false);
+
+    // A MoCo job before its pretraining fails with exit 1 and says what to run first.
+    const io = captureIo();
+    const early = await runCli(['run-job', join(out, 'jobs', 'features-moco.json')], io);
+    expect(early.exitCode).toBe(1);
+    expect(io.text()).toMatch(/^moco-cxr run-job: .*backbone\.safetensors: the MoCo-pretrained backbone is missing; run the pretrain job first \(moco-cxr run-job .*pretrain\.json\)\n$/);
+
+    for (const spec of ['pretrain', 'features-moco', 'features-random', 'linear-moco-50pct-d0', 'linear-moco-50pct-d1', 'linear-moco-100pct-d0', 'linear-random-50pct-d0', 'linear-random-50pct-d1', 'linear-random-100pct-d0']) {
+      const r = await runCli(['run-job', join(out, 'jobs', `${spec}.json`)], captureIo());
+      expect(r.error).toBeUndefined();
+    }
+    // The failed attempt left no results behind, and a finished job is not run twice.
+    const rerun = await runCli(['run-job', join(out, 'jobs', 'linear-moco-50pct-d1.json'), '--json'], captureIo());
+    expect(rerun.result).toMatchObject({ skipped: true });
+
+    const collect = await runCli(['experiment', '-c', join(dir, 'c.yaml'), '-o', out, '--json'], captureIo());
+    expect(collect.result).toMatchObject({ jobsRun: 0, jobsReused: 9 });
+    expect((collect.result as { comparisons: unknown[] }).comparisons).toHaveLength(2);
+    expect(existsSync(join(out, 'report', 'index.html'))).toBe(true);
+
+    // compare and report on the experiment directory redo the table and the page from the cells.
+    const cmp = await runCli(['compare', out, '--json'], captureIo());
+    expect((cmp.result as { rows: unknown[] }).rows).toEqual((collect.result as { comparisons: unknown[] }).comparisons);
+    const rep = await runCli(['report', out, '--out', join(dir, 'page')], captureIo());
+    expect(rep.exitCode).toBe(0);
+    expect(readFileSync(join(dir, 'page', 'report.md'), 'utf8')).toContain('| linear | 50% (2 draws) | moco |');
+    expect(readdirSync(join(dir, 'page', 'figures')).sort()).toEqual(['auroc-vs-fraction.png', 'auroc-vs-fraction.svg', 'pretraining.png', 'pretraining.svg', 'roc.png', 'roc.svg']);
+
+    // A changed config in the same directory is refused, naming the fields, and nothing is lost.
+    writeFileSync(join(dir, 'd.yaml'), config.replace('epochs: 5', 'epochs: 6'));
+    const io2 = captureIo();
+    const changed = await runCli(['experiment', '-c', join(dir, 'd.yaml'), '-o', out], io2);
+    expect(changed.exitCode).toBe(1);
+    expect(io2.text()).toMatch(/holds a run made with a different config \(linear\.epochs differ\); use a new --out directory/);
+    expect(existsSync(join(out, 'cells', 'linear-moco-50pct-d1', 'results.json'))).toBe(true);
+  }, 180_000);
+});
