@@ -176,7 +176,9 @@ class BackboneImpl implements Backbone {
     };
     const inputShape = options.inputShape ?? [224, 224, 3];
     const built: Built = { model: buildModel(name, options, make), variables };
-    return new BackboneImpl(name, [...inputShape] as [number, number, number], options, built.model, built.variables);
+    // Keep the architecture options only: a weights map must not stay referenced by the backbone.
+    const { weights: _weights, readOptions: _read, ...architecture } = options;
+    return new BackboneImpl(name, [...inputShape] as [number, number, number], architecture, built.model, built.variables);
   }
 
   trainableVariables(): tf.Variable[] {

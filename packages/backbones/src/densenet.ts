@@ -90,20 +90,20 @@ export function buildDenseNet(make: ParamFactory, config: DenseNetConfig): Dense
 }
 
 function denseLayer(x: tf.Tensor4D, layer: DenseLayerModule, training: boolean): tf.Tensor4D {
-  const bottleneck = conv2d(tf.relu(batchNorm(x, layer.norm1, training)), layer.conv1);
-  return conv2d(tf.relu(batchNorm(bottleneck, layer.norm2, training)), layer.conv2);
+  const bottleneck = conv2d(batchNorm(x, layer.norm1, training, true), layer.conv1);
+  return conv2d(batchNorm(bottleneck, layer.norm2, training, true), layer.conv2);
 }
 
 /** Features before torchvision's `classifier`: relu(norm5) pooled to [N, featureDim]. */
 export function densenetForward(model: DenseNetModule, x: tf.Tensor4D, training: boolean): tf.Tensor2D {
-  let y = tf.relu(batchNorm(conv2d(x, model.conv0), model.norm0, training));
+  let y = batchNorm(conv2d(x, model.conv0), model.norm0, training, true);
   y = maxPool(y, 3, 2, 1);
   model.blocks.forEach((layers, i) => {
     let concat = y;
     for (const layer of layers) concat = tf.concat([concat, denseLayer(concat, layer, training)], 3);
     y = concat;
     const t = model.transitions[i];
-    if (t) y = avgPool(conv2d(tf.relu(batchNorm(y, t.norm, training)), t.conv), 2, 2);
+    if (t) y = avgPool(conv2d(batchNorm(y, t.norm, training, true), t.conv), 2, 2);
   });
-  return globalAvgPool(tf.relu(batchNorm(y, model.norm5, training)));
+  return globalAvgPool(batchNorm(y, model.norm5, training, true));
 }

@@ -96,17 +96,25 @@ export function conv2d(x: tf.Tensor4D, conv: Conv2dModule): tf.Tensor4D {
   return tf.conv2d(x, conv.weight as tf.Tensor4D, conv.stride, pad);
 }
 
-/** Sum over all rows of a [rows, C] matrix as a [1, C] matMul: no transpose of the big tensor on wasm. */
-function channelSum(x2: tf.Tensor2D, ones: tf.Tensor2D): tf.Tensor2D {
-  return tf.matMul(ones, x2);
+/** Per-channel sum of a [rows, C] matrix as [1, C]: a leading-axis reduction, contiguous on NHWC data. */
+function channelSum(x2: tf.Tensor2D): tf.Tensor2D {
+  return tf.sum(x2, 0, true);
+}
+
+/** x * a + b per channel in one FusedBatchNorm kernel (mean 0, variance 1, eps 0): no broadcast binary ops. */
+function affine(x: tf.Tensor2D, a: tf.Tensor, b: tf.Tensor, c: number): tf.Tensor2D {
+  const zeros = tf.zeros([c]) as tf.Tensor1D;
+  const ones = tf.ones([c]) as tf.Tensor1D;
+  return tf.batchNorm2d(x, zeros, ones, tf.reshape(b, [c]) as tf.Tensor1D, tf.reshape(a, [c]) as tf.Tensor1D, 0);
 }
 
 /**
- * Training-mode BatchNorm with torch semantics: normalise by the biased batch variance,
- * update running_mean/running_var (unbiased) with momentum, count the batch. The gradient
- * is the closed per-channel form, so backprop never differentiates through the statistics ops.
+ * Training-mode BatchNorm (optionally followed by ReLU) with torch semantics: normalise by the
+ * biased batch variance, update running_mean/running_var (unbiased) with momentum, count the
+ * batch. The gradient is the closed per-channel form, so backprop never differentiates through
+ * the statistics ops; fusing the ReLU saves its stock gradient's cast copy.
  */
-function batchNormTrain(x: tf.Tensor4D, bn: BatchNorm2dModule): tf.Tensor4D {
+function batchNormTrain(x: tf.Tensor4D, bn: BatchNorm2dModule, relu: boolean): tf.Tensor4D {
   const [n, h, w, c] = x.shape;
   const count = n * h * w;
   if (count < 2) {
@@ -114,13 +122,18 @@ function batchNormTrain(x: tf.Tensor4D, bn: BatchNorm2dModule): tf.Tensor4D {
   }
   const op = tf.customGrad(((xIn: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, save: tf.GradSaveFunc) => {
     const x2 = tf.reshape(xIn, [count, c]) as tf.Tensor2D;
-    const ones = tf.fill([1, count], 1) as tf.Tensor2D;
-    const mean = tf.div(channelSum(x2, ones), count);
-    const centered = tf.sub(x2, mean) as tf.Tensor2D;
-    const variance = tf.div(channelSum(tf.square(centered) as tf.Tensor2D, ones), count);
+    const mean = tf.div(channelSum(x2), count) as tf.Tensor2D;
+    const variance = tf.div(channelSum(tf.squaredDifference(x2, mean) as tf.Tensor2D), count);
     const rstd = tf.rsqrt(tf.add(variance, bn.eps));
-    // y = (x - mean) * (gamma * rstd) + beta: two full-size ops after centering, xhat never materialised.
-    const y = tf.add(tf.mul(centered, tf.mul(gamma, rstd)), beta);
+    let y: tf.Tensor = tf.batchNorm2d(
+      x2,
+      tf.reshape(mean, [c]) as tf.Tensor1D,
+      tf.reshape(variance, [c]) as tf.Tensor1D,
+      beta as tf.Tensor1D,
+      gamma as tf.Tensor1D,
+      bn.eps,
+    );
+    if (relu) y = tf.relu(y);
     // Running statistics are side effects of the forward pass, outside the tape (kernel scope).
     const m = bn.momentum;
     bn.runningMean.assign(tf.add(tf.mul(bn.runningMean, 1 - m), tf.mul(tf.reshape(mean, [c]), m)));
@@ -128,22 +141,21 @@ function batchNormTrain(x: tf.Tensor4D, bn: BatchNorm2dModule): tf.Tensor4D {
       tf.add(tf.mul(bn.runningVar, 1 - m), tf.mul(tf.reshape(variance, [c]), (m * count) / (count - 1))),
     );
     bn.numBatchesTracked.assign(tf.add(bn.numBatchesTracked, tf.scalar(1, 'int32')));
-    save([centered, rstd, gamma as tf.Tensor1D]);
+    save(relu ? [x2, mean, rstd, gamma, y] : [x2, mean, rstd, gamma]);
     return {
       value: tf.reshape(y, [n, h, w, c]),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sc, srstd, sgamma] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
-        const dy2 = tf.reshape(dy, [count, c]) as tf.Tensor2D;
-        const onesB = tf.fill([1, count], 1) as tf.Tensor2D;
-        const dbeta = channelSum(dy2, onesB);
-        // dgamma = sum(dy * xhat) = rstd * sum(dy * (x - mean)), per channel.
-        const dgamma = tf.mul(channelSum(tf.mul(dy2, sc) as tf.Tensor2D, onesB), srstd);
+        const [sx, smean, srstd, sgamma, sy] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor2D?];
+        let g = tf.reshape(dy, [count, c]) as tf.Tensor2D;
+        if (sy) g = tf.mul(g, tf.step(sy)) as tf.Tensor2D;
+        const dbeta = channelSum(g);
+        // dgamma = sum(g * xhat) = rstd * (sum(g * x) - mean * sum(g)), per channel.
+        const dgamma = tf.mul(tf.sub(channelSum(tf.mul(g, sx) as tf.Tensor2D), tf.mul(smean, dbeta)), srstd);
         const scale = tf.mul(sgamma, srstd);
-        // dx = gamma*rstd*(dy - mean(dy) - xhat*mean(dy*xhat)), with xhat = (x - mean)*rstd folded per channel.
-        const dx = tf.add(
-          tf.mul(tf.add(dy2, tf.div(dbeta, -count)), scale),
-          tf.mul(sc, tf.mul(tf.mul(scale, srstd), tf.div(dgamma, -count))),
-        );
+        // dx = scale*(g - mean(g) - xhat*mean(g*xhat)) = scale*g + k*x + (b - k*mean), per-channel k and b.
+        const k = tf.mul(tf.mul(scale, srstd), tf.div(dgamma, -count));
+        const b = tf.sub(tf.mul(scale, tf.div(dbeta, -count)), tf.mul(k, smean));
+        const dx = tf.add(affine(g, scale, tf.zeros([c]), c), affine(sx, k, b, c));
         return [tf.reshape(dx, [n, h, w, c]), tf.reshape(dgamma, [c]), tf.reshape(dbeta, [c])];
       },
     };
@@ -151,12 +163,13 @@ function batchNormTrain(x: tf.Tensor4D, bn: BatchNorm2dModule): tf.Tensor4D {
   return op(x, bn.weight, bn.bias) as tf.Tensor4D;
 }
 
-export function batchNorm(x: tf.Tensor4D, bn: BatchNorm2dModule, training: boolean): tf.Tensor4D {
+/** BatchNorm2d, followed by ReLU when `relu` (fused in training mode). */
+export function batchNorm(x: tf.Tensor4D, bn: BatchNorm2dModule, training: boolean, relu = false): tf.Tensor4D {
   if (x.shape[3] !== bn.numFeatures) {
     throw new Error(`${bn.name}: input has ${x.shape[3]} channels (shape [${x.shape}]), expected ${bn.numFeatures}`);
   }
-  if (training) return batchNormTrain(x, bn);
-  return tf.batchNorm4d(
+  if (training) return batchNormTrain(x, bn, relu);
+  const y = tf.batchNorm4d(
     x,
     bn.runningMean as tf.Tensor1D,
     bn.runningVar as tf.Tensor1D,
@@ -164,6 +177,7 @@ export function batchNorm(x: tf.Tensor4D, bn: BatchNorm2dModule, training: boole
     bn.weight as tf.Tensor1D,
     bn.eps,
   );
+  return relu ? tf.relu(y) : y;
 }
 
 /** torch MaxPool2d(kernel, stride, padding): padded cells never win, as with -inf padding. */

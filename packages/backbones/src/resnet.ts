@@ -96,8 +96,7 @@ function blockForward(x: tf.Tensor4D, blk: ResNetBlockModule, training: boolean)
   let y = x;
   const last = blk.convs.length - 1;
   blk.convs.forEach((c, i) => {
-    y = batchNorm(conv2d(y, c), blk.bns[i], training);
-    if (i < last) y = tf.relu(y);
+    y = batchNorm(conv2d(y, c), blk.bns[i], training, i < last);
   });
   const identity = blk.downsample ? batchNorm(conv2d(x, blk.downsample.conv), blk.downsample.bn, training) : x;
   return tf.relu(tf.add(y, identity)) as tf.Tensor4D;
@@ -105,7 +104,7 @@ function blockForward(x: tf.Tensor4D, blk: ResNetBlockModule, training: boolean)
 
 /** Features before torchvision's `fc`: [N, featureDim]. */
 export function resnetForward(model: ResNetModule, x: tf.Tensor4D, training: boolean): tf.Tensor2D {
-  let y = tf.relu(batchNorm(conv2d(x, model.conv1), model.bn1, training));
+  let y = batchNorm(conv2d(x, model.conv1), model.bn1, training, true);
   y = maxPool(y, 3, 2, 1);
   for (const stage of model.layers) for (const blk of stage) y = blockForward(y, blk, training);
   return globalAvgPool(y);

@@ -5,6 +5,8 @@
 // 2. a ResNet18 training step (bench/resnet18-step.mjs, plain tfjs ops) at batch 16 for 64/128/224 px
 //    next to torchvision's resnet18 in PyTorch with 2 threads, run in the same session.
 import { spawnSync } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -25,9 +27,19 @@ if (!process.env.SKIP_STEP) {
     for (const size of sizes) {
       const [w] = run([process.execPath, 'train-step.mjs', String(size), String(threads)]);
       const t = torch.find((r) => r.size === size);
-      out.trainStep.push({ size, batch: 16, wasmThreads: w.threads, wasmImgPerSec: +w.imgPerSec.toFixed(2), torchImgPerSec: +t.imgPerSec.toFixed(2), ratio: +(w.imgPerSec / t.imgPerSec).toFixed(3), wasmPeakMiB: w.peakMiB });
+      out.trainStep.push({ size, batch: 16, wasmThreads: w.threads, wasmImgPerSec: +w.imgPerSec.toFixed(2), torchImgPerSec: +t.imgPerSec.toFixed(2), ratio: +(w.imgPerSec / t.imgPerSec).toFixed(3), wasmRssMiB: w.rssMiB });
       console.log(JSON.stringify(out.trainStep.at(-1)));
     }
   }
 }
 console.log(JSON.stringify(out, null, 2));
+
+// Append this run to the package's benchmark notes, with the machine load it saw.
+const docs = fileURLToPath(new URL('../../../docs/benchmarks/compute.md', import.meta.url));
+const lines = [`\n## npm run bench, ${new Date().toISOString()} (load average at the end: ${os.loadavg().map((l) => l.toFixed(1)).join(', ')})\n`];
+for (const [k, v] of Object.entries(out.kernels)) lines.push(`- kernels ${k}: ${JSON.stringify(v)}`);
+if (out.trainStep.length > 0) {
+  lines.push('', '| px | wasm threads | wasm img/s | PyTorch 2 threads img/s | ratio | RSS MiB |', '|---|---|---|---|---|---|');
+  for (const r of out.trainStep) lines.push(`| ${r.size} | ${r.wasmThreads} | ${r.wasmImgPerSec} | ${r.torchImgPerSec} | ${r.ratio} | ${r.wasmRssMiB} |`);
+}
+appendFileSync(docs, lines.join('\n') + '\n');

@@ -21,6 +21,5 @@ for (let i = 0; i < 3; i++) {
 }
 if (tf.memory().numTensors !== n0) throw new Error(`tensor leak: ${n0} -> ${tf.memory().numTensors}`);
 times.sort((a, b) => a - b);
-const peakMiB = Math.round(tf.memory().numBytesInWASM ?? 0) / 2 ** 20;
-const heapMiB = Math.round(process.memoryUsage().rss / 2 ** 20);
-console.log(JSON.stringify({ size, batch, threads: info.threads, simd: info.simd, stepMs: times[1], imgPerSec: (batch * 1000) / times[1], peakMiB: heapMiB }));
+const rssMiB = Math.round(process.memoryUsage().rss / 2 ** 20);
+console.log(JSON.stringify({ size, batch, threads: info.threads, simd: info.simd, stepMs: times[1], imgPerSec: (batch * 1000) / times[1], rssMiB }));

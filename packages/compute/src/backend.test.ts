@@ -20,6 +20,11 @@ describe('initBackend', () => {
     expect(a).toEqual(first);
     expect(b).toEqual(first);
     expect(backendInfo()).toEqual(first);
+    // An equivalent explicit request keeps the running backend and the tensors on it.
+    const kept = tf.ones([3]);
+    expect(await initBackend({ threads: 2 })).toEqual(first);
+    expect(kept.dataSync()).toEqual(new Float32Array([1, 1, 1]));
+    kept.dispose();
     // Still computes correctly after the repeated calls.
     const y = tf.tidy(() => tf.matMul(tf.ones([64, 32]), tf.fill([32, 16], 2)).dataSync());
     expect(y[0]).toBe(64);

@@ -31,27 +31,36 @@ const ORDER: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
 const MAX_WASM_THREADS = 8; // tfjs pre-creates 8 pthread workers; its pool never exceeds that.
 
 let current: BackendInfo | null = null;
+/** Whether `current` came from the automatic order (no `prefer`). */
+let currentAuto = false;
 let pending: Promise<BackendInfo> | null = null;
 let pendingKey = '';
 let pthreadWorkers: ThreadPatch['workers'] = [];
 
 /** What initBackend chose, or null before it ran. */
 export function backendInfo(): BackendInfo | null {
-  return current ? { ...current, notes: [...current.notes] } : null;
+  if (!current) return null;
+  const { backend, threads, simd, notes } = current;
+  return { backend, threads, simd, notes: [...notes] };
 }
 
 /**
  * Picks and starts the fastest backend present: tfjs-node-gpu, tfjs-node, wasm (threaded SIMD), cpu.
- * Calling it again with the same options returns the same choice; different options re-initialise.
+ * A call whose request the running backend already satisfies returns it untouched (so tensors made
+ * since survive); any other request re-initialises. Call it before creating tensors.
  */
 export function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
-  const key = JSON.stringify([options.prefer ?? null, options.threads ?? null]);
+  const threads = options.threads ?? os.cpus().length;
+  const key = JSON.stringify([options.prefer ?? 'auto', Number.isInteger(threads) ? Math.min(threads, MAX_WASM_THREADS) : threads]);
   if (pending && key === pendingKey) return pending;
-  if (current && key === pendingKey && tf.getBackend() === engineName(current.backend)) return Promise.resolve(backendInfo() as BackendInfo);
+  if (current && tf.getBackend() === engineName(current.backend) && satisfies(current, options)) {
+    return Promise.resolve(backendInfo() as BackendInfo);
+  }
   pendingKey = key;
   pending = choose(options).then(
     (info) => {
       current = info;
+      currentAuto = options.prefer === undefined;
       pending = null;
       return backendInfo() as BackendInfo;
     },
@@ -62,6 +71,15 @@ export function initBackend(options: InitBackendOptions = {}): Promise<BackendIn
     },
   );
   return pending;
+}
+
+/** Whether the running choice already answers this request. */
+function satisfies(info: BackendInfo, options: InitBackendOptions): boolean {
+  if (options.prefer === undefined ? !currentAuto : options.prefer !== info.backend) return false;
+  if (info.backend !== 'wasm') return true;
+  const wanted = Math.min(options.threads ?? os.cpus().length, MAX_WASM_THREADS);
+  // A fallback to one thread is an answer too: retrying would hit the same failure.
+  return wanted === info.threads || info.notes.some((n) => n.startsWith('wasm: threaded wasm start failed'));
 }
 
 function engineName(b: BackendName): string {

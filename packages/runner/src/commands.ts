@@ -105,8 +105,8 @@ const experiment: Command = {
     plan: { type: 'boolean', description: 'write the job specs and exit' },
   },
   examples: [
-    'moco-cxr experiment --config examples/kermany.yaml --out runs/kermany',
-    'moco-cxr experiment --config examples/kermany.yaml --out runs/kermany --plan && moco-cxr run-job runs/kermany/jobs/pretrain.json',
+    'moco-cxr experiment --config packages/runner/examples/kermany.yaml --out runs/kermany',
+    'moco-cxr experiment --config packages/runner/examples/kermany.yaml --out runs/kermany --plan && moco-cxr run-job runs/kermany/jobs/pretrain.json',
   ],
   async run(ctx) {
     const out = requireOut(ctx);

@@ -32,7 +32,9 @@ export interface CliResult {
 export async function runCli(argv: string[], io: Io = processIo(), cliPath?: string): Promise<CliResult> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    io.out(topHelp());
+    // Asked for help: stdout, exit 0. No command at all: the same text as the usage error, on stderr.
+    if (name) io.out(topHelp());
+    else io.err(topHelp());
     return { exitCode: name ? 0 : 2, ...(name ? {} : { error: 'no command given' }) };
   }
   if (name === '--version') {

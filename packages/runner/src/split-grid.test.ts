@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { captureIo } from '../test/io';
 import { runCli } from './main';
@@ -10,10 +11,11 @@ seed: 5
 data: { source: synthetic, imageSize: 24, synthetic: { train: 96, test: 64 }, valFraction: 0.25 }
 backbone: { name: resnet18, options: { widths: [4, 8, 16, 32], blocks: [1, 1, 1, 1], stemWidth: 4 } }
 pretrain: { epochs: 1, batchSize: 16, queueSize: 32, monitorEvery: 0 }
-protocols: [linear]
+protocols: [linear, finetune]
 fractions: [0.5, 1]
 draws: [2, 1]
 linear: { lr: 0.003, epochs: 5 }
+finetune: { epochs: 1 }
 compare: { replicates: 100 }
 `;
 
@@ -25,7 +27,10 @@ describe('a grid split into independent jobs', () => {
     const plan = await runCli(['experiment', '-c', join(dir, 'c.yaml'), '-o', out, '--plan'], captureIo());
     expect(plan.exitCode).toBe(0);
     const specs = readdirSync(join(out, 'jobs')).sort();
-    expect(specs).toEqual(['features-moco.json', 'features-random.json', 'linear-moco-100pct-d0.json', 'linear-moco-50pct-d0.json', 'linear-moco-50pct-d1.json', 'linear-random-100pct-d0.json', 'linear-random-50pct-d0.json', 'linear-random-50pct-d1.json', 'pretrain.json']);
+    const cells = ['moco', 'random'].flatMap((init) => ['50pct-d0', '50pct-d1', '100pct-d0'].map((c) => `${init}-${c}`));
+    expect(specs).toEqual(
+      ['features-moco', 'features-random', ...cells.map((c) => `finetune-${c}`), ...cells.map((c) => `linear-${c}`), 'pretrain'].map((s) => `${s}.json`).sort(),
+    );
     expect(existsSync(join(out, 'cells'))).toBe(false);
 
     // A MoCo job before its pretraining fails with exit 1 and says what to run first.
@@ -34,17 +39,21 @@ describe('a grid split into independent jobs', () => {
     expect(early.exitCode).toBe(1);
     expect(io.text()).toMatch(/^moco-cxr run-job: .*backbone\.safetensors: the MoCo-pretrained backbone is missing; run the pretrain job first \(moco-cxr run-job .*pretrain\.json\)\n$/);
 
-    for (const spec of ['pretrain', 'features-moco', 'features-random', 'linear-moco-50pct-d0', 'linear-moco-50pct-d1', 'linear-moco-100pct-d0', 'linear-random-50pct-d0', 'linear-random-50pct-d1', 'linear-random-100pct-d0']) {
+    expect((await runCli(['run-job', join(out, 'jobs', 'pretrain.json')], captureIo())).exitCode).toBe(0);
+    // Feature and cell jobs dispose what they create: the tensor count is the same before and after.
+    const tensorsBefore = tf.memory().numTensors;
+    for (const spec of ['features-moco', 'features-random', ...cells.map((c) => `linear-${c}`), ...cells.map((c) => `finetune-${c}`)]) {
       const r = await runCli(['run-job', join(out, 'jobs', `${spec}.json`)], captureIo());
       expect(r.error).toBeUndefined();
     }
+    expect(tf.memory().numTensors).toBe(tensorsBefore);
     // The failed attempt left no results behind, and a finished job is not run twice.
     const rerun = await runCli(['run-job', join(out, 'jobs', 'linear-moco-50pct-d1.json'), '--json'], captureIo());
     expect(rerun.result).toMatchObject({ skipped: true });
 
     const collect = await runCli(['experiment', '-c', join(dir, 'c.yaml'), '-o', out, '--json'], captureIo());
-    expect(collect.result).toMatchObject({ jobsRun: 0, jobsReused: 9 });
-    expect((collect.result as { comparisons: unknown[] }).comparisons).toHaveLength(2);
+    expect(collect.result).toMatchObject({ jobsRun: 0, jobsReused: 15 });
+    expect((collect.result as { comparisons: unknown[] }).comparisons).toHaveLength(4);
     expect(existsSync(join(out, 'report', 'index.html'))).toBe(true);
 
     // compare and report on the experiment directory redo the table and the page from the cells.
@@ -56,7 +65,7 @@ describe('a grid split into independent jobs', () => {
     expect(readdirSync(join(dir, 'page', 'figures')).sort()).toEqual(['auroc-vs-fraction.png', 'auroc-vs-fraction.svg', 'pretraining.png', 'pretraining.svg', 'roc.png', 'roc.svg']);
 
     // A changed config in the same directory is refused, naming the fields, and nothing is lost.
-    writeFileSync(join(dir, 'd.yaml'), config.replace('epochs: 5', 'epochs: 6'));
+    writeFileSync(join(dir, 'd.yaml'), config.replace('lr: 0.003, epochs: 5', 'lr: 0.003, epochs: 6'));
     const io2 = captureIo();
     const changed = await runCli(['experiment', '-c', join(dir, 'd.yaml'), '-o', out], io2);
     expect(changed.exitCode).toBe(1);
