@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
 import { Rng } from '@moco-cxr/bootstrap';
 import { evalAugment, mocoCxrAugment, mocoV2Augment, twoViews, augment, type AugmentOptions } from '../src/index';
+import { initBackend } from '@moco-cxr/compute';
 
 const SIZE = 224;
 const BATCH = 16;
@@ -29,20 +30,8 @@ async function loadImages(dataRoot: string, count: number): Promise<{ pixels: Ui
 }
 
 async function useBackend(name: 'wasm' | 'cpu'): Promise<string> {
-  try {
-    const specifier = '@moco-cxr/compute'; // computed: keeps compute's sources out of this package's typecheck
-    const compute = (await import(specifier)) as {
-      initBackend(o: { prefer: string }): Promise<{ backend: string; threads: number; simd: boolean }>;
-    };
-    const info = await compute.initBackend({ prefer: name });
-    return `${info.backend} (@moco-cxr/compute initBackend, ${info.threads} thread${info.threads > 1 ? 's' : ''}${info.simd ? ', SIMD' : ''})`;
-  } catch (e) {
-    if (name === 'cpu') await import('@tensorflow/tfjs-backend-cpu');
-    else await import('@tensorflow/tfjs-backend-wasm');
-    await tf.setBackend(name);
-    await tf.ready();
-    return `${name} (stock tfjs-backend-${name}, 1 thread; @moco-cxr/compute failed: ${(e as Error).message.split('\n')[0]})`;
-  }
+  const info = await initBackend({ prefer: name });
+  return `${info.backend} (@moco-cxr/compute initBackend, ${info.threads} thread${info.threads > 1 ? 's' : ''}${info.simd ? ', SIMD' : ''})`;
 }
 
 function median(v: number[]): number {
