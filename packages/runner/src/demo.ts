@@ -2,8 +2,8 @@ import { resolveConfig, type RunnerConfig } from './config';
 
 /**
  * The demo's config: the synthetic dataset at 32 px, a ResNet18 of torchvision's topology at a
- * quarter of its width, short MoCo pretraining (momentum 0.99 so the key encoder keeps up over a
- * few hundred steps), the linear protocol with a fixed 100 epochs at lr 1e-3 and the end-to-end
+ * quarter of its width, short MoCo pretraining (momentum 0.99 so the key encoder keeps up over
+ * about a hundred steps), the linear protocol with a fixed 100 epochs at lr 1e-3 and the end-to-end
  * protocol capped at 10 epochs (tiny label sets give the paper's schedules too few steps to learn),
  * MoCo vs random init at 10% (3 draws) and 100% of the labels. A few minutes on 2 cores.
  */
