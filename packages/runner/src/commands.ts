@@ -6,7 +6,7 @@ import { commandConfig, intFlag, UsageError, type Command, type CommandContext }
 import type { Initialisation, Protocol, RunnerConfig } from './config';
 import type { ExperimentComparisons } from './compare';
 import { demoConfig } from './demo';
-import { gridStatus, planGrid, readJobSpec, stages, writeJobSpecs, type JobSpec } from './grid';
+import { gridStatus, planGrid, readJobSpec, runScheduled, writeJobSpecs, type JobSpec } from './grid';
 import type { JobOutcome } from './pipeline';
 import { formatSeconds, type Io } from './progress';
 import { comparisonText } from './report/report';
@@ -62,29 +62,23 @@ function runJobChild(cliPath: string, specPath: string, io: Io, threads?: number
   });
 }
 
-/** Runs every unfinished job, stage by stage; `jobs` > 1 runs a stage's jobs in parallel child processes. */
+/** Runs every unfinished job; `jobs` > 1 runs up to that many at once in child processes, each as soon as its dependencies are done. */
 async function runGrid(experimentDir: string, all: JobSpec[], specPaths: Map<string, string>, io: Io, jobs: number, ctx: CommandContext) {
   const { finished, remaining } = gridStatus(experimentDir, all);
   say(io, `grid: ${all.length} jobs, ${finished.length} already finished, ${remaining.length} to run${jobs > 1 ? ` on ${jobs} processes` : ''}`);
-  let done = 0;
-  for (const stage of stages(remaining)) {
-    if (jobs > 1 && ctx.cliPath && stage.length > 1) {
-      const queue = [...stage];
-      const parallel = Math.min(jobs, queue.length);
-      // Share the cores between the processes unless the config fixes the thread count.
-      const threads = all[0]?.config.threads ? undefined : Math.max(1, Math.floor(cpus().length / parallel));
-      const workers = Array.from({ length: parallel }, async () => {
-        for (let job = queue.shift(); job; job = queue.shift()) await runJobChild(ctx.cliPath!, specPaths.get(job.id)!, io, threads);
-      });
-      await Promise.all(workers);
-      done += stage.length;
-    } else {
-      for (const job of stage) {
-        done++;
-        say(io, `[${done}/${remaining.length}] ${job.id}`);
-        await runJobHere(job, experimentDir, io, ctx.argv);
-      }
-    }
+  let started = 0;
+  if (jobs > 1 && ctx.cliPath) {
+    // Share the cores between the processes unless the config fixes the thread count.
+    const threads = all[0]?.config.threads ? undefined : Math.max(1, Math.floor(cpus().length / Math.min(jobs, remaining.length || 1)));
+    await runScheduled(remaining, jobs, async (job) => {
+      say(io, `[${++started}/${remaining.length}] ${job.id}`);
+      await runJobChild(ctx.cliPath!, specPaths.get(job.id)!, io, threads);
+    });
+  } else {
+    await runScheduled(remaining, 1, async (job) => {
+      say(io, `[${++started}/${remaining.length}] ${job.id}`);
+      await runJobHere(job, experimentDir, io, ctx.argv);
+    });
   }
   return { finished: finished.length, ran: remaining.length };
 }

@@ -28,7 +28,7 @@ describe('config validation', () => {
     expect(problemsOf({ pretrain: { epochs: 'ten' } })).toEqual(['pretrain.epochs: expected an integer in [0, 10000], got "ten"']);
     expect(problemsOf({ data: { imageSize: 8 } })).toEqual(['data.imageSize: expected an integer in [16, 1024], got 8']);
     expect(problemsOf({ fractions: [0.1, 0] })).toEqual(['fractions[1]: expected a number in (0, 1], got 0']);
-    expect(problemsOf({ protocols: ['linear', 'probe'] })).toEqual(['protocols[1]: expected one of "linear", "finetune", got "probe"']);
+    expect(problemsOf({ protocols: ['linear', 'probe'] })).toEqual(['protocols[1]: expected one of "linear", "finetune", "logistic", got "probe"']);
     expect(problemsOf({ backend: 'gpu' })[0]).toMatch(/^backend: expected one of "auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu", got "gpu"$/);
   });
 
@@ -73,6 +73,29 @@ describe('config validation', () => {
 });
 
 describe('CLI usage errors', () => {
+  it('extends another config file: objects merge, lists replace, cycles and bad paths are named', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runner-extends-'));
+    writeFileSync(join(dir, 'base.yaml'), 'seed: 5\ndata: { imageSize: 64, valFraction: 0.2 }\nfractions: [0.01, 0.1, 1]\n');
+    writeFileSync(join(dir, 'small.yaml'), 'extends: base.yaml\ndata: { imageSize: 24 }\nfractions: [1]\n');
+    const cfg = loadConfig(join(dir, 'small.yaml'));
+    expect(cfg.seed).toBe(5);
+    expect(cfg.data).toMatchObject({ imageSize: 24, valFraction: 0.2 });
+    expect(cfg.fractions).toEqual([1]);
+    expect(cfg.draws).toEqual([1]);
+    writeFileSync(join(dir, 'a.yaml'), 'extends: b.yaml\n');
+    writeFileSync(join(dir, 'b.yaml'), 'extends: a.yaml\n');
+    expect(() => loadConfig(join(dir, 'a.yaml'))).toThrow(/a\.yaml: extends: b\.yaml leads back to this file \(\S*a\.yaml -> \S*b\.yaml -> \S*a\.yaml\)/);
+    writeFileSync(join(dir, 'c.yaml'), 'extends: missing.yaml\n');
+    expect(() => loadConfig(join(dir, 'c.yaml'))).toThrow(/missing\.yaml: cannot read the file \(ENOENT\)/);
+    // The shipped CI-sized config is the study's own, shrunk.
+    const study = loadConfig(new URL('../examples/kermany.yaml', import.meta.url).pathname);
+    const tiny = loadConfig(new URL('../examples/tiny-kermany.yaml', import.meta.url).pathname);
+    expect({ ...tiny, data: undefined, backbone: undefined, pretrain: undefined, seed: 0, threads: 0, fractions: [], draws: [], linear: undefined, finetune: undefined, compare: undefined })
+      .toEqual({ ...study, data: undefined, backbone: undefined, pretrain: undefined, seed: 0, threads: 0, fractions: [], draws: [], linear: undefined, finetune: undefined, compare: undefined });
+    expect(tiny.protocols).toEqual(study.protocols);
+    expect(tiny.pretrain.temperature).toBe(study.pretrain.temperature);
+  });
+
   it('exits 2 with one line naming the field for a bad config file', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'runner-cli-'));
     const file = join(dir, 'exp.yaml');

@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { extname } from 'node:path';
+import { dirname, extname, resolve as resolvePath } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
 export type Initialisation = 'moco' | 'imagenet' | 'random';
-export type Protocol = 'linear' | 'finetune';
+/** `logistic`: L2 logistic regression fitted to convergence on the frozen features (not in the paper; the usual SSL linear evaluation). */
+export type Protocol = 'linear' | 'finetune' | 'logistic';
 export type BackendName = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 
 /** Everything a run or a grid needs; every field has a default except where noted. */
@@ -66,6 +67,10 @@ export interface RunnerConfig {
   draws: number | number[];
   linear: ProtocolConfig;
   finetune: ProtocolConfig;
+  logistic: {
+    /** L2 penalties tried on standardised features (scikit-learn's C = 1 / l2); the best validation AUROC wins. */
+    l2: number[];
+  };
   compare: {
     replicates: number;
     confidence: number;
@@ -120,6 +125,7 @@ export function defaultConfig(): RunnerConfig {
     draws: [5, 5, 1],
     linear: { lr: 1e-4, batchSize: 16, epochs: 'paper', maxEpochs: 0, evalEvery: 'paper' },
     finetune: { lr: 1e-4, batchSize: 16, epochs: 'paper', maxEpochs: 0, evalEvery: 'paper' },
+    logistic: { l2: [0.1, 1, 10, 100, 1000] },
     compare: { replicates: 500, confidence: 0.95, baseline: 'random' },
   };
 }
@@ -220,11 +226,12 @@ const schema: Schema = {
     knnK: num(1, 10000, { integer: true }),
     checkpointEvery: num(1, 1e9, { integer: true }),
   },
-  protocols: listOf(oneOf('linear', 'finetune'), { unique: true }),
+  protocols: listOf(oneOf('linear', 'finetune', 'logistic'), { unique: true }),
   fractions: listOf(num(0, 1, { open: true }), { unique: true }),
   draws: either(num(1, 1000, { integer: true }), listOf(num(1, 1000, { integer: true })), 'a positive integer or a list of them'),
   linear: protocolSchema,
   finetune: protocolSchema,
+  logistic: { l2: listOf(num(0, 1e9, { open: true }), { unique: true }) },
   compare: { replicates: num(10, 1e6, { integer: true }), confidence: num(0, 1, { open: true }), baseline: oneOf('moco', 'imagenet', 'random') },
 };
 
@@ -302,8 +309,12 @@ export function resolveConfig(partial: unknown = {}, source = 'config'): RunnerC
   return cfg;
 }
 
-/** Reads a `.json`, `.yaml` or `.yml` config file; errors name the file (and line for YAML syntax). */
-export function readConfigFile(path: string): unknown {
+/**
+ * Reads a `.json`, `.yaml` or `.yml` config file; errors name the file (and line for YAML syntax).
+ * `extends: other.yaml` (relative to this file) starts from that file's settings: objects merge,
+ * lists and values replace.
+ */
+export function readConfigFile(path: string, seen: string[] = []): unknown {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -311,13 +322,21 @@ export function readConfigFile(path: string): unknown {
     throw new ConfigError([`cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`], path);
   }
   const ext = extname(path).toLowerCase();
+  let parsed: unknown;
   try {
-    if (ext === '.json') return JSON.parse(text);
-    if (ext === '.yaml' || ext === '.yml') return parseYaml(text) ?? {};
+    if (ext === '.json') parsed = JSON.parse(text);
+    else if (ext === '.yaml' || ext === '.yml') parsed = parseYaml(text) ?? {};
+    else throw new ConfigError([`unknown config format "${ext}"; use .json, .yaml or .yml`], path);
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     throw new ConfigError([`not valid ${ext === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`], path);
   }
-  throw new ConfigError([`unknown config format "${ext}"; use .json, .yaml or .yml`], path);
+  if (!isPlainObject(parsed) || parsed.extends === undefined) return parsed;
+  const { extends: base, ...rest } = parsed;
+  if (typeof base !== 'string' || !base) throw new ConfigError([`extends: expected the path of another config file, got ${show(base)}`], path);
+  const basePath = resolvePath(dirname(path), base);
+  if (seen.includes(resolvePath(path)) || resolvePath(path) === basePath) throw new ConfigError([`extends: ${base} leads back to this file (${[...seen, resolvePath(path)].join(' -> ')})`], path);
+  return mergeConfig(readConfigFile(basePath, [...seen, resolvePath(path)]), rest);
 }
 
 /** Reads, validates and fills a config file. */

@@ -11,28 +11,14 @@ const KERMANY = process.env.MOCO_CXR_DATA ?? fileURLToPath(new URL('../../../../
 const present = existsSync(join(KERMANY, 'train')) && existsSync(join(KERMANY, 'test'));
 if (!present && process.env.CI === 'true') throw new Error(`Kermany data missing at ${KERMANY}: the real-data experiment test must run in CI`);
 
-/** The issue-7 pipeline at CI size: a slice of Kermany, 24 px, a narrow ResNet18, a few steps. */
+// The issue-7 study config (examples/kermany.yaml) at CI size, through examples/tiny-kermany.yaml
+// which extends it: a change to the study's grid, protocols or statistics is tested here.
+const TINY = fileURLToPath(new URL('../examples/tiny-kermany.yaml', import.meta.url));
 const tinyConfig = (cacheDir: string) => `
-seed: 3
-backend: auto
+extends: ${JSON.stringify(TINY)}
 data:
-  source: folder
   root: ${JSON.stringify(KERMANY)}
-  imageSize: 24
-  limit: { train: 120, test: 80 }
-  valFraction: 0.25
   cacheDir: ${JSON.stringify(cacheDir)}
-backbone:
-  name: resnet18
-  options: { widths: [8, 16, 32, 64], blocks: [1, 1, 1, 1], stemWidth: 8 }
-initialisations: [moco, random]
-pretrain: { epochs: 2, batchSize: 16, queueSize: 64, monitorEvery: 1, probeSize: 30, knnK: 5, checkpointEvery: 4 }
-protocols: [linear, finetune]
-fractions: [0.25, 1]
-draws: [2, 1]
-linear: { lr: 0.001, maxEpochs: 10 }
-finetune: { maxEpochs: 1 }
-compare: { replicates: 200 }
 `;
 
 describe.skipIf(!present)('experiment on a slice of Kermany (CI-sized)', () => {
@@ -51,6 +37,8 @@ describe.skipIf(!present)('experiment on a slice of Kermany (CI-sized)', () => {
     expect(cmp.rows.map((r: { protocol: string; fraction: number; a: string; b: string; drawsA: number }) => `${r.protocol} ${r.fraction} ${r.a}-${r.b} x${r.drawsA}`)).toEqual([
       'linear 0.25 moco-random x2',
       'linear 1 moco-random x1',
+      'logistic 0.25 moco-random x2',
+      'logistic 1 moco-random x1',
       'finetune 0.25 moco-random x2',
       'finetune 1 moco-random x1',
     ]);
@@ -71,6 +59,12 @@ describe.skipIf(!present)('experiment on a slice of Kermany (CI-sized)', () => {
     expect(cell.testAuroc).toBeGreaterThanOrEqual(0);
     expect(readFileSync(join(out, 'cells', 'finetune-moco-25pct-d1', 'scores.csv'), 'utf8').split('\n')[0]).toBe('path,patient,study,label,score');
 
+    // The logistic probe kept the penalty with the best validation AUROC, and reports it.
+    const logistic = JSON.parse(readFileSync(join(out, 'cells', 'logistic-moco-100pct-d0', 'history.json'), 'utf8'));
+    const logisticCell = JSON.parse(readFileSync(join(out, 'cells', 'logistic-moco-100pct-d0', 'results.json'), 'utf8'));
+    expect(logistic.candidates.map((c: { l2: number }) => c.l2)).toEqual([0.1, 1, 10, 100, 1000]);
+    expect(logisticCell.valAuroc).toBe(Math.max(...logistic.candidates.map((c: { valAuroc: number }) => c.valAuroc)));
+
     // The audit trail: resolved config, versions, backend, seed; pretraining monitor history.
     const runInfo = JSON.parse(readFileSync(join(out, 'pretrain', 'run.json'), 'utf8'));
     expect(runInfo).toMatchObject({ status: 'finished', seed: 3, versions: { '@moco-cxr/runner': '0.1.0' } });
@@ -81,7 +75,7 @@ describe.skipIf(!present)('experiment on a slice of Kermany (CI-sized)', () => {
 
     // The report: figure with a panel per protocol and a line per initialisation.
     const svg = readFileSync(join(out, 'report', 'figures', 'auroc-vs-fraction.svg'), 'utf8');
-    for (const t of ['linear', 'finetune', 'moco', 'random', '25%', '100%']) expect(svg).toContain(`>${t}</text>`);
+    for (const t of ['linear', 'logistic', 'finetune', 'moco', 'random', '25%', '100%']) expect(svg).toContain(`>${t}</text>`);
     expect(existsSync(join(out, 'report', 'figures', 'auroc-vs-fraction.png'))).toBe(true);
     expect(readFileSync(join(out, 'report', 'report.md'), 'utf8')).toContain('| linear | 25% (2 draws) | moco |');
 
@@ -89,7 +83,7 @@ describe.skipIf(!present)('experiment on a slice of Kermany (CI-sized)', () => {
     const io2 = captureIo();
     const again = await runCli(['experiment', '--config', config, '--out', out, '--json'], io2);
     expect(again.exitCode).toBe(0);
-    expect(again.result).toMatchObject({ jobsRun: 0, jobsReused: 1 + 2 + 12 });
+    expect(again.result).toMatchObject({ jobsRun: 0, jobsReused: 1 + 2 + 18 });
     expect(JSON.parse(io2.stdout()).comparisons).toEqual(cmp.rows);
 
     // evaluate reproduces a finetune cell's test scores from its saved checkpoint.

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from './config';
-import { cellId, fractionTag, gridStatus, jobDir, planGrid, readJobSpec, stages, writeJobSpecs } from './grid';
+import { cellId, fractionTag, gridStatus, jobDir, planGrid, readJobSpec, runScheduled, stages, writeJobSpecs, type JobSpec } from './grid';
 import { executeJob } from './pipeline';
 import { RunDir } from './rundir';
 import { captureIo } from '../test/io';
@@ -39,6 +39,48 @@ describe('planGrid', () => {
   });
 });
 
+describe('runScheduled', () => {
+  // Each job takes `ms` of wall time; the log records when jobs start and end.
+  const timed = (durations: Record<string, number>, log: string[], fail = new Set<string>()) => async (job: JobSpec) => {
+    log.push(`start ${job.id}`);
+    await new Promise((r) => setTimeout(r, durations[job.id] ?? 5));
+    log.push(`end ${job.id}`);
+    if (fail.has(job.id)) throw new Error(`${job.id} broke`);
+  };
+
+  it('starts a job as soon as its dependencies finish, not stage by stage', async () => {
+    const jobs = planGrid(resolveConfig({ fractions: [1], draws: [1] }));
+    const log: string[] = [];
+    await runScheduled(jobs, 2, timed({ pretrain: 120 }, log));
+    // Every random-init job runs while pretraining does; MoCo jobs start only after it.
+    const pretrainEnd = log.indexOf('end pretrain');
+    for (const id of ['features-random', 'linear-random-100pct-d0', 'finetune-random-100pct-d0']) expect(log.indexOf(`end ${id}`)).toBeLessThan(pretrainEnd);
+    for (const id of ['features-moco', 'linear-moco-100pct-d0', 'finetune-moco-100pct-d0']) expect(log.indexOf(`start ${id}`)).toBeGreaterThan(pretrainEnd);
+    expect(log.indexOf('start linear-moco-100pct-d0')).toBeGreaterThan(log.indexOf('end features-moco'));
+    expect(log.filter((l) => l.startsWith('end'))).toHaveLength(jobs.length);
+  });
+
+  it('never runs more than `parallel` jobs at once', async () => {
+    const jobs = planGrid(resolveConfig({ initialisations: ['random'], fractions: [0.1, 1], draws: [3, 1] }));
+    let running = 0;
+    let peak = 0;
+    await runScheduled(jobs, 3, async () => {
+      peak = Math.max(peak, ++running);
+      await new Promise((r) => setTimeout(r, 5));
+      running--;
+    });
+    expect(peak).toBe(3);
+  });
+
+  it("skips a failed job's dependants, still runs the rest, then throws the failure", async () => {
+    const jobs = planGrid(resolveConfig({ fractions: [1], draws: [1] }));
+    const log: string[] = [];
+    await expect(runScheduled(jobs, 1, timed({}, log, new Set(['pretrain'])))).rejects.toThrow('pretrain broke');
+    const ended = log.filter((l) => l.startsWith('end')).map((l) => l.slice(4));
+    expect(ended).toEqual(['pretrain', 'features-random', 'linear-random-100pct-d0', 'finetune-random-100pct-d0']);
+  });
+});
+
 describe('resume', () => {
   it('skips finished cells and runs only the rest', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'runner-grid-'));
@@ -71,6 +113,13 @@ describe('resume', () => {
     const again = new RunDir(dir, 'pretrain', 1);
     expect(() => again.writeConfig(resolveConfig({ seed: 1, pretrain: { epochs: 3 } }))).toThrow(/holds a run made with a different config \(pretrain\.epochs differ\); use a new --out directory/);
     expect(() => again.writeConfig(resolveConfig({ seed: 1 }))).not.toThrow();
+    // A grid may gain a protocol, and a config written before a setting existed still matches.
+    expect(() => again.writeConfig(resolveConfig({ seed: 1, protocols: ['linear', 'finetune', 'logistic'] }))).not.toThrow();
+    const { logistic: _added, ...older } = resolveConfig({ seed: 1 });
+    const old = new RunDir(mkdtempSync(join(tmpdir(), 'runner-rundir-')), 'pretrain', 1);
+    old.writeConfig(older);
+    expect(() => old.writeConfig(resolveConfig({ seed: 1 }))).not.toThrow();
+    expect(() => old.writeConfig(resolveConfig({ seed: 1, linear: { lr: 0.1 } }))).toThrow(/linear\.lr differ/);
   });
 
   it('rejects a job spec that is not one, naming the file', () => {

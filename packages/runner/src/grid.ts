@@ -51,7 +51,7 @@ export function planGrid(config: RunnerConfig): JobSpec[] {
   const needsPretrain = config.initialisations.includes('moco');
   if (needsPretrain) jobs.push({ ...base, id: 'pretrain', kind: 'pretrain', dependsOn: [], outDir: 'pretrain' });
   const initDeps = (init: Initialisation) => (init === 'moco' ? ['pretrain'] : []);
-  if (config.protocols.includes('linear')) {
+  if (config.protocols.includes('linear') || config.protocols.includes('logistic')) {
     for (const init of config.initialisations) {
       jobs.push({ ...base, id: `features-${init}`, kind: 'features', init, dependsOn: initDeps(init), outDir: join('features', init) });
     }
@@ -72,7 +72,7 @@ export function planGrid(config: RunnerConfig): JobSpec[] {
             draw,
             draws,
             drawSeed: config.seed,
-            dependsOn: protocol === 'linear' ? [`features-${init}`] : initDeps(init),
+            dependsOn: protocol === 'finetune' ? initDeps(init) : [`features-${init}`],
             outDir: join('cells', id),
           });
         }
@@ -96,6 +96,56 @@ export function stages(jobs: JobSpec[]): JobSpec[][] {
   const out: JobSpec[][] = [];
   for (const j of jobs) (out[levelOf(j)] ??= []).push(j);
   return out.filter(Boolean);
+}
+
+/**
+ * Runs jobs on up to `parallel` workers, each as soon as its dependencies have finished (not stage
+ * by stage: random-init cells run beside MoCo pretraining). Jobs keep their planned order among the
+ * ready ones. A failed job's dependants are not started; every other job still runs, then the
+ * first failure is thrown, so no finished work is lost.
+ */
+export async function runScheduled(jobs: JobSpec[], parallel: number, runOne: (job: JobSpec) => Promise<void>): Promise<void> {
+  if (!(Number.isInteger(parallel) && parallel >= 1)) throw new RangeError(`runScheduled: parallel must be a positive integer, got ${parallel}`);
+  const pending = new Set(jobs.map((j) => j.id));
+  const waiting = [...jobs];
+  const failed = new Set<string>();
+  const errors: unknown[] = [];
+  let running = 0;
+  await new Promise<void>((resolveAll) => {
+    const pump = () => {
+      // Drop jobs that can never run: a dependency failed or was skipped for that reason.
+      for (let i = waiting.length - 1; i >= 0; i--) {
+        if (waiting[i].dependsOn.some((d) => failed.has(d))) {
+          failed.add(waiting[i].id);
+          pending.delete(waiting[i].id);
+          waiting.splice(i, 1);
+          i = waiting.length; // a newly failed id may block jobs already scanned
+        }
+      }
+      while (running < parallel) {
+        const i = waiting.findIndex((j) => j.dependsOn.every((d) => !pending.has(d)));
+        if (i < 0) break;
+        const [job] = waiting.splice(i, 1);
+        running++;
+        runOne(job).then(
+          () => {
+            pending.delete(job.id);
+          },
+          (err) => {
+            errors.push(err);
+            failed.add(job.id);
+            pending.delete(job.id);
+          },
+        ).finally(() => {
+          running--;
+          pump();
+        });
+      }
+      if (running === 0) resolveAll();
+    };
+    pump();
+  });
+  if (errors.length) throw errors[0];
 }
 
 export function jobDir(experimentDir: string, job: JobSpec): string {

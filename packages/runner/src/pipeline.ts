@@ -9,6 +9,7 @@ import {
   evaluateScores,
   finetuneProtocol,
   linearProtocol,
+  logisticProtocol,
   loadFinetuneCheckpoint,
   saveFinetuneCheckpoint,
   scoreFeatures,
@@ -186,15 +187,16 @@ async function runCellJob(spec: JobSpec, experimentDir: string, run: RunDir, io:
   const fraction = spec.fraction!;
   const data = await prepareData(cfg, io, experimentDir);
   const trainRows = drawRows(data, fraction, spec.draws ?? 1, spec.draw ?? 0, spec.drawSeed ?? cfg.seed);
-  const pc = protocol === 'linear' ? cfg.linear : cfg.finetune;
-  const epochs = protocolEpochs(pc, fraction);
+  const pc = protocol === 'finetune' ? cfg.finetune : cfg.linear;
+  // The logistic probe is fitted to convergence: it has no epochs.
+  const epochs = protocol === 'logistic' ? 0 : protocolEpochs(pc, fraction);
   const evalEvery = pc.evalEvery === 'paper' ? undefined : pc.evalEvery;
-  const label = `${spec.id} (${trainRows.length} images, ${epochs} epochs)`;
+  const label = `${spec.id} (${trainRows.length} images${epochs ? `, ${epochs} epochs` : ''})`;
   let valAuroc: number;
   let testScores: Float64Array;
   let steps: number;
   let history: unknown;
-  if (protocol === 'linear') {
+  if (protocol === 'linear' || protocol === 'logistic') {
     const fdir = featuresDir(experimentDir, init);
     if (!isFinished(fdir)) {
       // A standalone `linear` run (or a grid whose features job was removed): embed now.
@@ -205,25 +207,32 @@ async function runCellJob(spec: JobSpec, experimentDir: string, run: RunDir, io:
     const train = readFeatures(fdir, 'train', d, data.train.images.count);
     const val = readFeatures(fdir, 'val', d, data.val.images.count);
     const test = readFeatures(fdir, 'test', d, data.test.images.count);
-    const r = linearProtocol({
-      trainFeatures: rows(train, d, trainRows),
-      trainLabels: trainRows.map((i) => data.train.labels[i]),
-      valFeatures: val,
-      valLabels: Array.from(data.val.labels),
-      featureDim: d,
-      fraction,
-      epochs,
-      ...(evalEvery ? { evalEvery } : {}),
-      lr: pc.lr,
-      batchSize: pc.batchSize,
-      seed: cfg.seed + (spec.draw ?? 0),
-      onProgress: protocolProgress(io, label),
-    });
-    valAuroc = r.bestValAuroc;
-    steps = r.steps;
-    history = r.history;
-    testScores = scoreFeatures(r.head, test);
-    writeJsonAtomic(run.path('head.json'), headToJson(r.head, { init, features: relative(run.dir, fdir) }));
+    const common = { trainFeatures: rows(train, d, trainRows), trainLabels: trainRows.map((i) => data.train.labels[i]), valFeatures: val, valLabels: Array.from(data.val.labels), featureDim: d };
+    let head: LinearHead;
+    if (protocol === 'logistic') {
+      if (!io.quiet) io.err(`  ${label}: logistic regression, l2 in ${JSON.stringify(cfg.logistic.l2)}\n`);
+      const r = logisticProtocol({ ...common, l2: cfg.logistic.l2 });
+      ({ head, valAuroc } = r);
+      steps = r.candidates.reduce((a, c) => a + c.iterations, 0);
+      history = { l2: r.l2, candidates: r.candidates };
+    } else {
+      const r = linearProtocol({
+        ...common,
+        fraction,
+        epochs,
+        ...(evalEvery ? { evalEvery } : {}),
+        lr: pc.lr,
+        batchSize: pc.batchSize,
+        seed: cfg.seed + (spec.draw ?? 0),
+        onProgress: protocolProgress(io, label),
+      });
+      ({ head } = r);
+      valAuroc = r.bestValAuroc;
+      steps = r.steps;
+      history = r.history;
+    }
+    testScores = scoreFeatures(head, test);
+    writeJsonAtomic(run.path('head.json'), headToJson(head, { init, features: relative(run.dir, fdir) }));
   } else {
     const weights = weightsFor(init, cfg, experimentDir, weightsOverride);
     const backbone = await makeBackbone(cfg, weights);
@@ -301,7 +310,7 @@ export async function evaluateCheckpoint(runDir: string, split: SplitName, out: 
     const data = await prepareData(cfg, io, experimentDir);
     const target = data[split];
     let scores: Float64Array;
-    if (job.protocol === 'linear') {
+    if (job.protocol === 'linear' || job.protocol === 'logistic') {
       const headJson = readJson<{ featureDim: number; tasks: number; weight: number[]; bias: number[]; features: string }>(join(runDir, 'head.json'));
       const fmeta = readJson<{ weights: string }>(join(runDir, headJson.features, 'results.json'));
       const weights = fmeta.weights.startsWith('random init') ? undefined : fmeta.weights;

@@ -101,7 +101,7 @@ export class RunDir {
     if (existsSync(file)) {
       const before = readJson(file);
       const pick = compareKeys ?? withoutRuntimeFields;
-      const diff = diffFields(pick(before), pick(config));
+      const diff = diffFields(pick(before), withoutAdded(pick(before), pick(config)));
       if (diff.length) {
         throw new Error(
           `${this.dir} holds a run made with a different config (${diff.slice(0, 5).join(', ')}${diff.length > 5 ? ', ...' : ''} differ); use a new --out directory so finished work is not overwritten`,
@@ -142,11 +142,23 @@ export class RunDir {
   }
 }
 
-/** Backend and threads say where a run computes, not what: a resumed run may change them (run.json records each). */
+/**
+ * Backend and threads say where a run computes, not what: a resumed run may change them (run.json
+ * records each). `protocols` only says which cells a grid holds (each job records its own), so a
+ * grid may gain a protocol.
+ */
 function withoutRuntimeFields(c: unknown): unknown {
   if (c === null || typeof c !== 'object') return c;
-  const { backend: _b, threads: _t, ...rest } = c as Record<string, unknown>;
+  const { backend: _b, threads: _t, protocols: _p, ...rest } = c as Record<string, unknown>;
   return rest;
+}
+
+/** `after` without the fields `before` lacks: settings a newer version added (the run used their defaults' absence). */
+function withoutAdded(before: unknown, after: unknown): unknown {
+  if (before === null || after === null || typeof before !== 'object' || typeof after !== 'object' || Array.isArray(before) || Array.isArray(after)) return after;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(after)) if (k in (before as object)) out[k] = withoutAdded((before as Record<string, unknown>)[k], v);
+  return out;
 }
 
 export function isFinished(dir: string): boolean {

@@ -108,7 +108,7 @@ export function aurocVsFractionSpec(points: AurocPoint[]): TopLevelSpec {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: 'AUROC vs label fraction (95% bootstrap CI)',
     data: { values: points.map((p) => ({ ...p })) },
-    facet: { column: { field: 'protocol', type: 'nominal', title: 'protocol', sort: ['linear', 'finetune'] } },
+    facet: { column: { field: 'protocol', type: 'nominal', title: 'protocol', sort: ['linear', 'logistic', 'finetune'] } },
     spec: {
       width: 280,
       height: 220,
@@ -149,7 +149,7 @@ export function rocSpec(curves: RocSeries[]): TopLevelSpec {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: `ROC curves on the test split (label fraction ${fractions.map((f) => `${+(f * 100).toPrecision(3)}%`).join(', ')}, first draw)`,
     data: { values },
-    facet: { column: { field: 'protocol', type: 'nominal', title: 'protocol', sort: ['linear', 'finetune'] } },
+    facet: { column: { field: 'protocol', type: 'nominal', title: 'protocol', sort: ['linear', 'logistic', 'finetune'] } },
     spec: {
       width: 240,
       height: 240,

@@ -1,0 +1,58 @@
+import { Rng } from '@moco-cxr/bootstrap';
+import { auroc } from '@moco-cxr/eval-metrics';
+import { describe, expect, it } from 'vitest';
+import { fitLogisticRegression } from '../probe';
+import { scoreFeatures } from './linear';
+import { logisticProtocol } from './logistic';
+
+/** Two Gaussian classes differing by `gap` along the first `signal` of `d` features, on unequal feature scales and offsets. */
+function classes(n: number, d: number, signal: number, gap: number, seed: number) {
+  const rng = new Rng(seed);
+  const features = new Float32Array(n * d);
+  const labels: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const y = rng.next() < 0.5 ? 1 : 0;
+    labels.push(y);
+    for (let j = 0; j < d; j++) features[i * d + j] = (rng.normal() + (j < signal ? (y - 0.5) * gap : 0)) * (1 + j) + 3 * j;
+  }
+  return { features, labels };
+}
+
+describe('logisticProtocol', () => {
+  it('folds the standardisation into a raw-feature head that scores exactly as the fitted model', () => {
+    const d = 6;
+    const train = classes(200, d, 2, 1.5, 1);
+    const val = classes(100, d, 2, 1.5, 2);
+    const r = logisticProtocol({ trainFeatures: train.features, trainLabels: train.labels, valFeatures: val.features, valLabels: val.labels, featureDim: d, l2: [1] });
+    const model = fitLogisticRegression(train.features, train.labels, d, { l2: 1 });
+    const expected = model.decision(val.features, 100);
+    const got = scoreFeatures(r.head, val.features);
+    // scoreFeatures gives probabilities: sigmoid of the model's log-odds.
+    for (let i = 0; i < 100; i++) expect(got[i]).toBeCloseTo(1 / (1 + Math.exp(-expected[i])), 5);
+    expect(r.valAuroc).toBeCloseTo(auroc(val.labels, expected), 12);
+  });
+
+  it('chooses the penalty with the best validation AUROC, and strong penalties win with few labels and many noise features', () => {
+    const d = 64;
+    const train = classes(24, d, 2, 1.2, 3);
+    const val = classes(400, d, 2, 1.2, 4);
+    const grid = [0.01, 1, 100, 10000];
+    const r = logisticProtocol({ trainFeatures: train.features, trainLabels: train.labels, valFeatures: val.features, valLabels: val.labels, featureDim: d, l2: grid });
+    expect(r.candidates.map((c) => c.l2)).toEqual(grid);
+    const bestCandidate = r.candidates.reduce((a, b) => (b.valAuroc > a.valAuroc ? b : a));
+    expect(r.l2).toBe(bestCandidate.l2);
+    expect(r.valAuroc).toBe(bestCandidate.valAuroc);
+    expect(auroc(val.labels, scoreFeatures(r.head, val.features))).toBeCloseTo(r.valAuroc, 6);
+    // 24 rows, 64 features: the weakest penalty overfits the noise.
+    expect(r.valAuroc).toBeGreaterThan(r.candidates[0].valAuroc + 0.03);
+  });
+
+  it('names bad input', () => {
+    const d = 3;
+    const t = classes(20, d, 1, 2, 5);
+    const base = { trainFeatures: t.features, trainLabels: t.labels, valFeatures: t.features, valLabels: t.labels, featureDim: d };
+    expect(() => logisticProtocol({ ...base, l2: [] })).toThrow(/l2 must be a non-empty list/);
+    expect(() => logisticProtocol({ ...base, valFeatures: t.features.slice(1) })).toThrow(/valFeatures have 59 values, expected 20 x 3/);
+    expect(() => logisticProtocol({ ...base, trainLabels: t.labels.map(() => 1) })).toThrow(/one class only/);
+  });
+});
