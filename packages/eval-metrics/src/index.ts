@@ -4,4 +4,4 @@ export { confusionAt, youdenThreshold } from './confusion';
 export { maskedAurocs } from './masked';
 export type { RocCurve, RocCurveOptions, PrCurve } from './curves';
 export type { Confusion, YoudenPoint } from './confusion';
-export type { MaskedAurocs, TaskCounts, UnscorableTask } from './masked';
+export type { MaskedAurocs, MaskedAurocsOptions, TaskCounts, UnscorableTask } from './masked';

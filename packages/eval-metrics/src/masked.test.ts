@@ -35,6 +35,9 @@ describe('maskedAurocs', () => {
     expect(() => maskedAurocs([[1], [N]], [[0.1], [0.2]], ['only'])).toThrow(
       /no task can be scored: "only": no negative labels after masking \(1 positives, 0 negatives, 1 masked\)/,
     );
+    const r = maskedAurocs([[1], [N]], [[0.1], [0.2]], ['only'], { whenNoneScorable: 'nan' });
+    expect(r.mean).toBeNaN();
+    expect(r.unscorable.map((u) => u.task)).toEqual(['only']);
   });
   it('names the row and task of bad input', () => {
     expect(() => maskedAurocs([[1, 0], [0]], [[0.1, 0.2], [0.3, 0.4]], ['a', 'b'])).toThrow(/labelMatrix row 1 has 1 columns, expected 2/);

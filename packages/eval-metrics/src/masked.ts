@@ -26,6 +26,11 @@ export interface MaskedAurocs {
   counts: Record<string, TaskCounts>;
 }
 
+export interface MaskedAurocsOptions {
+  /** When no task has both classes: throw (default) or return `mean: NaN` with every task in `unscorable`. */
+  whenNoneScorable?: 'throw' | 'nan';
+}
+
 /**
  * Per-task AUROC over an N x K label matrix (rows of 1 / 0 / NaN) and an N x K score matrix;
  * NaN labels are masked out per task. Tasks with one class only are named in `unscorable`
@@ -36,6 +41,7 @@ export function maskedAurocs(
   labelMatrix: ReadonlyArray<ArrayLike<number>>,
   scoreMatrix: ReadonlyArray<ArrayLike<number>>,
   taskNames: readonly string[],
+  options: MaskedAurocsOptions = {},
 ): MaskedAurocs {
   const n = labelMatrix.length;
   const k = taskNames.length;
@@ -89,6 +95,8 @@ export function maskedAurocs(
     sum += value;
   }
   if (result.scored.length === 0) {
+    // A validation set must be scorable; a test summary over subsets may report NaN instead.
+    if (options.whenNoneScorable === 'nan') return result;
     throw new RangeError(
       `maskedAurocs: no task can be scored: ${result.unscorable.map((u) => `"${u.task}": ${u.reason}`).join('; ')}`,
     );

@@ -1,4 +1,4 @@
-import { auroc } from '@moco-cxr/eval-metrics';
+import { maskedAurocs } from '@moco-cxr/eval-metrics';
 
 /**
  * Labels as callers hold them: a flat row-major N x K array (cxr-data's `labels`; K = 1 for a
@@ -63,32 +63,11 @@ export function maskedMeanAuroc(labels: LabelMatrix, scores: ArrayLike<number>):
   if (scores.length !== rows * tasks) {
     throw new RangeError(`maskedMeanAuroc: ${rows} x ${tasks} labels but ${scores.length} scores`);
   }
-  const perTask: number[] = [];
-  const unscorable: number[] = [];
-  let sum = 0;
-  let scored = 0;
-  for (let k = 0; k < tasks; k++) {
-    const y: number[] = [];
-    const s: number[] = [];
-    let positives = 0;
-    for (let i = 0; i < rows; i++) {
-      const v = values[i * tasks + k];
-      if (Number.isNaN(v)) continue;
-      y.push(v);
-      s.push(scores[i * tasks + k]);
-      positives += v;
-    }
-    if (positives === 0 || positives === y.length) {
-      perTask.push(Number.NaN);
-      unscorable.push(k);
-      continue;
-    }
-    const a = auroc(y, s);
-    perTask.push(a);
-    sum += a;
-    scored++;
-  }
-  return { perTask, mean: scored > 0 ? sum / scored : Number.NaN, unscorable };
+  const flat = Float64Array.from(scores);
+  const names = Array.from({ length: tasks }, (_, k) => String(k));
+  const row = (a: ArrayLike<number> & { subarray(b: number, e: number): ArrayLike<number> }) => Array.from({ length: rows }, (_, i) => a.subarray(i * tasks, i * tasks + tasks));
+  const r = maskedAurocs(row(values), row(flat), names, { whenNoneScorable: 'nan' });
+  return { perTask: names.map((k) => r.aurocs[k] ?? Number.NaN), mean: r.mean, unscorable: r.unscorable.map((u) => Number(u.task)) };
 }
 
 /** Throws unless every task has both classes among its labelled rows: a validation set must be scorable. */
