@@ -4,11 +4,11 @@ import { auroc, rocCurve } from '@moco-cxr/eval-metrics';
 import type { ExperimentComparisons } from './compare';
 import { readScores } from './compare';
 import type { RunnerConfig } from './config';
-import { cellId } from './grid';
+import { cellId, jobDir, planGrid } from './grid';
 import { formatSeconds } from './progress';
 import type { PretrainPoint, RocSeries } from './report/figures';
 import { writeReport, type ReportData, type WrittenReport } from './report/report';
-import { isFinished, readJson } from './rundir';
+import { isFinished, readJson, type RunInfo } from './rundir';
 
 /** What a finished cell job writes to its results.json. */
 export interface CellResults {
@@ -63,6 +63,7 @@ export function buildReportData(experimentDir: string, cfg: RunnerConfig, compar
     `protocols: ${cfg.protocols.join(', ')}; label fractions ${cfg.fractions.join(', ')} with ${Array.isArray(cfg.draws) ? cfg.draws.join('/') : cfg.draws} draws (sampled by patient)`,
     `statistics: paired bootstrap over the test rows, ${cfg.compare.replicates} replicates, ${Math.round(cfg.compare.confidence * 100)}% percentile CIs, seed ${cfg.seed}`,
     ...(opts.wallSeconds !== undefined ? [`wall time of this invocation: ${formatSeconds(opts.wallSeconds)}`] : []),
+    ...gridTimes(experimentDir, cfg),
     ...(comparisons.incomplete.length ? [`left out (unfinished draws): ${comparisons.incomplete.join(', ')}`] : []),
   ];
   return {
@@ -79,4 +80,26 @@ export function buildReportData(experimentDir: string, cfg: RunnerConfig, compar
 
 export function writeExperimentReport(experimentDir: string, data: ReportData, dir = join(experimentDir, 'report')): Promise<WrittenReport> {
   return writeReport(data, dir);
+}
+
+/** When the grid's jobs ran (their last invocations): compute time summed over jobs, and first start to last finish. */
+function gridTimes(experimentDir: string, cfg: RunnerConfig): string[] {
+  let summed = 0;
+  let first = Infinity;
+  let last = -Infinity;
+  let count = 0;
+  for (const job of planGrid(cfg)) {
+    const file = join(jobDir(experimentDir, job), 'run.json');
+    if (!existsSync(file)) continue;
+    const info = readJson<RunInfo>(file);
+    if (info.status !== 'finished' || !info.finished) continue;
+    const start = Date.parse(info.started);
+    const end = Date.parse(info.finished);
+    summed += (end - start) / 1000;
+    first = Math.min(first, start);
+    last = Math.max(last, end);
+    count++;
+  }
+  if (!count) return [];
+  return [`jobs: ${count} finished, ${formatSeconds(summed)} of job time in all, from ${new Date(first).toISOString()} to ${new Date(last).toISOString()} (${formatSeconds((last - first) / 1000)} wall)`];
 }

@@ -77,7 +77,9 @@ describe.skipIf(!present)('experiment on a slice of Kermany (CI-sized)', () => {
     const svg = readFileSync(join(out, 'report', 'figures', 'auroc-vs-fraction.svg'), 'utf8');
     for (const t of ['linear', 'logistic', 'finetune', 'moco', 'random', '25%', '100%']) expect(svg).toContain(`>${t}</text>`);
     expect(existsSync(join(out, 'report', 'figures', 'auroc-vs-fraction.png'))).toBe(true);
-    expect(readFileSync(join(out, 'report', 'report.md'), 'utf8')).toContain('| linear | 25% (2 draws) | moco |');
+    const reportMd = readFileSync(join(out, 'report', 'report.md'), 'utf8');
+    expect(reportMd).toContain('| linear | 25% (2 draws) | moco |');
+    expect(reportMd).toMatch(/jobs: 21 finished, \S+ of job time in all, from 20\d\d-/);
 
     // Rerunning the same grid reuses every finished job.
     const io2 = captureIo();
