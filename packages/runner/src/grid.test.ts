@@ -1,5 +1,5 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from './config';
@@ -120,6 +120,26 @@ describe('resume', () => {
     old.writeConfig(older);
     expect(() => old.writeConfig(resolveConfig({ seed: 1 }))).not.toThrow();
     expect(() => old.writeConfig(resolveConfig({ seed: 1, linear: { lr: 0.1 } }))).toThrow(/linear\.lr differ/);
+  });
+
+  it('never lets two processes run the same job: a live lock is refused, a dead one taken over', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runner-lock-'));
+    const jobs = planGrid(resolveConfig({ fractions: [1], draws: [1], protocols: ['finetune'] }));
+    const cell = jobs.find((j) => j.id === 'finetune-random-100pct-d0')!;
+    const cellDir = jobDir(dir, cell);
+    mkdirSync(cellDir, { recursive: true });
+    // Held by a live process on this machine (this one's parent): refused, nothing written.
+    writeFileSync(join(cellDir, '.lock'), `${process.ppid}@${hostname()}`);
+    await expect(executeJob(cell, dir, captureIo(), [])).rejects.toThrow(`${cellDir} is in use by process ${process.ppid}@${hostname()}`);
+    expect(existsSync(join(cellDir, 'config.json'))).toBe(false);
+    // Left by a process that is gone: taken over, and released when the run ends.
+    const a = new RunDir(cellDir, 'x', 0);
+    writeFileSync(join(cellDir, '.lock'), `999999999@${hostname()}`);
+    a.lock();
+    expect(readFileSync(join(cellDir, '.lock'), 'utf8')).toBe(`${process.pid}@${hostname()}`);
+    expect(() => new RunDir(cellDir, 'x', 0).lock()).toThrow(/is in use by process/);
+    a.unlock();
+    expect(existsSync(join(cellDir, '.lock'))).toBe(false);
   });
 
   it('rejects a job spec that is not one, naming the file', () => {

@@ -66,6 +66,17 @@ export async function executeJob(spec: JobSpec, experimentDir: string, io: Io, a
     return { id: spec.id, dir, skipped: true, results: readJson(join(dir, 'results.json')) };
   }
   const run = new RunDir(dir, spec.kind === 'cell' ? spec.protocol! : spec.kind, spec.seed, argv);
+  run.lock();
+  try {
+    return await executeLocked(spec, experimentDir, io, opts, run, dir);
+  } finally {
+    run.unlock();
+  }
+}
+
+async function executeLocked(spec: JobSpec, experimentDir: string, io: Io, opts: { weights?: string }, run: RunDir, dir: string): Promise<JobOutcome> {
+  // Another process may have finished it while this one waited for the lock.
+  if (isFinished(dir)) return { id: spec.id, dir, skipped: true, results: readJson(join(dir, 'results.json')) };
   run.writeConfig({ ...spec.config, job: { id: spec.id, kind: spec.kind, init: spec.init, protocol: spec.protocol, fraction: spec.fraction, draw: spec.draw, draws: spec.draws, drawSeed: spec.drawSeed } });
   run.writeInfo();
   try {

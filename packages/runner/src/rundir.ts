@@ -1,6 +1,6 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { cpus } from 'node:os';
+import { cpus, hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 
 /** Writes a file so that a crash leaves either the old file or the new one, never half of one. */
@@ -95,6 +95,41 @@ export class RunDir {
     return isFinished(this.dir);
   }
 
+  /**
+   * Claims the directory for this process (`.lock` holds pid@host), so two processes never run the
+   * same job into it; a lock left by a process that is gone is taken over. Throws naming the owner.
+   */
+  lock(): void {
+    const file = this.path('.lock');
+    const me = `${process.pid}@${hostname()}`;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        writeFileSync(file, me, { flag: 'wx' });
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      const owner = readFileSync(file, 'utf8').trim();
+      const [pid, host] = owner.split('@');
+      if (owner !== me && host === hostname() && !processAlive(Number(pid))) {
+        rmSync(file, { force: true });
+        continue;
+      }
+      throw new Error(`${this.dir} is in use by process ${owner}; wait for it to finish, or delete ${file} if that process is gone`);
+    }
+    throw new Error(`${this.dir}: could not take ${file}`);
+  }
+
+  /** Releases the lock taken by `lock()` (only this process's own). */
+  unlock(): void {
+    const file = this.path('.lock');
+    try {
+      if (readFileSync(file, 'utf8').trim() === `${process.pid}@${hostname()}`) rmSync(file, { force: true });
+    } catch {
+      // no lock to release
+    }
+  }
+
   /** Writes the resolved config; if one is there already, it must match (a resumed run keeps its config). */
   writeConfig(config: unknown, compareKeys?: (c: unknown) => unknown): void {
     const file = this.path('config.json');
@@ -172,4 +207,15 @@ export function diffFields(a: unknown, b: unknown, path = ''): string[] {
     return [...keys].flatMap((k) => diffFields((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], path ? `${path}.${k}` : k));
   }
   return JSON.stringify(a) === JSON.stringify(b) ? [] : [path || '(root)'];
+}
+
+function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: the process exists but belongs to someone else.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
