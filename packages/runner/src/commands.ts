@@ -6,7 +6,7 @@ import { commandConfig, intFlag, UsageError, type Command, type CommandContext }
 import type { Initialisation, Protocol, RunnerConfig } from './config';
 import type { ExperimentComparisons } from './compare';
 import { demoConfig } from './demo';
-import { gridStatus, planGrid, readJobSpec, runScheduled, writeJobSpecs, type JobSpec } from './grid';
+import { gridStatus, jobCost, planGrid, readJobSpec, runScheduled, writeJobSpecs, type JobSpec } from './grid';
 import type { JobOutcome } from './pipeline';
 import { formatSeconds, type Io } from './progress';
 import { comparisonText } from './report/report';
@@ -67,18 +67,20 @@ async function runGrid(experimentDir: string, all: JobSpec[], specPaths: Map<str
   const { finished, remaining } = gridStatus(experimentDir, all);
   say(io, `grid: ${all.length} jobs, ${finished.length} already finished, ${remaining.length} to run${jobs > 1 ? ` on ${jobs} processes` : ''}`);
   let started = 0;
+  const { protocolEpochs } = await import('./pipeline');
+  const cost = (job: JobSpec) => jobCost(job, (_p, fraction) => protocolEpochs(job.config.finetune, fraction));
   if (jobs > 1 && ctx.cliPath) {
     // Share the cores between the processes unless the config fixes the thread count.
     const threads = all[0]?.config.threads ? undefined : Math.max(1, Math.floor(cpus().length / Math.min(jobs, remaining.length || 1)));
     await runScheduled(remaining, jobs, async (job) => {
       say(io, `[${++started}/${remaining.length}] ${job.id}`);
       await runJobChild(ctx.cliPath!, specPaths.get(job.id)!, io, threads);
-    });
+    }, cost);
   } else {
     await runScheduled(remaining, 1, async (job) => {
       say(io, `[${++started}/${remaining.length}] ${job.id}`);
       await runJobHere(job, experimentDir, io, ctx.argv);
-    });
+    }, cost);
   }
   return { finished: finished.length, ran: remaining.length };
 }

@@ -3,8 +3,8 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from './config';
-import { cellId, fractionTag, gridStatus, jobDir, planGrid, readJobSpec, runScheduled, stages, writeJobSpecs, type JobSpec } from './grid';
-import { executeJob } from './pipeline';
+import { cellId, fractionTag, gridStatus, jobCost, jobDir, planGrid, readJobSpec, runScheduled, stages, writeJobSpecs, type JobSpec } from './grid';
+import { executeJob, protocolEpochs } from './pipeline';
 import { RunDir } from './rundir';
 import { captureIo } from '../test/io';
 
@@ -58,6 +58,18 @@ describe('runScheduled', () => {
     for (const id of ['features-moco', 'linear-moco-100pct-d0', 'finetune-moco-100pct-d0']) expect(log.indexOf(`start ${id}`)).toBeGreaterThan(pretrainEnd);
     expect(log.indexOf('start linear-moco-100pct-d0')).toBeGreaterThan(log.indexOf('end features-moco'));
     expect(log.filter((l) => l.startsWith('end'))).toHaveLength(jobs.length);
+  });
+
+  it('starts the costliest ready job first, so the 100% fine-tuning does not start last', async () => {
+    const cfg = resolveConfig({ fractions: [0.01, 0.1, 1], draws: [2, 2, 1], protocols: ['finetune'], initialisations: ['random'] });
+    const jobs = planGrid(cfg);
+    const started: string[] = [];
+    const epochs = (_p: 'finetune', f: number) => protocolEpochs(cfg.finetune, f);
+    await runScheduled(jobs, 1, async (job) => void started.push(job.id), (job) => jobCost(job, epochs));
+    expect(started).toEqual(['finetune-random-100pct-d0', 'finetune-random-10pct-d0', 'finetune-random-10pct-d1', 'finetune-random-1pct-d0', 'finetune-random-1pct-d1']);
+    const withPretrain = planGrid(resolveConfig({ fractions: [1], draws: [1] }));
+    expect(jobCost(withPretrain[0], epochs)).toBe(Number.POSITIVE_INFINITY);
+    expect(withPretrain.filter((j) => j.protocol === 'linear').map((j) => jobCost(j, epochs))).toEqual([0, 0]);
   });
 
   it('never runs more than `parallel` jobs at once', async () => {

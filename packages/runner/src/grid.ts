@@ -100,11 +100,11 @@ export function stages(jobs: JobSpec[]): JobSpec[][] {
 
 /**
  * Runs jobs on up to `parallel` workers, each as soon as its dependencies have finished (not stage
- * by stage: random-init cells run beside MoCo pretraining). Jobs keep their planned order among the
- * ready ones. A failed job's dependants are not started; every other job still runs, then the
+ * by stage: random-init cells run beside MoCo pretraining). Among the ready jobs the costliest
+ * (by `cost`, see `jobCost`) starts first, else the planned order holds. A failed job's dependants are not started; every other job still runs, then the
  * first failure is thrown, so no finished work is lost.
  */
-export async function runScheduled(jobs: JobSpec[], parallel: number, runOne: (job: JobSpec) => Promise<void>): Promise<void> {
+export async function runScheduled(jobs: JobSpec[], parallel: number, runOne: (job: JobSpec) => Promise<void>, cost?: (job: JobSpec) => number): Promise<void> {
   if (!(Number.isInteger(parallel) && parallel >= 1)) throw new RangeError(`runScheduled: parallel must be a positive integer, got ${parallel}`);
   const pending = new Set(jobs.map((j) => j.id));
   const waiting = [...jobs];
@@ -123,7 +123,12 @@ export async function runScheduled(jobs: JobSpec[], parallel: number, runOne: (j
         }
       }
       while (running < parallel) {
-        const i = waiting.findIndex((j) => j.dependsOn.every((d) => !pending.has(d)));
+        // Longest first among the ready jobs (ties in planned order): the long ones must not start last.
+        let i = -1;
+        for (let k = 0; k < waiting.length; k++) {
+          if (!waiting[k].dependsOn.every((d) => !pending.has(d))) continue;
+          if (i < 0 || (cost && cost(waiting[k]) > cost(waiting[i]))) i = k;
+        }
         if (i < 0) break;
         const [job] = waiting.splice(i, 1);
         running++;
@@ -146,6 +151,16 @@ export async function runScheduled(jobs: JobSpec[], parallel: number, runOne: (j
     pump();
   });
   if (errors.length) throw errors[0];
+}
+
+/**
+ * Relative cost of a job, for scheduling: pretraining first, then end-to-end cells by the training
+ * examples they see (fraction x epochs); feature extraction and linear / logistic cells are cheap.
+ */
+export function jobCost(job: JobSpec, epochsOf: (protocol: 'finetune', fraction: number) => number): number {
+  if (job.kind === 'pretrain') return Number.POSITIVE_INFINITY;
+  if (job.kind === 'cell' && job.protocol === 'finetune') return job.fraction! * epochsOf('finetune', job.fraction!);
+  return job.kind === 'features' ? 1e-3 : 0;
 }
 
 export function jobDir(experimentDir: string, job: JobSpec): string {
