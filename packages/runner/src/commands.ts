@@ -68,7 +68,7 @@ async function runGrid(experimentDir: string, all: JobSpec[], specPaths: Map<str
   say(io, `grid: ${all.length} jobs, ${finished.length} already finished, ${remaining.length} to run${jobs > 1 ? ` on ${jobs} processes` : ''}`);
   let started = 0;
   const { protocolEpochs } = await import('./pipeline');
-  const cost = (job: JobSpec) => jobCost(job, (_p, fraction) => protocolEpochs(job.config.finetune, fraction));
+  const cost = (job: JobSpec) => jobCost(job, (fraction) => protocolEpochs(job.config.finetune, fraction));
   if (jobs > 1 && ctx.cliPath) {
     // Share the cores between the processes unless the config fixes the thread count.
     const threads = all[0]?.config.threads ? undefined : Math.max(1, Math.floor(cpus().length / Math.min(jobs, remaining.length || 1)));

@@ -64,7 +64,7 @@ describe('runScheduled', () => {
     const cfg = resolveConfig({ fractions: [0.01, 0.1, 1], draws: [2, 2, 1], protocols: ['finetune'], initialisations: ['random'] });
     const jobs = planGrid(cfg);
     const started: string[] = [];
-    const epochs = (_p: 'finetune', f: number) => protocolEpochs(cfg.finetune, f);
+    const epochs = (f: number) => protocolEpochs(cfg.finetune, f);
     await runScheduled(jobs, 1, async (job) => void started.push(job.id), (job) => jobCost(job, epochs));
     expect(started).toEqual(['finetune-random-100pct-d0', 'finetune-random-10pct-d0', 'finetune-random-10pct-d1', 'finetune-random-1pct-d0', 'finetune-random-1pct-d1']);
     const withPretrain = planGrid(resolveConfig({ fractions: [1], draws: [1] }));

@@ -157,9 +157,9 @@ export async function runScheduled(jobs: JobSpec[], parallel: number, runOne: (j
  * Relative cost of a job, for scheduling: pretraining first, then end-to-end cells by the training
  * examples they see (fraction x epochs); feature extraction and linear / logistic cells are cheap.
  */
-export function jobCost(job: JobSpec, epochsOf: (protocol: 'finetune', fraction: number) => number): number {
+export function jobCost(job: JobSpec, finetuneEpochs: (fraction: number) => number): number {
   if (job.kind === 'pretrain') return Number.POSITIVE_INFINITY;
-  if (job.kind === 'cell' && job.protocol === 'finetune') return job.fraction! * epochsOf('finetune', job.fraction!);
+  if (job.kind === 'cell' && job.protocol === 'finetune') return job.fraction! * finetuneEpochs(job.fraction!);
   return job.kind === 'features' ? 1e-3 : 0;
 }
 
