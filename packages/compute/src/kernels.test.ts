@@ -28,6 +28,10 @@ const cases: ConvCase[] = [
   { name: '3x3 s2 numeric pad 1 (backbones style)', x: [2, 9, 10, 4], k: [3, 3], co: 6, stride: 2, pad: 1 },
   { name: '3x3 strides [2,1] same', x: [2, 9, 8, 3], k: [3, 3], co: 5, stride: [2, 1], pad: 'same' },
   { name: '3x3 s3 valid leftovers', x: [2, 14, 14, 3], k: [3, 3], co: 4, stride: 3, pad: 'valid' },
+  { name: '2x2 s3 valid (a phase no tap reaches)', x: [2, 11, 10, 3], k: [2, 2], co: 4, stride: 3, pad: 'valid' },
+  { name: '4x4 s2 asymmetric explicit', x: [2, 10, 9, 4], k: [4, 4], co: 5, stride: 2, pad: [[0, 0], [1, 2], [2, 1], [0, 0]] },
+  { name: '3x3 s2 pad 1 even (ResNet layer2 shape)', x: [2, 16, 16, 8], k: [3, 3], co: 16, stride: 2, pad: [[0, 0], [1, 1], [1, 1], [0, 0]] },
+  { name: '1x1 s2 on odd size', x: [2, 9, 7, 5], k: [1, 1], co: 6, stride: 2, pad: 'valid' },
 ];
 
 beforeAll(async () => {

@@ -103,10 +103,7 @@ export function conv2dBackpropFilterImpl(
   }
   if (kh === 1 && kw === 1 && top === 0 && left === 0) {
     // 1x1: a plain matrix product; stride picks every s-th pixel first.
-    let xs = x;
-    if (sh !== 1 || sw !== 1) {
-      xs = s.run('StridedSlice', { x }, { begin: [0, 0, 0, 0], end: [n, sh * (oh - 1) + 1, sw * (ow - 1) + 1, ci], strides: [1, sh, sw, 1], beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0 });
-    }
+    const xs = subsample(s, x, sh, sw, oh, ow);
     const x2 = s.reshape(xs, [n * oh * ow, ci]);
     const xt = s.reshape(s.transpose(x2, [1, 0]), [1, ci, n * oh * ow]);
     const dy3 = s.reshape(dy, [1, n * oh * ow, co]);
@@ -136,15 +133,31 @@ export function conv2dBackpropFilterImpl(
   return s.transpose(out, [1, 2, 0, 3]);
 }
 
-/** Spatially flipped kernel with in/out swapped: Wf[a,b,o,i] = W[KH-1-a, KW-1-b, i, o], via one gather. */
-function flipSwap(s: KernelScope, filter: TensorInfo): TensorInfo {
+/** The kernel with in/out swapped, as [KH*KW, Co, Ci] (one contiguous block per tap). */
+function swapTaps(s: KernelScope, filter: TensorInfo): TensorInfo {
   const [kh, kw, ci, co] = filter.shape;
-  const t = s.transpose(filter, [0, 1, 3, 2]);
-  if (kh * kw === 1) return t;
-  const flat = s.reshape(t, [kh * kw, co, ci]);
-  const idx = s.run('Range', {}, { start: kh * kw - 1, stop: -1, step: -1, dtype: 'int32' });
-  const g = s.run('GatherV2', { x: flat, indices: idx }, { axis: 0, batchDims: 0 });
-  return s.reshape(g, [kh, kw, co, ci]);
+  return s.transpose(s.reshape(filter, [kh * kw, ci, co]), [0, 2, 1]);
+}
+
+/** Stacks the chosen taps of a [T, ...] tensor along axis 0 (contiguous copies; wasm's GatherV2 is a slow scalar loop). */
+function pickTaps(s: KernelScope, taps: TensorInfo, order: number[]): TensorInfo {
+  const [t, ...rest] = taps.shape;
+  if (order.length === t && order.every((v, i) => v === i)) return taps;
+  const parts = order.map((i) => s.slice(taps, [i, ...rest.map(() => 0)], [1, ...rest]));
+  return parts.length === 1 ? parts[0] : s.run('Concat', parts as unknown as NamedTensorInfoMap, { axis: 0 });
+}
+
+/**
+ * Every s-th row and column of x from the first, [n, oh, ow, c], with contiguous 2-D slices
+ * (wasm's StridedSlice copies element by element: about 30x slower here).
+ */
+function subsample(s: KernelScope, x: TensorInfo, sh: number, sw: number, oh: number, ow: number): TensorInfo {
+  if (sh === 1 && sw === 1) return x;
+  const [n, , , c] = x.shape;
+  let t = fitSpatial(s, x, sh * oh, sw * ow);
+  if (sh > 1) t = s.slice(s.reshape(t, [n * oh, sh * sw * ow * c]), [0, 0], [n * oh, sw * ow * c]);
+  if (sw > 1) t = s.slice(s.reshape(t, [n * oh * ow, sw * c]), [0, 0], [n * oh * ow, c]);
+  return s.reshape(t, [n, oh, ow, c]);
 }
 
 /**
@@ -167,9 +180,46 @@ function zeroDilate(s: KernelScope, dy: TensorInfo, sh: number, sw: number): Ten
   return s.reshape(t, [n, oh * sh, ow * sw, c]);
 }
 
+/** One axis of a strided convolution's input gradient, split by output phase. */
+interface Phase {
+  /** Kernel taps that reach this phase, in the order the forward convolution of dy applies them. */
+  taps: number[];
+  /** Padding of dy before (negative: rows to drop) and after, for `rows` outputs. */
+  lo: number;
+  hi: number;
+}
+
 /**
- * dx as a forward convolution of dy, zero-dilated by the stride, with the flipped, in/out-swapped
- * kernel and padding (KH-1-top, ...), replacing the stock wasm kernel (a scalar loop).
+ * Input rows r = s*m + rho receive dy[m + c - j] * W[a0 + s*j] for j < J, where a0 = (rho + top) mod s:
+ * a stride-1 correlation of dy with the reversed taps a0 + s*(J-1), ..., a0.
+ */
+function phases(k: number, stride: number, top: number, outLen: number, rows: number): Phase[] {
+  const out: Phase[] = [];
+  for (let rho = 0; rho < stride; rho++) {
+    const a0 = (((rho + top) % stride) + stride) % stride;
+    const count = a0 < k ? Math.ceil((k - a0) / stride) : 0;
+    const c = (rho + top - a0) / stride;
+    const taps = Array.from({ length: count }, (_, t) => a0 + stride * (count - 1 - t));
+    out.push({ taps, lo: count - 1 - c, hi: rows + c - outLen });
+  }
+  return out;
+}
+
+/** Pads (or crops, for negative amounts) the rows and columns of x. */
+function padOrCrop(s: KernelScope, x: TensorInfo, top: number, bottom: number, left: number, right: number): { x: TensorInfo; pad: backend_util.ExplicitPadding } {
+  const [n, h, w, c] = x.shape;
+  const ct = Math.max(-top, 0);
+  const cb = Math.max(-bottom, 0);
+  const cl = Math.max(-left, 0);
+  const cr = Math.max(-right, 0);
+  const y = ct + cb + cl + cr > 0 ? s.slice(x, [0, ct, cl, 0], [n, h - ct - cb, w - cl - cr, c]) : x;
+  return { x: y, pad: [[0, 0], [Math.max(top, 0), Math.max(bottom, 0)], [Math.max(left, 0), Math.max(right, 0)], [0, 0]] };
+}
+
+/**
+ * dx without the stock wasm kernel (a scalar loop): for stride s, the s*s output phases are each a
+ * stride-1 forward convolution of dy with a subset of the flipped, in/out-swapped taps (exactly the
+ * forward pass's work; zero-dilating dy would multiply it by s*s), interleaved by concatenation.
  */
 export function conv2dBackpropInputImpl(
   s: KernelScope,
@@ -197,33 +247,32 @@ export function conv2dBackpropInputImpl(
     const d = zeroDilate(s, dx, sh, sw);
     return fitSpatial(s, d, h, w);
   }
-  let d = zeroDilate(s, dy, sh, sw);
-  // d has oh*sh rows: (oh-1)*sh+1 meaningful, the rest zeros.
-  const dh = d.shape[1];
-  const dw = d.shape[2];
-  let pt = kh - 1 - top;
-  let pl = kw - 1 - left;
-  let pb = h + kh - 1 - dh - pt;
-  let pr = w + kw - 1 - dw - pl;
-  if (pt < 0 || pl < 0) {
-    d = s.slice(d, [0, Math.max(-pt, 0), Math.max(-pl, 0), 0], [n, dh - Math.max(-pt, 0), dw - Math.max(-pl, 0), co]);
-    pt = Math.max(pt, 0);
-    pl = Math.max(pl, 0);
-    pb = h + kh - 1 - d.shape[1] - pt;
-    pr = w + kw - 1 - d.shape[2] - pl;
+  // Every phase is computed for mh x mw outputs; rows past h (when s does not divide it) are cropped.
+  const mh = Math.ceil(h / sh);
+  const mw = Math.ceil(w / sw);
+  const rowPhases = phases(kh, sh, top, oh, mh);
+  const colPhases = phases(kw, sw, left, ow, mw);
+  const taps = swapTaps(s, filter);
+  const rowsOut: TensorInfo[] = [];
+  for (const rp of rowPhases) {
+    const cols: TensorInfo[] = [];
+    for (const cp of colPhases) {
+      if (rp.taps.length === 0 || cp.taps.length === 0) {
+        cols.push(s.run('Fill', {}, { shape: [n, mh, mw, ci], value: 0, dtype: 'float32' }));
+        continue;
+      }
+      const order = rp.taps.flatMap((a) => cp.taps.map((b) => a * kw + b));
+      const k = s.reshape(pickTaps(s, taps, order), [rp.taps.length, cp.taps.length, co, ci]);
+      const { x: d, pad: p } = padOrCrop(s, dy, rp.lo, rp.hi, cp.lo, cp.hi);
+      cols.push(conv(s, d, k, [1, 1], p, [1, 1]));
+    }
+    // Columns of one row phase: [n, mh, mw, sw*ci] is [n, mh, mw*sw, ci] interleaved.
+    const row = cols.length === 1 ? cols[0] : s.run('Concat', cols as unknown as NamedTensorInfoMap, { axis: 3 });
+    rowsOut.push(s.reshape(row, [n * mh, 1, mw * sw * ci]));
   }
-  if (pb < 0 || pr < 0) {
-    d = s.slice(d, [0, 0, 0, 0], [n, d.shape[1] + Math.min(pb, 0), d.shape[2] + Math.min(pr, 0), co]);
-    pb = Math.max(pb, 0);
-    pr = Math.max(pr, 0);
-  }
-  const explicit: backend_util.ExplicitPadding = [
-    [0, 0],
-    [pt, pb],
-    [pl, pr],
-    [0, 0],
-  ];
-  return conv(s, d, flipSwap(s, filter), [1, 1], explicit, [1, 1]);
+  const all = rowsOut.length === 1 ? rowsOut[0] : s.run('Concat', rowsOut as unknown as NamedTensorInfoMap, { axis: 1 });
+  const dx = s.reshape(all, [n, mh * sh, mw * sw, ci]);
+  return fitSpatial(s, dx, h, w);
 }
 
 /** Crops or zero-pads rows/cols at the bottom/right so x is h x w. */
@@ -296,8 +345,7 @@ export function depthwiseBackpropInputImpl(
   const { top, left } = info.padInfo;
   // Flip spatially: [KH*KW, C, M] reversed along the first axis.
   const flat = s.reshape(filter, [kh * kw, c * m]);
-  const idx = s.run('Range', {}, { start: kh * kw - 1, stop: -1, step: -1, dtype: 'int32' });
-  const flipped = s.reshape(s.run('GatherV2', { x: flat, indices: idx }, { axis: 0, batchDims: 0 }), [kh, kw, c, m]);
+  const flipped = s.reshape(pickTaps(s, flat, Array.from({ length: kh * kw }, (_, i) => kh * kw - 1 - i)), [kh, kw, c, m]);
   const dy5 = s.reshape(dy, [n, oh, ow, c, m]);
   let total: TensorInfo | null = null;
   for (let j = 0; j < m; j++) {

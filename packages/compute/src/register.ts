@@ -11,6 +11,7 @@ import { findBackendFactory, getGradient, getKernel, registerBackend, registerGr
 import { makeKernels, KernelScope } from './kernels';
 import { fusedBatchNormGradConfig, meanGradConfig, sumGradConfig } from './gradients';
 import { channelReduceKernel } from './reduce';
+import { sliceKernel, splitVKernel } from './slice';
 
 const WASM = 'wasm';
 const registered: string[] = [];
@@ -56,6 +57,12 @@ function register(): void {
         }
       },
     });
+  }
+
+  // Slices as copies between heap views (the stock ones first copy the whole input out of the heap).
+  for (const [name, make] of [['Slice', sliceKernel], ['SplitV', splitVKernel]] as const) {
+    const stock = getKernel(name, WASM);
+    if (stock) replaceKernel({ kernelName: name, backendName: WASM, kernelFunc: make(stock.kernelFunc) });
   }
 
   // Sum / Mean over the leading axes of NHWC (BatchNorm statistics, bias gradients) without the
