@@ -11,7 +11,7 @@ import { findBackendFactory, getGradient, getKernel, registerBackend, registerGr
 import { makeKernels, KernelScope } from './kernels';
 import { fusedBatchNormGradConfig, meanGradConfig, sumGradConfig } from './gradients';
 import { channelReduceKernel } from './reduce';
-import { sliceKernel, splitVKernel } from './slice';
+import { identityKernel, sliceKernel, splitVKernel } from './slice';
 
 const WASM = 'wasm';
 const registered: string[] = [];
@@ -59,8 +59,9 @@ function register(): void {
     });
   }
 
-  // Slices as copies between heap views (the stock ones first copy the whole input out of the heap).
-  for (const [name, make] of [['Slice', sliceKernel], ['SplitV', splitVKernel]] as const) {
+  // Slices as copies between heap views (the stock ones first copy the whole input out of the heap);
+  // Identity as a shared reference instead of a copy.
+  for (const [name, make] of [['Slice', sliceKernel], ['SplitV', splitVKernel], ['Identity', identityKernel]] as const) {
     const stock = getKernel(name, WASM);
     if (stock) replaceKernel({ kernelName: name, backendName: WASM, kernelFunc: make(stock.kernelFunc) });
   }

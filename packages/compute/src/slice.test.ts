@@ -62,3 +62,41 @@ describe('Slice and SplitV on wasm copy between heap views and equal the cpu bac
     w.forEach((a, i) => expect(Array.from(a)).toEqual(Array.from(cpu[i])));
   });
 });
+
+describe('Identity on wasm shares memory instead of copying', () => {
+  it('a clone reads the same values, outlives its source, and allocates nothing', async () => {
+    const prev = tf.getBackend();
+    await tf.setBackend('wasm');
+    try {
+      const ids = tf.engine().backend.numDataIds();
+      const x = tf.tensor1d([1, 2, 3]);
+      const y = tf.clone(x);
+      // One buffer for both: the stock kernel allocated a second one and copied.
+      expect(y.dataId).toBe(x.dataId);
+      expect(tf.engine().backend.numDataIds()).toBe(ids + 1);
+      x.dispose();
+      expect(Array.from(y.dataSync())).toEqual([1, 2, 3]);
+      y.dispose();
+      expect(tf.engine().backend.numDataIds()).toBe(ids);
+    } finally {
+      await tf.setBackend(prev);
+    }
+  });
+
+  it('gradients that save their inputs for the backward pass stay exact and leak nothing', async () => {
+    const rng = new Rng(5);
+    const xv = randn(rng, [2, 6, 6, 3]);
+    const wv = randn(rng, [3, 3, 3, 4]);
+    const run = () => {
+      const x = tf.tensor4d(xv.values, [2, 6, 6, 3]);
+      const w = tf.tensor4d(wv.values, [3, 3, 3, 4]);
+      const f = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.relu(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same')));
+      return tf.grads(f)([x, w]);
+    };
+    const before = tf.memory().numTensors;
+    const w = await onBackend('wasm', run);
+    expect(tf.memory().numTensors).toBe(before);
+    const cpu = await onBackend('cpu', run);
+    w.forEach((a, i) => a.forEach((v, j) => expect(v).toBeCloseTo(cpu[i][j], 4)));
+  });
+});

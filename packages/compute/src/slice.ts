@@ -85,3 +85,17 @@ export function splitVKernel(stock: KernelFunc): KernelFunc {
 }
 
 
+
+/**
+ * 'Identity' for wasm shares the input's memory (as Reshape does, and as the cpu backend's Identity
+ * does): tensors are immutable, and the engine clones every tensor it saves for the backward pass,
+ * which the stock kernel copies through JS (about 1 s of a 224 px ResNet18 step).
+ */
+export function identityKernel(stock: KernelFunc): KernelFunc {
+  return (args) => {
+    const x = args.inputs.x as TensorInfo;
+    if (x.dtype === 'string') return stock(args);
+    (args.backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  };
+}
