@@ -12,6 +12,7 @@ import { makeKernels, KernelScope } from './kernels';
 import { fusedBatchNormGradConfig, meanGradConfig, sumGradConfig } from './gradients';
 import { channelReduceKernel } from './reduce';
 import { identityKernel, sliceKernel, splitVKernel } from './slice';
+import { fusedBatchNormKernel, maxPoolGradKernel } from './elementwise';
 
 const WASM = 'wasm';
 const registered: string[] = [];
@@ -65,6 +66,11 @@ function register(): void {
     const stock = getKernel(name, WASM);
     if (stock) replaceKernel({ kernelName: name, backendName: WASM, kernelFunc: make(stock.kernelFunc) });
   }
+
+  const stockBn = getKernel('FusedBatchNorm', WASM);
+  if (stockBn) replaceKernel({ kernelName: 'FusedBatchNorm', backendName: WASM, kernelFunc: fusedBatchNormKernel(stockBn.kernelFunc, WASM) });
+  const stockPoolGrad = getKernel('MaxPoolGrad', WASM);
+  if (stockPoolGrad) replaceKernel({ kernelName: 'MaxPoolGrad', backendName: WASM, kernelFunc: maxPoolGradKernel(stockPoolGrad.kernelFunc) });
 
   // Sum / Mean over the leading axes of NHWC (BatchNorm statistics, bias gradients) without the
   // full-size transpose the stock kernels make first.

@@ -1,0 +1,51 @@
+/**
+ * Per-kernel time of one training step of a backbone (forward, backward, Adam) on the chosen backend.
+ *   npm run bench -w @moco-cxr/backbones -- profile-step.ts [--model resnet18] [--size 224] [--batch 16] [--threads 2]
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '@moco-cxr/compute';
+import { createBackbone, type BackboneName } from '../src/index';
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
+}
+const model = arg('model', 'resnet18') as BackboneName;
+const size = Number(arg('size', '224'));
+const batch = Number(arg('batch', '16'));
+const info = await initBackend({ prefer: 'wasm', threads: Number(arg('threads', '2')) });
+const backbone = await createBackbone(model, { inputShape: [size, size, 3], seed: 1 });
+const head = tf.variable(tf.randomNormal([backbone.featureDim, 10], 0, 0.01, 'float32', 1));
+const x = tf.randomNormal([batch, size, size, 3], 0, 1, 'float32', 2);
+const labels = tf.oneHot(tf.tensor1d(Array.from({ length: batch }, (_, i) => i % 10), 'int32'), 10);
+const optimizer = tf.train.adam(1e-4);
+const vars = [...backbone.trainableVariables(), head];
+const step = () => {
+  const cost = optimizer.minimize(() => tf.losses.softmaxCrossEntropy(labels, tf.matMul(backbone.embed(x, { training: true }), head)) as tf.Scalar, true, vars);
+  cost!.dataSync();
+  cost!.dispose();
+};
+step();
+const times: number[] = [];
+for (let i = 0; i < 3; i++) {
+  const t = performance.now();
+  step();
+  times.push(performance.now() - t);
+}
+times.sort((a, b) => a - b);
+console.log(`${model} ${size} px batch ${batch}, ${info.backend} ${info.threads} threads: step ${times[1].toFixed(0)} ms (${((batch * 1000) / times[1]).toFixed(2)} img/s)`);
+const prof = await tf.profile(() => step());
+const by = new Map<string, { ms: number; n: number }>();
+let total = 0;
+for (const k of prof.kernels) {
+  const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+  const e = by.get(k.name) ?? { ms: 0, n: 0 };
+  e.ms += ms;
+  e.n += 1;
+  by.set(k.name, e);
+  total += ms;
+}
+console.log(`kernel total ${total.toFixed(0)} ms`);
+for (const [k, e] of [...by.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 22)) {
+  console.log(`${k.padEnd(28)} ${e.ms.toFixed(1).padStart(8)} ms ${((100 * e.ms) / total).toFixed(1).padStart(5)}%  x${e.n}`);
+}
