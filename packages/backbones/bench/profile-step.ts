@@ -45,7 +45,8 @@ for (const k of prof.kernels) {
   by.set(k.name, e);
   total += ms;
 }
-console.log(`kernel total ${total.toFixed(0)} ms`);
+const heap = (tf.engine().backend as unknown as { wasm?: { HEAPU8: Uint8Array } }).wasm?.HEAPU8.buffer.byteLength;
+console.log(`kernel total ${total.toFixed(0)} ms, peak tensor bytes ${(prof.peakBytes / 2 ** 20).toFixed(0)} MiB${heap ? `, wasm heap ${(heap / 2 ** 20).toFixed(0)} MiB` : ''}`);
 for (const [k, e] of [...by.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 22)) {
   console.log(`${k.padEnd(28)} ${e.ms.toFixed(1).padStart(8)} ms ${((100 * e.ms) / total).toFixed(1).padStart(5)}%  x${e.n}`);
 }

@@ -11,6 +11,7 @@ import torch.nn as nn
 import torchvision
 
 model_name, size, batch, steps, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+warmup = int(sys.argv[6]) if len(sys.argv) > 6 else 1
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 model = getattr(torchvision.models, model_name)()
@@ -34,7 +35,8 @@ def step():
     return loss.item()
 
 
-step()  # warm-up
+for _ in range(warmup):
+    step()
 times = []
 for _ in range(steps):
     t = time.perf_counter()

@@ -4,7 +4,10 @@
  * doing the same step in the same run. Prints img/s and the ratio as a Markdown table.
  *
  *   npm run bench -w @moco-cxr/backbones -- train-step.ts [--models resnet18,densenet121]
- *     [--sizes 64,128,224] [--batch 16] [--steps 3] [--backend wasm|cpu] [--threads 2] [--no-torch]
+ *     [--sizes 64,128,224] [--batch 16] [--steps 3] [--warmup 2] [--backend wasm|cpu] [--threads 2] [--no-torch]
+ *
+ * Both sides run `--warmup` untimed steps first: PyTorch's first steps on this machine run at half
+ * its steady speed, so a single warm-up flatters the ratio.
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +25,7 @@ const models = arg('models', 'resnet18,densenet121').split(',') as BackboneName[
 const sizes = arg('sizes', '64,128,224').split(',').map(Number);
 const batch = Number(arg('batch', '16'));
 const steps = Number(arg('steps', '3'));
+const warmup = Number(arg('warmup', '2'));
 const threads = Number(arg('threads', '2'));
 const withTorch = !process.argv.includes('--no-torch');
 const classes = 10;
@@ -49,7 +53,7 @@ async function tfjsStep(name: BackboneName, size: number): Promise<number[]> {
     await cost!.data();
     cost!.dispose();
   };
-  await step(); // warm-up: kernels, optimizer slots
+  for (let w = 0; w < warmup; w++) await step(); // kernels, XNNPACK operators, optimizer slots
   const before = tf.memory().numTensors;
   const times: number[] = [];
   for (let s = 0; s < steps; s++) {
@@ -66,14 +70,14 @@ async function tfjsStep(name: BackboneName, size: number): Promise<number[]> {
 
 function torchStep(name: BackboneName, size: number): number[] {
   const script = fileURLToPath(new URL('./torch_train_step.py', import.meta.url));
-  const run = spawnSync('/usr/bin/python3', [script, name, String(size), String(batch), String(steps), String(threads)], { encoding: 'utf8' });
+  const run = spawnSync('/usr/bin/python3', [script, name, String(size), String(batch), String(steps), String(threads), String(warmup)], { encoding: 'utf8' });
   if (run.status !== 0) throw new Error(`PyTorch step failed for ${name} ${size}px: ${run.stderr}`);
   return JSON.parse(run.stdout.trim().split('\n').pop()!).step_seconds;
 }
 
 const info = await initBackend({ prefer: arg('backend', 'wasm') as BackendName, threads });
 console.log(`backend: ${info.backend}, threads ${info.threads}, simd ${info.simd}${info.notes.length ? ` (${info.notes.join('; ')})` : ''}`);
-console.log(`batch ${batch}, ${steps} timed steps after 1 warm-up, median; PyTorch ${threads} threads\n`);
+console.log(`batch ${batch}, ${steps} timed steps after ${warmup} warm-up steps, median; PyTorch ${threads} threads\n`);
 console.log('| model | px | tfjs img/s | PyTorch img/s | ratio |');
 console.log('|---|---|---|---|---|');
 for (const name of models) {
