@@ -1,6 +1,6 @@
 /**
  * Per-kernel time of one training step of a backbone (forward, backward, Adam) on the chosen backend.
- *   npm run bench -w @moco-cxr/backbones -- profile-step.ts [--model resnet18] [--size 224] [--batch 16] [--threads 2]
+ *   npm run bench -w @moco-cxr/backbones -- profile-step.ts [--model resnet18] [--size 224] [--batch 16] [--threads 2] [--memory-efficient]
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@moco-cxr/compute';
@@ -14,9 +14,9 @@ const model = arg('model', 'resnet18') as BackboneName;
 const size = Number(arg('size', '224'));
 const batch = Number(arg('batch', '16'));
 const info = await initBackend({ prefer: 'wasm', threads: Number(arg('threads', '2')) });
-const backbone = await createBackbone(model, { inputShape: [size, size, 3], seed: 1 });
+const backbone = await createBackbone(model, { inputShape: [size, size, 3], seed: 1, memoryEfficient: process.argv.includes('--memory-efficient') });
 const head = tf.variable(tf.randomNormal([backbone.featureDim, 10], 0, 0.01, 'float32', 1));
-const x = tf.randomNormal([batch, size, size, 3], 0, 1, 'float32', 2);
+const x = tf.randomNormal([batch, size, size, 3], 0, 1, 'float32', 2) as tf.Tensor4D;
 const labels = tf.oneHot(tf.tensor1d(Array.from({ length: batch }, (_, i) => i % 10), 'int32'), 10);
 const optimizer = tf.train.adam(1e-4);
 const vars = [...backbone.trainableVariables(), head];

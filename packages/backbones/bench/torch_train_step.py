@@ -12,9 +12,11 @@ import torchvision
 
 model_name, size, batch, steps, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 warmup = int(sys.argv[6]) if len(sys.argv) > 6 else 1
+memory_efficient = len(sys.argv) > 7 and sys.argv[7] == 'memory-efficient'
 torch.set_num_threads(threads)
 torch.manual_seed(0)
-model = getattr(torchvision.models, model_name)()
+kwargs = {'memory_efficient': True} if model_name.startswith('densenet') and memory_efficient else {}
+model = getattr(torchvision.models, model_name)(**kwargs)
 dim = model.fc.in_features if hasattr(model, 'fc') else model.classifier.in_features
 if hasattr(model, 'fc'):
     model.fc = nn.Linear(dim, 10)

@@ -6,6 +6,10 @@
  *   npm run bench -w @moco-cxr/backbones -- train-step.ts [--models resnet18,densenet121]
  *     [--sizes 64,128,224] [--batch 16] [--steps 3] [--warmup 2] [--backend wasm|cpu] [--threads 2] [--no-torch]
  *
+ * densenet121 runs memory-efficient on both sides (torchvision's `memory_efficient=True`, our
+ * `memoryEfficient: true`) unless `--no-memory-efficient`: stored, its 224 px batch-16 step does not
+ * fit wasm's 4 GiB heap.
+ *
  * Both sides run `--warmup` untimed steps first: PyTorch's first steps on this machine run at half
  * its steady speed, so a single warm-up flatters the ratio.
  */
@@ -28,13 +32,14 @@ const steps = Number(arg('steps', '3'));
 const warmup = Number(arg('warmup', '2'));
 const threads = Number(arg('threads', '2'));
 const withTorch = !process.argv.includes('--no-torch');
+const memoryEfficient = !process.argv.includes('--no-memory-efficient');
 const classes = 10;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function tfjsStep(name: BackboneName, size: number): Promise<number[]> {
   const rng = new Rng(size);
-  const backbone = await createBackbone(name, { inputShape: [size, size, 3], seed: 1 });
+  const backbone = await createBackbone(name, { inputShape: [size, size, 3], seed: 1, memoryEfficient: name === 'densenet121' && memoryEfficient });
   const headInit = new Float32Array(backbone.featureDim * classes);
   for (let i = 0; i < headInit.length; i++) headInit[i] = rng.normal() * Math.sqrt(1 / backbone.featureDim);
   const head = tf.variable(tf.tensor2d(headInit, [backbone.featureDim, classes]));
@@ -70,14 +75,14 @@ async function tfjsStep(name: BackboneName, size: number): Promise<number[]> {
 
 function torchStep(name: BackboneName, size: number): number[] {
   const script = fileURLToPath(new URL('./torch_train_step.py', import.meta.url));
-  const run = spawnSync('/usr/bin/python3', [script, name, String(size), String(batch), String(steps), String(threads), String(warmup)], { encoding: 'utf8' });
+  const run = spawnSync('/usr/bin/python3', [script, name, String(size), String(batch), String(steps), String(threads), String(warmup), memoryEfficient ? 'memory-efficient' : 'stored'], { encoding: 'utf8' });
   if (run.status !== 0) throw new Error(`PyTorch step failed for ${name} ${size}px: ${run.stderr}`);
   return JSON.parse(run.stdout.trim().split('\n').pop()!).step_seconds;
 }
 
 const info = await initBackend({ prefer: arg('backend', 'wasm') as BackendName, threads });
 console.log(`backend: ${info.backend}, threads ${info.threads}, simd ${info.simd}${info.notes.length ? ` (${info.notes.join('; ')})` : ''}`);
-console.log(`batch ${batch}, ${steps} timed steps after ${warmup} warm-up steps, median; PyTorch ${threads} threads\n`);
+console.log(`batch ${batch}, ${steps} timed steps after ${warmup} warm-up steps, median; PyTorch ${threads} threads; densenet121 ${memoryEfficient ? 'memory-efficient' : 'stored'}\n`);
 console.log('| model | px | tfjs img/s | PyTorch img/s | ratio |');
 console.log('|---|---|---|---|---|');
 for (const name of models) {

@@ -197,3 +197,47 @@ describe('Backbone', () => {
     await expect(createBackbone('resnet18', { inputShape: [32, 32] as never })).rejects.toThrow(/inputShape/);
   });
 });
+
+describe('memory-efficient DenseNet (torchvision memory_efficient)', () => {
+  test('same features, gradients and running statistics as the stored version, each stat updated once, no leak', async () => {
+    const arch: BackboneOptions = { inputShape: [20, 20, 3], growthRate: 4, blockConfig: [3, 2], numInitFeatures: 8, bnSize: 2, seed: 5 };
+    const plain = await createBackbone('densenet121', arch);
+    const efficient = await createBackbone('densenet121', { ...arch, memoryEfficient: true });
+    const x = randomInput([3, 20, 20, 3], 9);
+    const target = tf.tidy(() => tf.randomNormal([3, plain.featureDim], 0, 1, 'float32', 4));
+    try {
+      const step = (b: Backbone) => {
+        const vars = b.trainableVariables();
+        const before = tf.memory().numTensors;
+        const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(b.embed(x, { training: true }), target)) as tf.Scalar, vars);
+        const out = { loss: value.dataSync()[0], grads: vars.map((v) => grads[v.name]) };
+        value.dispose();
+        return { out, before };
+      };
+      const a = step(plain);
+      const b = step(efficient);
+      expect(b.out.loss).toBeCloseTo(a.out.loss, 3);
+      let worst = 0;
+      a.out.grads.forEach((g, i) => {
+        const scale = Math.max(tf.tidy(() => tf.max(tf.abs(g)).dataSync()[0]), 1e-6);
+        worst = Math.max(worst, maxAbsDiff(g, b.out.grads[i]) / scale);
+      });
+      expect(worst).toBeLessThan(1e-4);
+      tf.dispose([...a.out.grads, ...b.out.grads]);
+      for (const [key, v] of plain.variables) {
+        if (!/running_|num_batches/.test(key)) continue;
+        expect(maxAbsDiff(v, efficient.variables.get(key)!), key).toBeLessThan(1e-5);
+      }
+      expect(efficient.variables.get('features.denseblock1.denselayer3.norm1.num_batches_tracked')!.dataSync()[0]).toBe(1);
+      // A second step leaves no tensors behind.
+      const count = tf.memory().numTensors;
+      const again = step(efficient);
+      tf.dispose(again.out.grads);
+      expect(tf.memory().numTensors).toBe(count);
+    } finally {
+      tf.dispose([x, target]);
+      plain.dispose();
+      efficient.dispose();
+    }
+  });
+});

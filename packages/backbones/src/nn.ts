@@ -108,6 +108,52 @@ function affine(x: tf.Tensor2D, a: tf.Tensor, b: tf.Tensor, c: number): tf.Tenso
   return tf.batchNorm2d(x, zeros, ones, tf.reshape(b, [c]) as tf.Tensor1D, tf.reshape(a, [c]) as tf.Tensor1D, 0);
 }
 
+/** What training-mode BatchNorm keeps for its gradient, on the [rows, C] view of its input. */
+export interface BatchNormSaved {
+  x2: tf.Tensor2D;
+  mean: tf.Tensor2D;
+  rstd: tf.Tensor2D;
+  /** The output after ReLU, when ReLU is fused (its mask gates the gradient). */
+  y?: tf.Tensor2D;
+}
+
+/**
+ * Training-mode BatchNorm (+ ReLU) forward on x2 = [rows, C] with the biased batch variance.
+ * `update` folds the batch statistics into the running ones (off when a layer is recomputed).
+ */
+export function batchNormTrainForward(x2: tf.Tensor2D, bn: BatchNorm2dModule, gamma: tf.Tensor, beta: tf.Tensor, relu: boolean, update: boolean): BatchNormSaved & { out: tf.Tensor2D } {
+  const [count, c] = x2.shape;
+  const mean = tf.div(channelSum(x2), count) as tf.Tensor2D;
+  const variance = tf.div(channelSum(tf.squaredDifference(x2, mean) as tf.Tensor2D), count);
+  const rstd = tf.rsqrt(tf.add(variance, bn.eps)) as tf.Tensor2D;
+  let out = tf.batchNorm2d(x2, tf.reshape(mean, [c]) as tf.Tensor1D, tf.reshape(variance, [c]) as tf.Tensor1D, beta as tf.Tensor1D, gamma as tf.Tensor1D, bn.eps);
+  if (relu) out = tf.relu(out);
+  if (update) {
+    // Running statistics are side effects of the forward pass, outside the tape (kernel scope).
+    const m = bn.momentum;
+    bn.runningMean.assign(tf.add(tf.mul(bn.runningMean, 1 - m), tf.mul(tf.reshape(mean, [c]), m)));
+    bn.runningVar.assign(tf.add(tf.mul(bn.runningVar, 1 - m), tf.mul(tf.reshape(variance, [c]), (m * count) / (count - 1))));
+    bn.numBatchesTracked.assign(tf.add(bn.numBatchesTracked, tf.scalar(1, 'int32')));
+  }
+  return { out, x2, mean, rstd, y: relu ? out : undefined };
+}
+
+/** The closed-form gradient of batchNormTrainForward: dx on [rows, C], dgamma and dbeta as [C]. */
+export function batchNormTrainBackward(dy2: tf.Tensor2D, saved: BatchNormSaved, gamma: tf.Tensor): { dx: tf.Tensor2D; dgamma: tf.Tensor1D; dbeta: tf.Tensor1D } {
+  const { x2, mean, rstd, y } = saved;
+  const [count, c] = x2.shape;
+  const g = y ? (tf.mul(dy2, tf.step(y)) as tf.Tensor2D) : dy2;
+  const dbeta = channelSum(g);
+  // dgamma = sum(g * xhat) = rstd * (sum(g * x) - mean * sum(g)), per channel.
+  const dgamma = tf.mul(tf.sub(channelSum(tf.mul(g, x2) as tf.Tensor2D), tf.mul(mean, dbeta)), rstd);
+  const scale = tf.mul(gamma, rstd);
+  // dx = scale*(g - mean(g) - xhat*mean(g*xhat)) = scale*g + k*x + (b - k*mean), per-channel k and b.
+  const k = tf.mul(tf.mul(scale, rstd), tf.div(dgamma, -count));
+  const b = tf.sub(tf.mul(scale, tf.div(dbeta, -count)), tf.mul(k, mean));
+  const dx = tf.add(affine(g, scale, tf.zeros([c]), c), affine(x2, k, b, c)) as tf.Tensor2D;
+  return { dx, dgamma: tf.reshape(dgamma, [c]) as tf.Tensor1D, dbeta: tf.reshape(dbeta, [c]) as tf.Tensor1D };
+}
+
 /**
  * Training-mode BatchNorm (optionally followed by ReLU) with torch semantics: normalise by the
  * biased batch variance, update running_mean/running_var (unbiased) with momentum, count the
@@ -121,43 +167,16 @@ function batchNormTrain(x: tf.Tensor4D, bn: BatchNorm2dModule, relu: boolean): t
     throw new Error(`${bn.name}: training-mode BatchNorm needs more than 1 value per channel, got input shape [${x.shape}]`);
   }
   const op = tf.customGrad(((xIn: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, save: tf.GradSaveFunc) => {
-    const x2 = tf.reshape(xIn, [count, c]) as tf.Tensor2D;
-    const mean = tf.div(channelSum(x2), count) as tf.Tensor2D;
-    const variance = tf.div(channelSum(tf.squaredDifference(x2, mean) as tf.Tensor2D), count);
-    const rstd = tf.rsqrt(tf.add(variance, bn.eps));
-    let y: tf.Tensor = tf.batchNorm2d(
-      x2,
-      tf.reshape(mean, [c]) as tf.Tensor1D,
-      tf.reshape(variance, [c]) as tf.Tensor1D,
-      beta as tf.Tensor1D,
-      gamma as tf.Tensor1D,
-      bn.eps,
-    );
-    if (relu) y = tf.relu(y);
-    // Running statistics are side effects of the forward pass, outside the tape (kernel scope).
-    const m = bn.momentum;
-    bn.runningMean.assign(tf.add(tf.mul(bn.runningMean, 1 - m), tf.mul(tf.reshape(mean, [c]), m)));
-    bn.runningVar.assign(
-      tf.add(tf.mul(bn.runningVar, 1 - m), tf.mul(tf.reshape(variance, [c]), (m * count) / (count - 1))),
-    );
-    bn.numBatchesTracked.assign(tf.add(bn.numBatchesTracked, tf.scalar(1, 'int32')));
-    save(relu ? [x2, mean, rstd, gamma, y] : [x2, mean, rstd, gamma]);
+    const f = batchNormTrainForward(tf.reshape(xIn, [count, c]) as tf.Tensor2D, bn, gamma, beta, relu, true);
+    save(f.y ? [f.x2, f.mean, f.rstd, gamma, f.y] : [f.x2, f.mean, f.rstd, gamma]);
     return {
-      value: tf.reshape(y, [n, h, w, c]),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sx, smean, srstd, sgamma, sy] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor2D?];
-        let g = tf.reshape(dy, [count, c]) as tf.Tensor2D;
-        if (sy) g = tf.mul(g, tf.step(sy)) as tf.Tensor2D;
-        const dbeta = channelSum(g);
-        // dgamma = sum(g * xhat) = rstd * (sum(g * x) - mean * sum(g)), per channel.
-        const dgamma = tf.mul(tf.sub(channelSum(tf.mul(g, sx) as tf.Tensor2D), tf.mul(smean, dbeta)), srstd);
-        const scale = tf.mul(sgamma, srstd);
-        // dx = scale*(g - mean(g) - xhat*mean(g*xhat)) = scale*g + k*x + (b - k*mean), per-channel k and b.
-        const k = tf.mul(tf.mul(scale, srstd), tf.div(dgamma, -count));
-        const b = tf.sub(tf.mul(scale, tf.div(dbeta, -count)), tf.mul(k, smean));
-        const dx = tf.add(affine(g, scale, tf.zeros([c]), c), affine(sx, k, b, c));
-        return [tf.reshape(dx, [n, h, w, c]), tf.reshape(dgamma, [c]), tf.reshape(dbeta, [c])];
-      },
+      value: tf.reshape(f.out, [n, h, w, c]),
+      // Tidied: the engine keeps a custom gradient's temporaries until the backward pass ends.
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.tidy(() => {
+        const [x2, mean, rstd, sgamma, y] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor2D?];
+        const g = batchNormTrainBackward(tf.reshape(dy, [count, c]) as tf.Tensor2D, { x2, mean, rstd, y }, sgamma);
+        return [tf.reshape(g.dx, [n, h, w, c]), g.dgamma, g.dbeta];
+      }),
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   return op(x, bn.weight, bn.bias) as tf.Tensor4D;
