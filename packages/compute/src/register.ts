@@ -11,7 +11,7 @@ import { findBackendFactory, getGradient, getKernel, registerBackend, registerGr
 import { makeKernels, KernelScope } from './kernels';
 import { fusedBatchNormGradConfig, meanGradConfig, sumGradConfig } from './gradients';
 import { channelReduceKernel } from './reduce';
-import { identityKernel, sliceKernel, splitVKernel } from './slice';
+import { castKernel, identityKernel, sliceKernel, splitVKernel } from './slice';
 import { fusedBatchNormKernel, maxPoolGradKernel } from './elementwise';
 
 const WASM = 'wasm';
@@ -61,8 +61,8 @@ function register(): void {
   }
 
   // Slices as copies between heap views (the stock ones first copy the whole input out of the heap);
-  // Identity as a shared reference instead of a copy.
-  for (const [name, make] of [['Slice', sliceKernel], ['SplitV', splitVKernel], ['Identity', identityKernel]] as const) {
+  // Identity (and a Cast to the same dtype) as a shared reference instead of a copy.
+  for (const [name, make] of [['Slice', sliceKernel], ['SplitV', splitVKernel], ['Identity', identityKernel], ['Cast', castKernel]] as const) {
     const stock = getKernel(name, WASM);
     if (stock) replaceKernel({ kernelName: name, backendName: WASM, kernelFunc: make(stock.kernelFunc) });
   }

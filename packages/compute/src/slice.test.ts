@@ -83,6 +83,23 @@ describe('Identity on wasm shares memory instead of copying', () => {
     }
   });
 
+  it('a Cast to the same dtype shares too; a real conversion still converts', async () => {
+    const prev = tf.getBackend();
+    await tf.setBackend('wasm');
+    try {
+      const x = tf.tensor1d([1.7, -2.2, 0]);
+      const same = tf.cast(x, 'float32');
+      expect(same.dataId).toBe(x.dataId);
+      const asInt = tf.cast(x, 'int32');
+      expect(asInt.dataId).not.toBe(x.dataId);
+      expect(Array.from(asInt.dataSync())).toEqual([1, -2, 0]);
+      expect(Array.from(tf.cast(tf.tensor1d([true, false], 'bool'), 'float32').dataSync())).toEqual([1, 0]);
+      tf.dispose([x, same, asInt]);
+    } finally {
+      await tf.setBackend(prev);
+    }
+  });
+
   it('gradients that save their inputs for the backward pass stay exact and leak nothing', async () => {
     const rng = new Rng(5);
     const xv = randn(rng, [2, 6, 6, 3]);

@@ -99,3 +99,14 @@ export function identityKernel(stock: KernelFunc): KernelFunc {
     return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
   };
 }
+
+/** 'Cast' to the same dtype shares the buffer like Identity; real conversions keep the stock kernel. */
+export function castKernel(stock: KernelFunc): KernelFunc {
+  return (args) => {
+    const x = args.inputs.x as TensorInfo;
+    const { dtype } = args.attrs as unknown as { dtype: string };
+    if (x.dtype === 'string' || dtype !== x.dtype) return stock(args);
+    (args.backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  };
+}
