@@ -1,10 +1,6 @@
 import { backend_util, util, type KernelBackend, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import { KernelScope } from './kernels';
-
-interface HeapBackend {
-  makeOutput(shape: number[], dtype: string): TensorInfo;
-  typedArrayFromHeap(t: TensorInfo): Float32Array;
-}
+import type { HeapBackend } from './slice';
 
 /**
  * 'FusedBatchNorm' as (x - mean) * (scale * rsqrt(variance + eps)) + offset with XNNPACK's
@@ -56,9 +52,9 @@ export function maxPoolGradKernel(stock: KernelFunc): KernelFunc {
     const heap = args.backend as unknown as HeapBackend;
     const out = heap.makeOutput(input.shape, 'float32');
     // Views only after makeOutput: allocating may grow (and so detach) the heap.
-    const xv = heap.typedArrayFromHeap(input);
-    const gv = heap.typedArrayFromHeap(dy);
-    const dx = heap.typedArrayFromHeap(out);
+    const xv = heap.typedArrayFromHeap(input) as Float32Array;
+    const gv = heap.typedArrayFromHeap(dy) as Float32Array;
+    const dx = heap.typedArrayFromHeap(out) as Float32Array;
     dx.fill(0);
     const best = new Float32Array(c);
     const at = new Int32Array(c);

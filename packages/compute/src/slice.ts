@@ -1,9 +1,16 @@
 import { backend_util, slice_util, util, type KernelBackend, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 
-/** The two BackendWasm methods a copy kernel needs (public on the class, absent from KernelBackend). */
-interface HeapBackend {
+/** The BackendWasm methods our JS kernels need (public on the class, absent from KernelBackend). */
+export interface HeapBackend {
   makeOutput(shape: number[], dtype: string): TensorInfo;
   typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
+  incRef(dataId: object): void;
+}
+
+/** x as a new tensor on the same buffer (the backend counts references, as for Reshape). */
+function share(backend: KernelBackend, x: TensorInfo): TensorInfo {
+  (backend as unknown as HeapBackend).incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 }
 
 /** Below this many elements per row a plain loop beats a subarray + set per row. */
@@ -95,8 +102,7 @@ export function identityKernel(stock: KernelFunc): KernelFunc {
   return (args) => {
     const x = args.inputs.x as TensorInfo;
     if (x.dtype === 'string') return stock(args);
-    (args.backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
-    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+    return share(args.backend as KernelBackend, x);
   };
 }
 
@@ -106,7 +112,6 @@ export function castKernel(stock: KernelFunc): KernelFunc {
     const x = args.inputs.x as TensorInfo;
     const { dtype } = args.attrs as unknown as { dtype: string };
     if (x.dtype === 'string' || dtype !== x.dtype) return stock(args);
-    (args.backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
-    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+    return share(args.backend as KernelBackend, x);
   };
 }
