@@ -11,8 +11,8 @@ import { findBackendFactory, getGradient, getKernel, registerBackend, registerGr
 import { makeKernels, KernelScope } from './kernels';
 import { fusedBatchNormGradConfig, meanGradConfig, sumGradConfig } from './gradients';
 import { channelReduceKernel } from './reduce';
-import { castKernel, identityKernel, sliceKernel, splitVKernel } from './slice';
-import { fusedBatchNormKernel, maxPoolGradKernel } from './elementwise';
+import { castKernel, identityKernel, sliceKernel, splitVKernel } from './heap';
+import { fusedBatchNormKernel, maxPoolGradKernel } from './norm-pool';
 
 const WASM = 'wasm';
 const registered: string[] = [];

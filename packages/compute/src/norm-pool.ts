@@ -1,6 +1,6 @@
 import { backend_util, util, type KernelBackend, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import { KernelScope } from './kernels';
-import type { HeapBackend } from './slice';
+import type { HeapBackend } from './heap';
 
 /**
  * 'FusedBatchNorm' as (x - mean) * (scale * rsqrt(variance + eps)) + offset with XNNPACK's
