@@ -1,4 +1,5 @@
-// Per-layer conv timings of ResNet18 at a given size (batch 16): forward, filter grad, input grad.
+// Per-layer conv timings of ResNet18 at a given size (batch 16): forward with cached weights and
+// with fresh ones (a training step's case: XNNPACK repacks new weights), filter grad, input grad.
 // node bench/layers.mjs [size=224] [threads=2]
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../dist/index.js';
@@ -31,8 +32,8 @@ function best(f, reps = 3) {
   }
   return min;
 }
-const tot = { fwd: 0, filt: 0, inp: 0 };
-console.log('layer              count   fwd ms  GF/s | filt ms  GF/s | inp ms  GF/s');
+const tot = { fwd: 0, fresh: 0, filt: 0, inp: 0 };
+console.log('layer              count   fwd ms  GF/s | fresh ms | filt ms  GF/s | inp ms  GF/s');
 for (const L of layers) {
   const p = [[0, 0], [L.pad, L.pad], [L.pad, L.pad], [0, 0]];
   const x = tf.randomNormal([n, L.h, L.h, L.ci]);
@@ -42,11 +43,12 @@ for (const L of layers) {
   const flops = 2 * n * y.shape[1] * y.shape[2] * L.ci * L.co * L.k * L.k;
   const attrs = { strides: [L.s, L.s], pad: p, dataFormat: 'NHWC', dimRoundingMode: undefined };
   const fwd = best(() => tf.conv2d(x, w, L.s, p));
+  const fresh = best(() => tf.conv2d(x, tf.add(w, 0), L.s, p));
   const filt = best(() => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: w.shape }));
   const inp = L.noInput ? 0 : best(() => tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, { ...attrs, inputShape: x.shape }));
-  tot.fwd += fwd * L.count; tot.filt += filt * L.count; tot.inp += inp * L.count;
+  tot.fwd += fwd * L.count; tot.fresh += fresh * L.count; tot.filt += filt * L.count; tot.inp += inp * L.count;
   const gf = (ms) => (ms ? (flops / ms / 1e6).toFixed(1) : '-').padStart(5);
-  console.log(`${L.name.padEnd(18)} ${String(L.count).padStart(5)} ${fwd.toFixed(0).padStart(8)} ${gf(fwd)} | ${filt.toFixed(0).padStart(7)} ${gf(filt)} | ${inp.toFixed(0).padStart(6)} ${gf(inp)}`);
+  console.log(`${L.name.padEnd(18)} ${String(L.count).padStart(5)} ${fwd.toFixed(0).padStart(8)} ${gf(fwd)} | ${fresh.toFixed(0).padStart(8)} | ${filt.toFixed(0).padStart(7)} ${gf(filt)} | ${inp.toFixed(0).padStart(6)} ${gf(inp)}`);
   tf.dispose([x, w, y, dy]);
 }
-console.log(`total ms (x count): fwd ${tot.fwd.toFixed(0)}, filter ${tot.filt.toFixed(0)}, input ${tot.inp.toFixed(0)}`);
+console.log(`total ms (x count): fwd ${tot.fwd.toFixed(0)} (fresh weights ${tot.fresh.toFixed(0)}), filter ${tot.filt.toFixed(0)}, input ${tot.inp.toFixed(0)}`);
