@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@moco-cxr/compute';
 import { createBackbone, type BackboneName } from '../src/index';
+import { kernelTable } from '../../../tools/bench/kernel-profile.mjs';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -35,18 +36,7 @@ for (let i = 0; i < 3; i++) {
 times.sort((a, b) => a - b);
 console.log(`${model} ${size} px batch ${batch}, ${info.backend} ${info.threads} threads: step ${times[1].toFixed(0)} ms (${((batch * 1000) / times[1]).toFixed(2)} img/s)`);
 const prof = await tf.profile(() => step());
-const by = new Map<string, { ms: number; n: number }>();
-let total = 0;
-for (const k of prof.kernels) {
-  const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
-  const e = by.get(k.name) ?? { ms: 0, n: 0 };
-  e.ms += ms;
-  e.n += 1;
-  by.set(k.name, e);
-  total += ms;
-}
+const { totalMs: total, lines } = await kernelTable(prof, 22);
 const heap = (tf.engine().backend as unknown as { wasm?: { HEAPU8: Uint8Array } }).wasm?.HEAPU8.buffer.byteLength;
 console.log(`kernel total ${total.toFixed(0)} ms, peak tensor bytes ${(prof.peakBytes / 2 ** 20).toFixed(0)} MiB${heap ? `, wasm heap ${(heap / 2 ** 20).toFixed(0)} MiB` : ''}`);
-for (const [k, e] of [...by.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 22)) {
-  console.log(`${k.padEnd(28)} ${e.ms.toFixed(1).padStart(8)} ms ${((100 * e.ms) / total).toFixed(1).padStart(5)}%  x${e.n}`);
-}
+for (const line of lines) console.log(line);

@@ -7,6 +7,7 @@ import { initBackend } from '@moco-cxr/compute';
 import { createBackbone } from '@moco-cxr/backbones';
 import { Rng } from '@moco-cxr/bootstrap';
 import { Adam, createMoco, mocoStep } from '../src/index';
+import { kernelTable } from '../../../tools/bench/kernel-profile.mjs';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -27,17 +28,6 @@ for (let i = 0; i < 3; i++) step();
 const ms = (performance.now() - t0) / 3;
 console.log(`MoCo step ${size} px, ${info.threads} threads: ${ms.toFixed(0)} ms (${((16 * 1000) / ms).toFixed(2)} img/s)`);
 const prof = await tf.profile(() => step());
-const by = new Map<string, { ms: number; n: number }>();
-let total = 0;
-for (const k of prof.kernels) {
-  const t = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
-  const e = by.get(k.name) ?? { ms: 0, n: 0 };
-  e.ms += t;
-  e.n += 1;
-  by.set(k.name, e);
-  total += t;
-}
+const { totalMs: total, lines } = await kernelTable(prof, 22);
 console.log(`kernel total ${total.toFixed(0)} ms`);
-for (const [k, e] of [...by.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 20)) {
-  console.log(`${k.padEnd(28)} ${e.ms.toFixed(1).padStart(8)} ms ${((100 * e.ms) / total).toFixed(1).padStart(5)}%  x${e.n}`);
-}
+for (const line of lines) console.log(line);

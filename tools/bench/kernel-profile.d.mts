@@ -1,0 +1,7 @@
+export interface ProfiledKernel {
+  name: string;
+  kernelTimeMs: number | { error: string } | Promise<number | { error: string }>;
+}
+
+/** Kernel time summed by kernel name, largest first: the total and one printable line per kernel. */
+export function kernelTable(prof: { kernels: ProfiledKernel[] }, top?: number): Promise<{ totalMs: number; lines: string[] }>;
