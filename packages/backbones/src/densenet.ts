@@ -5,6 +5,7 @@ import {
   batchNormTrainBackward,
   batchNormTrainForward,
   conv2d,
+  convPadding,
   globalAvgPool,
   makeBatchNorm2d,
   makeConv2d,
@@ -102,13 +103,9 @@ function denseLayer(x: tf.Tensor4D, layer: DenseLayerModule, training: boolean):
   return conv2d(batchNorm(bottleneck, layer.norm2, training, true), layer.conv2);
 }
 
-function convAttrs(conv: Conv2dModule) {
-  return { strides: [conv.stride, conv.stride], pad: conv.padding === 0 ? 'valid' : conv.padding, dataFormat: 'NHWC', dimRoundingMode: undefined };
-}
-
 /** dW and dx of `conv2d(x, conv)` for output gradient dy, from the registered gradient kernels. */
 function convBackward(x: tf.Tensor4D, dy: tf.Tensor4D, w: tf.Tensor, conv: Conv2dModule): { dx: tf.Tensor4D; dw: tf.Tensor4D } {
-  const attrs = convAttrs(conv);
+  const attrs = { strides: [conv.stride, conv.stride], pad: convPadding(conv), dataFormat: 'NHWC', dimRoundingMode: undefined };
   const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: w.shape } as never) as tf.Tensor4D;
   const dx = tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, { ...attrs, inputShape: x.shape } as never) as tf.Tensor4D;
   return { dx, dw };
@@ -125,16 +122,16 @@ function denseLayerCheckpointed(block: readonly tf.Tensor4D[], layer: DenseLayer
   const { norm1, conv1, norm2, conv2 } = layer;
   const params = [norm1.weight, norm1.bias, conv1.weight, norm2.weight, norm2.bias, conv2.weight];
   const channels = features.map((f) => f.shape[3]);
+  const cin = channels.reduce((a, b) => a + b, 0);
   const [n, h, w] = features[0].shape;
   const rows = n * h * w;
   if (rows < 2) throw new Error(`${layer.name}: training-mode BatchNorm needs more than 1 value per channel, got input shape [${features[0].shape}]`);
   const bottleneck = (inputs: tf.Tensor[], update: boolean) => {
     const [g1, b1, w1, g2, b2] = inputs.slice(features.length);
     const x = features.length === 1 ? inputs[0] : tf.concat(inputs.slice(0, features.length), 3);
-    const cin = channels.reduce((a, b) => a + b, 0);
     const bn1 = batchNormTrainForward(tf.reshape(x, [rows, cin]) as tf.Tensor2D, norm1, g1, b1, true, update);
     const a1 = tf.reshape(bn1.out, [n, h, w, cin]) as tf.Tensor4D;
-    const c1 = tf.conv2d(a1, w1 as tf.Tensor4D, conv1.stride, convAttrs(conv1).pad as 'valid');
+    const c1 = tf.conv2d(a1, w1 as tf.Tensor4D, conv1.stride, convPadding(conv1));
     const bn2 = batchNormTrainForward(tf.reshape(c1, [rows, c1.shape[3]]) as tf.Tensor2D, norm2, g2, b2, true, update);
     return { bn1, a1, bn2, a2: tf.reshape(bn2.out, c1.shape) as tf.Tensor4D };
   };
@@ -145,7 +142,7 @@ function denseLayerCheckpointed(block: readonly tf.Tensor4D[], layer: DenseLayer
     const { a2 } = bottleneck(inputs, true);
     save(inputs);
     return {
-      value: tf.conv2d(a2, w2 as tf.Tensor4D, conv2.stride, convAttrs(conv2).pad as 'valid'),
+      value: tf.conv2d(a2, w2 as tf.Tensor4D, conv2.stride, convPadding(conv2)),
       // The engine does not tidy a custom gradient: the recomputed activations would live until
       // the end of the whole backward pass.
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.tidy(() => {
@@ -154,8 +151,8 @@ function denseLayerCheckpointed(block: readonly tf.Tensor4D[], layer: DenseLayer
         const back2 = convBackward(ra2, dy as tf.Tensor4D, w2s, conv2);
         const n2 = batchNormTrainBackward(tf.reshape(back2.dx, [rows, ra2.shape[3]]) as tf.Tensor2D, bn2, g2);
         const back1 = convBackward(a1, tf.reshape(n2.dx, ra2.shape) as tf.Tensor4D, w1, conv1);
-        const n1 = batchNormTrainBackward(tf.reshape(back1.dx, [rows, a1.shape[3]]) as tf.Tensor2D, bn1, g1);
-        const dx = tf.reshape(n1.dx, [n, h, w, a1.shape[3]]);
+        const n1 = batchNormTrainBackward(tf.reshape(back1.dx, [rows, cin]) as tf.Tensor2D, bn1, g1);
+        const dx = tf.reshape(n1.dx, [n, h, w, cin]);
         const dFeatures = features.length === 1 ? [dx] : tf.split(dx, channels, 3);
         return [...dFeatures, n1.dgamma, n1.dbeta, back1.dw, n2.dgamma, n2.dbeta, back2.dw];
       }),

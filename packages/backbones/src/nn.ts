@@ -86,14 +86,17 @@ export function makeBatchNorm2d(make: ParamFactory, name: string, numFeatures: n
   };
 }
 
+/** tfjs padding for a torch Conv2d: a number pads symmetrically like torch ('same' would pad bottom/right more on stride 2). */
+export function convPadding(conv: Conv2dModule): 'valid' | number {
+  return conv.padding === 0 ? 'valid' : conv.padding;
+}
+
 export function conv2d(x: tf.Tensor4D, conv: Conv2dModule): tf.Tensor4D {
   const c = x.shape[3];
   if (c !== conv.inChannels) {
     throw new Error(`${conv.name}: input has ${c} channels (shape [${x.shape}]), expected ${conv.inChannels}`);
   }
-  // A number pads symmetrically like torch; 'same' would pad bottom/right more on stride 2.
-  const pad = conv.padding === 0 ? 'valid' : conv.padding;
-  return tf.conv2d(x, conv.weight as tf.Tensor4D, conv.stride, pad);
+  return tf.conv2d(x, conv.weight as tf.Tensor4D, conv.stride, convPadding(conv));
 }
 
 /** Per-channel sum of a [rows, C] matrix as [1, C]: a leading-axis reduction, contiguous on NHWC data. */

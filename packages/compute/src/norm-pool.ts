@@ -4,7 +4,7 @@ import type { HeapBackend } from './heap';
 
 /**
  * 'FusedBatchNorm' as (x - mean) * (scale * rsqrt(variance + eps)) + offset with XNNPACK's
- * broadcasting binary ops: the stock kernel is a scalar loop, about 10x slower on [200704, 64].
+ * broadcasting binary ops: the stock kernel was about 10x slower on [200704, 64] (52.9 vs 5.3 ms).
  */
 export function fusedBatchNormKernel(stock: KernelFunc, backendName: string): KernelFunc {
   return (args) => {
