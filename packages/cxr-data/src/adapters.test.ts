@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { pngBytes, tempDir } from '../test/fixtures';
@@ -73,6 +73,17 @@ describe('loadCheXpert', () => {
     ]);
     expect(() => loadCheXpert(bad, { uncertainty: 'ones' })).toThrow(/bad\.csv line 3, column "Cardiomegaly": unknown label value "2\.0"/);
   });
+  it('accepts only the label spellings CheXpert writes (1.0, 0.0, -1.0 and their integer forms)', () => {
+    const ok = writeChexpert('spellings.csv', [chexpertRow(`${p}/patient00001/study1/view1_frontal.jpg`, 'Female', 68, 'Frontal', 'AP', { Edema: '1', Cardiomegaly: '-1', 'Pleural Effusion': '0' })]);
+    const ds = loadCheXpert(ok, { uncertainty: 'ignore', tasks: ['Edema', 'Cardiomegaly', 'Pleural Effusion'] });
+    expect(Array.from(ds.labels)).toEqual([1, NaN, 0]);
+    for (const spelling of ['0x1', '1e0', '+1', '1.', 'Infinity']) {
+      const bad = writeChexpert(`spelling-${spelling}.csv`, [chexpertRow(`${p}/patient00001/study1/view1_frontal.jpg`, 'Female', 68, 'Frontal', 'AP', { Edema: spelling })]);
+      expect(() => loadCheXpert(bad, { uncertainty: 'ones' }), spelling).toThrow(/line 2, column "Edema": unknown label value/);
+    }
+    const age = writeChexpert('age-hex.csv', [[`${p}/patient00001/study1/view1_frontal.jpg`, 'Female', '0x40', 'Frontal', 'AP', ...CHEXPERT_TASKS.map(() => '')].join(',')]);
+    expect(() => loadCheXpert(age, { uncertainty: 'ones' })).toThrow(/line 2, column "Age": not a number: "0x40"/);
+  });
   it('refuses paths that escape the root and absolute paths', () => {
     const esc = writeChexpert('escape.csv', [chexpertRow('../../etc/passwd', 'Male', 50, 'Frontal', 'AP', {})]);
     expect(() => loadCheXpert(esc, { uncertainty: 'ones' })).toThrow(/escape\.csv line 2, column "Path".*escapes the data root/);
@@ -113,6 +124,22 @@ describe('loadNihChestXray14', () => {
     const ds = loadNihChestXray14(csv(missing), { root: nihDir, onMissingImage: 'skip' });
     expect(ds.samples).toHaveLength(3);
     expect(ds.missing).toEqual([{ line: 5, image: '00000003_000.png' }]);
+  });
+  it('refuses a blank or non-numeric Patient ID instead of merging the rows into patient "0"', () => {
+    const blank = [...rows, '00000002_000.png,No Finding,1,,81,F,AP,1,1,1,1,'];
+    expect(() => loadNihChestXray14(csv(blank), { root: nihDir })).toThrow(/line 5, column "Patient ID": not a patient number: ""/);
+    expect(() => loadNihChestXray14(csv([...rows, '00000002_000.png,No Finding,1,0x2,81,F,AP,1,1,1,1,']), { root: nihDir })).toThrow(/line 5, column "Patient ID": not a patient number: "0x2"/);
+  });
+  it('follows symlinked images, and walks a folder once even when a link loops back to an ancestor', () => {
+    const linked = join(dir, 'nih-linked');
+    mkdirSync(join(linked, 'store'), { recursive: true });
+    mkdirSync(join(linked, 'images'));
+    writeFileSync(join(linked, 'store', 'keep.png'), 'x');
+    for (const f of ['00000001_000.png', '00000001_001.png']) writeFileSync(join(linked, 'images', f), 'x');
+    symlinkSync(join(linked, 'store', 'keep.png'), join(linked, 'images', '00000002_000.png'));
+    symlinkSync(linked, join(linked, 'images', 'loop'));
+    const ds = loadNihChestXray14(csv(rows), { root: linked });
+    expect(ds.samples.map((s) => s.path)).toEqual(['images/00000001_000.png', 'images/00000001_001.png', 'images/00000002_000.png']);
   });
 });
 
@@ -170,6 +197,26 @@ describe('loadImageFolder', () => {
     expect(Array.from(all.labels.subarray(0, 4))).toEqual([1, 0, 0, 1]);
     // Without a pattern each image is its own patient.
     expect(new Set(all.samples.map((s) => s.patientId)).size).toBe(9);
+  });
+  it('follows symlinked class folders and images inside the root, and refuses a link outside it by name', async () => {
+    const png = await pngBytes(2, 2, () => [0, 0, 0]);
+    const linked = join(dir, 'kermany-linked');
+    mkdirSync(join(linked, 'store', 'PNEUMONIA'), { recursive: true });
+    mkdirSync(join(linked, 'store', 'NORMAL'), { recursive: true });
+    mkdirSync(join(linked, 'train', 'NORMAL'), { recursive: true });
+    for (const n of ['person1_bacteria_1.jpeg', 'person2_virus_2.jpeg']) writeFileSync(join(linked, 'store', 'PNEUMONIA', n), png);
+    for (const n of ['IM-0001-0001.jpeg', 'IM-0002-0001.jpeg']) writeFileSync(join(linked, 'store', 'NORMAL', n), png);
+    symlinkSync(join(linked, 'store', 'PNEUMONIA'), join(linked, 'train', 'PNEUMONIA'));
+    for (const n of ['IM-0001-0001.jpeg', 'IM-0002-0001.jpeg']) symlinkSync(join(linked, 'store', 'NORMAL', n), join(linked, 'train', 'NORMAL', n));
+    const ds = loadImageFolder(linked, { splits: ['train'], patientPattern: KERMANY_PATIENT_PATTERN, positive: 'PNEUMONIA' });
+    expect(ds.samples.map((s) => s.path)).toEqual(['train/NORMAL/IM-0001-0001.jpeg', 'train/NORMAL/IM-0002-0001.jpeg', 'train/PNEUMONIA/person1_bacteria_1.jpeg', 'train/PNEUMONIA/person2_virus_2.jpeg']);
+    expect(Array.from(ds.labels)).toEqual([0, 0, 1, 1]);
+    writeFileSync(join(dir, 'outside.jpeg'), png);
+    symlinkSync(join(dir, 'outside.jpeg'), join(linked, 'train', 'NORMAL', 'IM-0003-0001.jpeg'));
+    expect(() => loadImageFolder(linked, { splits: ['train'] })).toThrow(/symlink .*train\/NORMAL\/IM-0003-0001\.jpeg resolves to .*outside\.jpeg, outside the data root/);
+    unlinkSync(join(linked, 'train', 'NORMAL', 'IM-0003-0001.jpeg'));
+    symlinkSync(join(dir, 'nope'), join(linked, 'train', 'DANGLING'));
+    expect(() => loadImageFolder(linked, { splits: ['train'] })).toThrow(/symlink .*train\/DANGLING cannot be followed: ENOENT/);
   });
   it('names a file the pattern does not match and an unknown positive class', () => {
     expect(() => loadImageFolder(root, { patientPattern: /^(person\d+)_/ })).toThrow(/does not match file name "IM-0001-0001\.jpeg"/);

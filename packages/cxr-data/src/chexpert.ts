@@ -22,6 +22,15 @@ export const CHEXPERT_TASKS = [
   'Support Devices',
 ] as const;
 
+const LABEL_SPELLINGS = new Map([
+  ['1.0', 1],
+  ['1', 1],
+  ['0.0', 0],
+  ['0', 0],
+  ['-1.0', -1],
+  ['-1', -1],
+]);
+
 export interface CheXpertOptions {
   /** Directory the CSV's `Path` column is relative to. Default: the parent of the CSV's directory. */
   root?: string;
@@ -79,7 +88,8 @@ export function loadCheXpert(csvPath: string, options: CheXpertOptions): CxrData
     const rowLabels = taskCols.map((c, k) => {
       const cell = row[c].trim();
       if (cell === '') return blankValue;
-      const v = Number(cell);
+      // Only the spellings CheXpert writes: Number() would also take 0x1, 1e0 or +1.
+      const v = LABEL_SPELLINGS.get(cell);
       if (v === 1) return 1;
       if (v === 0) return 0;
       if (v === -1) return uncertainValue;
@@ -88,7 +98,7 @@ export function loadCheXpert(csvPath: string, options: CheXpertOptions): CxrData
     const m = /(patient\d+)\/(study\d+)\//.exec(path);
     if (!m) throw new CxrDataError(`${where}, column "Path": ${JSON.stringify(path)} has no patientNNNNN/studyN/ part`, csvPath, line);
     const ageText = row[ageCol].trim();
-    const age = ageText === '' ? undefined : Number(ageText);
+    const age = ageText === '' ? undefined : /^\d+(\.\d+)?$/.test(ageText) ? Number(ageText) : NaN;
     if (age !== undefined && !Number.isFinite(age)) {
       throw new CxrDataError(`${where}, column "Age": not a number: ${JSON.stringify(row[ageCol])}`, csvPath, line);
     }

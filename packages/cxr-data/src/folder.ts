@@ -1,6 +1,7 @@
-import { readdirSync } from 'node:fs';
+import { type Dirent, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CxrDataError } from './errors';
+import { entryKind } from './paths';
 import type { CxrDataset, CxrSample } from './types';
 
 /**
@@ -20,12 +21,17 @@ export interface ImageFolderOptions {
   positive?: string;
 }
 
-function listDirs(dir: string): string[] {
+function list(dir: string): Dirent[] {
   try {
-    return readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+    return readdirSync(dir, { withFileTypes: true });
   } catch (err) {
     throw new CxrDataError(`loadImageFolder: cannot list ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, dir);
   }
+}
+
+// Symlinked split/class folders and images are followed (inside the root) so that no image is dropped silently.
+function listDirs(root: string, dir: string): string[] {
+  return list(dir).filter((e) => entryKind(root, dir, e) === 'dir').map((e) => e.name).sort();
 }
 
 /** Parses a patient ID from a file name with `pattern`; throws naming the file when it does not match. */
@@ -39,14 +45,15 @@ export function parsePatientId(fileName: string, pattern: RegExp): string {
 /** Loads the folder layout `<split>/<CLASS>/<image>` (Kermany and many others). */
 export function loadImageFolder(rootDir: string, options: ImageFolderOptions = {}): CxrDataset {
   const root = resolve(rootDir);
-  const splits = options.splits ?? listDirs(root);
+  const splits = options.splits ?? listDirs(root, root);
   if (splits.length === 0) throw new CxrDataError(`loadImageFolder: no split directories under ${root} (expected <split>/<CLASS>/<image>)`, root);
   const entries: { split: string; cls: string; file: string }[] = [];
   for (const split of splits) {
     if (split.includes('/') || split.includes('\\') || split === '..' || split === '.') throw new CxrDataError(`loadImageFolder: split ${JSON.stringify(split)} is not a plain directory name`);
-    for (const cls of listDirs(join(root, split))) {
-      const files = readdirSync(join(root, split, cls), { withFileTypes: true })
-        .filter((e) => e.isFile() && IMAGE_EXT.test(e.name))
+    for (const cls of listDirs(root, join(root, split))) {
+      const clsDir = join(root, split, cls);
+      const files = list(clsDir)
+        .filter((e) => IMAGE_EXT.test(e.name) && entryKind(root, clsDir, e) === 'file')
         .map((e) => e.name)
         .sort();
       for (const file of files) entries.push({ split, cls, file });

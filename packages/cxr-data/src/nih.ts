@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { column, readCsv } from './csv';
 import { CxrDataError } from './errors';
-import { resolveInsideRoot } from './paths';
+import { entryKind, realDir, resolveInsideRoot } from './paths';
 import type { CxrDataset, CxrSample } from './types';
 
 /** The 14 ChestX-ray14 findings, in the order of the NIH paper. */
@@ -39,11 +39,17 @@ export interface NihDataset extends CxrDataset {
 
 function indexImages(root: string): Map<string, string> {
   const found = new Map<string, string>();
+  const seen = new Set<string>();
   const walk = (dir: string) => {
+    // A symlinked folder is walked once, so a link back to an ancestor cannot loop.
+    const real = realDir(dir);
+    if (seen.has(real)) return;
+    seen.add(real);
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const full = join(dir, entry.name);
-      if (entry.isDirectory()) walk(full);
-      else if (entry.isFile() && /\.png$/i.test(entry.name) && !found.has(entry.name)) found.set(entry.name, relative(root, full));
+      const kind = entryKind(root, dir, entry);
+      if (kind === 'dir') walk(full);
+      else if (kind === 'file' && /\.png$/i.test(entry.name) && !found.has(entry.name)) found.set(entry.name, relative(root, full));
     }
   };
   walk(root);
@@ -107,8 +113,10 @@ export function loadNihChestXray14(csvPath: string, options: NihOptions): NihDat
     const am = /^(\d+)\s*([YMD]?)$/i.exec(ageText);
     if (ageText !== '' && !am) throw new CxrDataError(`${where}, column "Patient Age": not an age: ${JSON.stringify(ageText)}`, csvPath, line);
     const age = am ? Number(am[1]) / (am[2].toUpperCase() === 'M' ? 12 : am[2].toUpperCase() === 'D' ? 365 : 1) : undefined;
-    const patientId = String(Number(row[patCol].trim()));
-    if (patientId === 'NaN') throw new CxrDataError(`${where}, column "Patient ID": not a number: ${JSON.stringify(row[patCol])}`, csvPath, line);
+    // Digits only: Number('') is 0, which would merge every blank row into one patient.
+    const idText = row[patCol].trim();
+    if (!/^\d+$/.test(idText)) throw new CxrDataError(`${where}, column "Patient ID": not a patient number: ${JSON.stringify(row[patCol])}`, csvPath, line);
+    const patientId = String(Number(idText));
     samples.push({
       path,
       patientId,

@@ -1,6 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import { CxrDataError } from './errors';
+import { entryKind, realDir } from './paths';
 import type { CxrDataset, CxrSample } from './types';
 
 const NLM_NAME = /^(CHNCXR|MCUCXR)_(\d+)_([01])\.png$/i;
@@ -43,6 +44,7 @@ export function loadNlmTb(dir: string): CxrDataset {
   const root = resolve(dir);
   const images: string[] = [];
   const readings = new Map<string, string>();
+  const seen = new Set<string>();
   const walk = (d: string) => {
     let entries;
     try {
@@ -50,11 +52,16 @@ export function loadNlmTb(dir: string): CxrDataset {
     } catch (err) {
       throw new CxrDataError(`loadNlmTb: cannot list ${d}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, d);
     }
+    // A symlinked folder is walked once, so a link back to an ancestor cannot loop.
+    const real = realDir(d);
+    if (seen.has(real)) return;
+    seen.add(real);
     for (const e of entries) {
       const full = join(d, e.name);
-      if (e.isDirectory()) walk(full);
-      else if (e.isFile() && NLM_NAME.test(e.name)) images.push(full);
-      else if (e.isFile() && /\.txt$/i.test(e.name) && /^(CHNCXR|MCUCXR)_/i.test(e.name)) readings.set(basename(e.name, '.txt').toUpperCase(), full);
+      const kind = entryKind(root, d, e);
+      if (kind === 'dir') walk(full);
+      else if (kind === 'file' && NLM_NAME.test(e.name)) images.push(full);
+      else if (kind === 'file' && /\.txt$/i.test(e.name) && /^(CHNCXR|MCUCXR)_/i.test(e.name)) readings.set(basename(e.name, '.txt').toUpperCase(), full);
     }
   };
   walk(root);

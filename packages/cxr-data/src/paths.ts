@@ -1,5 +1,5 @@
-import { realpathSync } from 'node:fs';
-import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { type Dirent, realpathSync, statSync } from 'node:fs';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { CxrDataError } from './errors';
 
 /**
@@ -48,4 +48,33 @@ export function realPathInsideRoot(root: string, path: string, where?: string): 
     throw new CxrDataError(`image path ${JSON.stringify(path)} resolves (through a symlink) to ${real}, outside the data root ${realRoot}`, abs);
   }
   return real;
+}
+
+/**
+ * What a directory entry is once symlinks are followed: 'file', 'dir' or 'other'. A link that dangles
+ * or resolves outside `root` is refused by name, so a linked dataset is never dropped silently.
+ */
+export function entryKind(root: string, dir: string, entry: Dirent): 'file' | 'dir' | 'other' {
+  if (entry.isFile()) return 'file';
+  if (entry.isDirectory()) return 'dir';
+  if (!entry.isSymbolicLink()) return 'other';
+  const full = join(dir, entry.name);
+  let real: string;
+  try {
+    real = realpathSync(full);
+  } catch (err) {
+    throw new CxrDataError(`symlink ${full} cannot be followed: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, full);
+  }
+  const realRoot = realRootOf(resolve(root));
+  const rel = relative(realRoot, real);
+  if (rel.startsWith(`..${sep}`) || rel === '..' || isAbsolute(rel)) {
+    throw new CxrDataError(`symlink ${full} resolves to ${real}, outside the data root ${realRoot}`, full);
+  }
+  const st = statSync(real);
+  return st.isFile() ? 'file' : st.isDirectory() ? 'dir' : 'other';
+}
+
+/** Real path of a directory, to stop a walk that a symlink loop would send round forever. */
+export function realDir(dir: string): string {
+  return realpathSync(dir);
 }
