@@ -13,12 +13,20 @@ const run = spawnSync('npx', args, { cwd: root, stdio: 'inherit', env: { ...proc
 
 let passed = 0;
 let failed = 0;
+let skipped = 0;
 for (const file of readdirSync(resultsDir).filter((f) => f.endsWith('.json'))) {
   const report = JSON.parse(readFileSync(join(resultsDir, file), 'utf8'));
   passed += report.numPassedTests ?? 0;
+  // Skipped tests are counted, so a test that silently stops running shows in the summary line.
+  skipped += (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
   // A suite that failed to load has no failing test but must still count as a failure.
   failed += (report.numFailedTests ?? 0) + (report.numFailedTestSuites > 0 && (report.numFailedTests ?? 0) === 0 ? 1 : 0);
 }
+// Each skip with its reason (written by tools/skip-reporter.mjs).
+for (const file of readdirSync(resultsDir).filter((f) => f.endsWith('.skips')).sort()) {
+  for (const s of JSON.parse(readFileSync(join(resultsDir, file), 'utf8'))) console.log(`skipped: ${s.file} > ${s.name}${s.note ? ` (${s.note})` : ''}`);
+}
 if (run.status !== 0 && failed === 0) failed = 1;
-console.log(`tests: ${passed} passed, ${failed} failed`);
+console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(run.status === 0 && failed === 0 ? 0 : 1);
+

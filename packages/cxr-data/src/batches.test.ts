@@ -54,7 +54,18 @@ describe('batchIterator', () => {
     const resumeAt = straight[k - 1].next;
     const rest = await collect(batchIterator(numbered(18), { ...opts, epochs: 3 - resumeAt.epoch, epoch: resumeAt.epoch, position: resumeAt.position }));
     expect(rest.map((b) => Array.from(b.indices))).toEqual(straight.slice(k).map((b) => Array.from(b.indices)));
-    expect(Array.from(epochOrder([0, 1, 2, 3, 4], 2, { seed: 11 }))).toEqual(Array.from(epochOrder([0, 1, 2, 3, 4], 2, { seed: 11 })));
+  });
+  it('epochOrder is the order the iterator visits in that epoch, a permutation that changes with the epoch', async () => {
+    const pool = [4, 9, 2, 7, 11, 0];
+    const batches = await collect(batchIterator(numbered(12), { batchSize: 4, seed: 11, epochs: 3, indices: pool }));
+    for (const epoch of [0, 1, 2]) {
+      const visited = batches.filter((b) => b.epoch === epoch).flatMap((b) => Array.from(b.indices));
+      const order = Array.from(epochOrder(pool, epoch, { seed: 11 }));
+      expect(visited).toEqual(order);
+      expect([...order].sort((a, b) => a - b)).toEqual([0, 2, 4, 7, 9, 11]);
+    }
+    expect(Array.from(epochOrder(pool, 1, { seed: 11 }))).not.toEqual(Array.from(epochOrder(pool, 2, { seed: 11 })));
+    expect(Array.from(epochOrder(pool, 1, { seed: 11, shuffle: false }))).toEqual(pool);
   });
   it('prefetches ahead of the consumer, but never more than `prefetch` batches', async () => {
     let reads = 0;

@@ -152,6 +152,29 @@ describe('buildImageCache', () => {
     expect(readdirSync(first.dir).filter((f) => f.endsWith('.u8'))).toHaveLength(1);
     await expect(buildImageCache({ ...ds, root: join(dir, 'nowhere') }, { size: 8, cacheDir, decoder: 'jimp' })).rejects.toThrow(/the data root .*nowhere does not exist/);
   });
+  it('re-decodes an image whose cached pixels were flipped on disk; on the disk path a read names the damaged image', async () => {
+    const ds = await setup();
+    const cacheDir = join(dir, 'cache7');
+    const first = await buildImageCache(ds, { size: 8, cacheDir, decoder: 'jimp' });
+    const pixels = first.read([0, 1, 2, 3]);
+    const index = JSON.parse(readFileSync(join(first.dir, 'index.json'), 'utf8'));
+    const segment = join(first.dir, Object.keys(index.segments)[0]);
+    // Flip one byte inside c.png's slot: same file size, so only the checksum can tell.
+    const flip = () => {
+      const bytes = readFileSync(segment);
+      bytes[index.entries['imgs/c.png'].slot * 64 + 5] ^= 0xff;
+      writeFileSync(segment, bytes);
+    };
+    flip();
+    const onDisk = await buildImageCache(ds, { size: 8, cacheDir, decoder: 'jimp', memoryLimitBytes: 10 });
+    expect(onDisk.read([0, 1])).toEqual(pixels.subarray(0, 128));
+    expect(() => onDisk.read([2])).toThrow(/cached pixels of imgs\/c\.png in .*\.u8 are damaged \(checksum mismatch\)/);
+    await expect(onDisk.readAsync([3, 2])).rejects.toThrow(/cached pixels of imgs\/c\.png/);
+    onDisk.close();
+    const again = await buildImageCache(ds, { size: 8, cacheDir, decoder: 'jimp' });
+    expect([again.decoded, again.reused]).toEqual([1, 3]);
+    expect(again.read([0, 1, 2, 3])).toEqual(pixels);
+  });
   it('reads from disk when the cache exceeds the memory limit, with the same bytes', async () => {
     const ds = await setup();
     const cacheDir = join(dir, 'cache5');

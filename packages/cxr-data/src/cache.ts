@@ -2,13 +2,15 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, readSync, readdirSync, statSync, writeSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { CxrDataError } from './errors';
 import { type DecoderName, decodeImageBytes, resizeShortSideAndCrop, resolveDecoder } from './decode';
 import { subset } from './dataset';
 import { realPathInsideRoot } from './paths';
 import type { CxrDataset, ImageSet } from './types';
 
-const CACHE_VERSION = 2;
+// 3: entries carry a CRC-32 of their pixels.
+const CACHE_VERSION = 3;
 
 export interface ImageCacheOptions {
   /** Images are stored as size x size grey uint8 (short side resized to size, centre crop). */
@@ -82,6 +84,8 @@ interface Entry {
   /** Segment file and slot of the pixels; absent for a bad image. */
   segment?: string;
   slot?: number;
+  /** CRC-32 of the slot's pixels: flipped bytes in a pixel file are caught, not reused. */
+  crc?: number;
   reason?: string;
 }
 
@@ -128,7 +132,12 @@ async function readIndex(dir: string, params: CacheParams): Promise<IndexFile | 
       await rm(path, { force: true });
     }
   }
-  for (const [path, e] of Object.entries(index.entries)) if (e.segment !== undefined && !(e.segment in index.segments)) delete index.entries[path];
+  for (const [path, e] of Object.entries(index.entries)) {
+    if (e.segment === undefined) continue;
+    const count = index.segments[e.segment];
+    // An entry pointing past its pixel file, or without a checksum, is decoded again.
+    if (count === undefined || !Number.isInteger(e.slot) || e.slot! < 0 || e.slot! >= count || !Number.isInteger(e.crc)) delete index.entries[path];
+  }
   return index;
 }
 
@@ -199,6 +208,7 @@ export async function buildImageCache(dataset: CxrDataset, options: ImageCacheOp
       return `cannot read image ${resolve(root, s.path)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
     }
   });
+  const damaged = verifyReusable(dir, index, dataset, stats, memoryLimitBytes);
   const todo: number[] = [];
   const seen = new Set<string>();
   let reused = 0;
@@ -213,7 +223,7 @@ export async function buildImageCache(dataset: CxrDataset, options: ImageCacheOp
       continue;
     }
     const e = index.entries[path];
-    if (e && e.bytes === st.bytes && e.mtimeMs === st.mtimeMs && e.sha1 === st.sha1) {
+    if (e && !damaged.has(path) && e.bytes === st.bytes && e.mtimeMs === st.mtimeMs && e.sha1 === st.sha1) {
       if (e.segment === undefined) fail(i, e.reason ?? 'bad image');
       else reused++;
       done++;
@@ -244,7 +254,7 @@ export async function buildImageCache(dataset: CxrDataset, options: ImageCacheOp
             const grey = resizeShortSideAndCrop(await decodeImageBytes(bytes, resolve(root, path), { decoder }), { size });
             const slot = slots++;
             writeSync(out, grey.data, 0, pixels, slot * pixels);
-            fresh[path] = { bytes: st.bytes, mtimeMs: st.mtimeMs, sha1: st.sha1, segment, slot };
+            fresh[path] = { bytes: st.bytes, mtimeMs: st.mtimeMs, sha1: st.sha1, segment, slot, crc: crc32(grey.data.subarray(0, pixels)) };
             decoded++;
           } catch (err) {
             if (err instanceof CxrDataError && err.message.startsWith('buildImageCache:')) throw err;
@@ -298,6 +308,32 @@ export async function buildImageCache(dataset: CxrDataset, options: ImageCacheOp
   return openCache(dir, dataset, index, { skipped, decoded, reused, memoryLimitBytes });
 }
 
+/**
+ * Paths whose cached pixels no longer match their CRC-32 (flipped bytes on disk): they are decoded again.
+ * Checked at build time when the reused pixels fit the memory limit (they are about to be read anyway);
+ * larger caches are checked per image on every read instead.
+ */
+function verifyReusable(dir: string, index: IndexFile, dataset: CxrDataset, stats: unknown[], memoryLimitBytes: number): Set<string> {
+  const damaged = new Set<string>();
+  const pixels = index.height * index.width;
+  const paths = [...new Set(dataset.samples.filter((_, i) => typeof stats[i] !== 'string').map((s) => s.path))].filter((p) => index.entries[p]?.segment !== undefined);
+  if (paths.length * pixels > memoryLimitBytes) return damaged;
+  const fds = new Map<string, number>();
+  const buf = new Uint8Array(pixels);
+  try {
+    for (const path of paths) {
+      const e = index.entries[path];
+      let fd = fds.get(e.segment!);
+      if (fd === undefined) fds.set(e.segment!, (fd = openSync(join(dir, e.segment!), 'r')));
+      readSync(fd, buf, 0, pixels, e.slot! * pixels);
+      if (crc32(buf) !== e.crc) damaged.add(path);
+    }
+  } finally {
+    for (const fd of fds.values()) closeSync(fd);
+  }
+  return damaged;
+}
+
 function openCache(
   dir: string,
   dataset: CxrDataset,
@@ -312,11 +348,20 @@ function openCache(
   const segmentNames = Object.keys(index.segments);
   const segOf = new Int32Array(keep.length);
   const slotOf = new Float64Array(keep.length);
+  const crcOf = new Float64Array(keep.length);
   keep.forEach((i, j) => {
     const e = index.entries[dataset.samples[i].path];
     segOf[j] = segmentNames.indexOf(e.segment!);
     slotOf[j] = e.slot!;
+    crcOf[j] = e.crc!;
   });
+  // Pixels read from disk per batch are checked against their CRC-32: damage is an error, never silent.
+  const verify = (out: Uint8Array, j: number, i: number) => {
+    if (crc32(out.subarray(j * pixels, (j + 1) * pixels)) !== crcOf[i]) {
+      const path = dataset.samples[keep[i]].path;
+      throw new CxrDataError(`ImageCache: the cached pixels of ${path} in ${join(dir, segmentNames[segOf[i]])} are damaged (checksum mismatch); delete that file and build the cache again to re-decode them`, path);
+    }
+  };
   const count = keep.length;
   let fds: number[] = segmentNames.map((name) => openSync(join(dir, name), 'r'));
   let memory: Uint8Array | undefined;
@@ -352,7 +397,10 @@ function openCache(
       for (let j = 0; j < indices.length; j++) {
         const i = indices[j];
         if (memory) out.set(memory.subarray(i * pixels, (i + 1) * pixels), j * pixels);
-        else readSync(fds[segOf[i]], out, j * pixels, pixels, slotOf[i] * pixels);
+        else {
+          readSync(fds[segOf[i]], out, j * pixels, pixels, slotOf[i] * pixels);
+          verify(out, j, i);
+        }
       }
       return out;
     },
@@ -364,6 +412,7 @@ function openCache(
       try {
         for (const i of Array.from(indices)) if (!handles.has(segOf[i])) handles.set(segOf[i], await open(join(dir, segmentNames[segOf[i]]), 'r'));
         await Promise.all(Array.from(indices, (i, j) => handles.get(segOf[i])!.read(out, j * pixels, pixels, slotOf[i] * pixels)));
+        Array.from(indices, (i, j) => verify(out, j, i));
         return out;
       } finally {
         for (const h of handles.values()) await h.close();

@@ -32,7 +32,8 @@ beforeAll(async () => {
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe('torchvision export', () => {
-  it.skipIf(!hasTorch)('a MoCo checkpoint of a full-size resnet18 exports to a file torchvision resnet18 (fc removed) loads with strict=True, giving our features', async () => {
+  it('a MoCo checkpoint of a full-size resnet18 exports to a file torchvision resnet18 (fc removed) loads with strict=True, giving our features', async ({ skip }) => {
+    skip(!hasTorch, `${PYTHON} has no torch + torchvision (the PyTorch reference)`);
     const size = 32;
     const backbone = await createBackbone('resnet18', { inputShape: [size, size, 3], seed: 1 });
     // A training-mode forward moves the BatchNorm running statistics away from 0 / 1.

@@ -21,7 +21,7 @@ data:
   cacheDir: ${JSON.stringify(cacheDir)}
 `;
 
-describe.skipIf(!present)('experiment on a slice of Kermany (CI-sized)', () => {
+describe.skipIf(!present)('experiment on a slice of Kermany (CI-sized; skipped without the data at MOCO_CXR_DATA)', () => {
   it('runs the grid end to end, writes the comparison table and report, and resumes without redoing work', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'runner-kermany-'));
     const config = join(dir, 'kermany-tiny.yaml');
