@@ -68,6 +68,14 @@ function readZipDirectory(buf: Uint8Array, what: string): Map<string, ZipEntry> 
   return entries;
 }
 
+/**
+ * What a deflated entry may claim to inflate to: weights barely compress, a zip bomb compresses ~1000x.
+ * 32x its compressed size plus 1 MiB lets small all-zero storages (fresh BatchNorm statistics) through.
+ */
+export function maxInflatedBytes(compressedSize: number): number {
+  return compressedSize * 32 + (1 << 20);
+}
+
 function readZipEntry(buf: Uint8Array, entry: ZipEntry, what: string): Uint8Array {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const p = entry.localOffset;
@@ -76,7 +84,20 @@ function readZipEntry(buf: Uint8Array, entry: ZipEntry, what: string): Uint8Arra
   const raw = buf.subarray(start, start + entry.compressedSize);
   if (raw.byteLength !== entry.compressedSize) throw new Error(`${what}: ${entry.name} is truncated`);
   if (entry.method === 0) return raw;
-  if (entry.method === 8) return new Uint8Array(inflateRawSync(raw));
+  if (entry.method === 8) {
+    if (!(entry.size <= maxInflatedBytes(entry.compressedSize))) {
+      throw new Error(`${what}: zip entry ${entry.name} claims to inflate from ${entry.compressedSize} to ${entry.size} bytes, more than weights can compress (refused as a zip bomb)`);
+    }
+    let out: Buffer;
+    try {
+      // Never inflate past the size the directory declares (itself bounded above).
+      out = inflateRawSync(raw, { maxOutputLength: Math.max(1, entry.size) });
+    } catch (err) {
+      throw new Error(`${what}: zip entry ${entry.name} does not inflate to its declared ${entry.size} bytes (${(err as Error).message})`);
+    }
+    if (out.byteLength !== entry.size) throw new Error(`${what}: zip entry ${entry.name} inflates to ${out.byteLength} bytes, its directory declares ${entry.size}`);
+    return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  }
   throw new Error(`${what}: ${entry.name} uses zip compression method ${entry.method}; only stored and deflate are read`);
 }
 
@@ -101,7 +122,16 @@ function findStateDict(obj: PickleValue, what: string): Map<string, TensorRef> {
 
 function materialise(ref: TensorRef, storageBytes: Uint8Array, what: string): RawTensor {
   const { shape, stride, offset, storage } = ref;
+  const natural = (v: number) => Number.isSafeInteger(v) && v >= 0;
+  if (!Array.isArray(shape) || !shape.every(natural) || !Array.isArray(stride) || stride.length !== shape.length || !stride.every(natural) || !natural(offset)) {
+    throw new Error(`${what}: invalid tensor geometry (shape [${shape}], stride [${stride}], offset ${offset})`);
+  }
   const count = shape.reduce((a, b) => a * b, 1);
+  // A tensor may not declare more elements than its storage holds (a stride-0 view would allocate them all).
+  const held = Math.floor(storageBytes.byteLength / DTYPE_BYTES[storage.dtype]);
+  if (count > held) {
+    throw new Error(`${what}: declares ${count} elements (shape [${shape}], stride [${stride}]) but its storage holds ${held}; refused`);
+  }
   let contiguous = true;
   let expect = 1;
   for (let d = shape.length - 1; d >= 0; d--) {
@@ -213,8 +243,12 @@ function parseLegacyPth(buf: Uint8Array, what: string): Map<string, RawTensor> {
   for (const key of keys) {
     const ref = storagesByKey.get(key);
     if (!ref) throw new Error(`${what}: storage key ${key} listed but never referenced`);
+    if (pos + 8 > buf.byteLength) throw new Error(`${what}: file ends before storage ${key}`);
     const numel = Number(view.getBigInt64(pos, true));
     const len = numel * DTYPE_BYTES[ref.dtype];
+    if (!(numel >= 0 && pos + 8 + len <= buf.byteLength)) {
+      throw new Error(`${what}: storage ${key} declares ${numel} elements, more than the ${buf.byteLength - pos - 8} bytes left in the file hold`);
+    }
     data.set(key, buf.subarray(pos + 8, pos + 8 + len));
     pos += 8 + len;
   }

@@ -34,8 +34,13 @@ export function parseSafetensors(bytes: Uint8Array, what = 'safetensors data'): 
         for (const [k, v] of Object.entries((entry ?? {}) as Record<string, unknown>)) metadata[k] = String(v);
         continue;
       }
-      const { dtype, shape, data_offsets: offsets } = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
+      const { dtype, shape, data_offsets: offsets } = (entry ?? {}) as { dtype: string; shape: number[]; data_offsets: [number, number] };
       if (!isFileDType(dtype)) throw new Error(`${what}: tensor '${name}' has unsupported dtype ${dtype}`);
+      const natural = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+      if (!Array.isArray(shape) || !shape.every(natural)) throw new Error(`${what}: tensor '${name}' has an invalid shape ${JSON.stringify(shape)} (expected non-negative integers)`);
+      if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(natural)) {
+        throw new Error(`${what}: tensor '${name}' has invalid data_offsets ${JSON.stringify(offsets)}`);
+      }
       const count = shape.reduce((a, b) => a * b, 1);
       const [begin, end] = offsets;
       if (end - begin !== count * DTYPE_BYTES[dtype] || end > dataLen || begin < 0) {

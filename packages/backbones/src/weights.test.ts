@@ -1,6 +1,7 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { deflateRawSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -18,6 +19,74 @@ import { unpickle } from './pickle';
 import { maxAbsDiff, randomInput, useTestBackend } from './test-backend';
 
 const fixture = (f: string) => fileURLToPath(new URL(`./fixtures/${f}`, import.meta.url));
+
+/** Pickle (protocol 2) of {'w': _rebuild_tensor_v2(storage '0' of `numel` floats, offset, shape, stride)}, as torch.save writes it. */
+function statePickle(numel: number, shape: number[], stride: number[], offset = 0): Uint8Array {
+  const bytes: number[] = [0x80, 0x02, 0x7d];
+  const str = (v: string) => {
+    const b = new TextEncoder().encode(v);
+    bytes.push(0x58, b.length, 0, 0, 0, ...b);
+  };
+  const int = (v: number) => bytes.push(0x4a, v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff);
+  const global = (v: string) => bytes.push(0x63, ...new TextEncoder().encode(v));
+  str('w');
+  global('torch._utils\n_rebuild_tensor_v2\n');
+  bytes.push(0x28, 0x28);
+  str('storage');
+  global('torch\nFloatStorage\n');
+  str('0');
+  str('cpu');
+  int(numel);
+  bytes.push(0x74, 0x51); // TUPLE, BINPERSID
+  int(offset);
+  bytes.push(0x28);
+  shape.forEach(int);
+  bytes.push(0x74, 0x28);
+  stride.forEach(int);
+  bytes.push(0x74, 0x89); // NEWFALSE (requires_grad)
+  global('collections\nOrderedDict\n');
+  bytes.push(0x29, 0x52, 0x74, 0x52, 0x73, 0x2e); // (), REDUCE, TUPLE, REDUCE, SETITEM, STOP
+  return Uint8Array.from(bytes);
+}
+
+/** A zip archive as torch.save writes it (archive/data.pkl, archive/data/0); `deflate` compresses an entry, `declare` overrides its size. */
+function zipArchive(files: { name: string; data: Uint8Array; deflate?: boolean; declare?: number }[]): Uint8Array {
+  const locals: Buffer[] = [];
+  const central: Buffer[] = [];
+  let offset = 0;
+  for (const f of files) {
+    const body = f.deflate ? deflateRawSync(f.data) : Buffer.from(f.data);
+    const name = Buffer.from(f.name);
+    const header = (sig: number, size: number) => {
+      const h = Buffer.alloc(size);
+      h.writeUInt32LE(sig, 0);
+      return h;
+    };
+    const local = header(0x04034b50, 30);
+    local.writeUInt16LE(f.deflate ? 8 : 0, 8);
+    local.writeUInt32LE(body.length, 18);
+    local.writeUInt32LE(f.declare ?? f.data.length, 22);
+    local.writeUInt16LE(name.length, 26);
+    const cd = header(0x02014b50, 46);
+    cd.writeUInt16LE(f.deflate ? 8 : 0, 10);
+    cd.writeUInt32LE(body.length, 20);
+    cd.writeUInt32LE(f.declare ?? f.data.length, 24);
+    cd.writeUInt16LE(name.length, 28);
+    cd.writeUInt32LE(offset, 42);
+    locals.push(local, name, body);
+    central.push(cd, name);
+    offset += local.length + name.length + body.length;
+  }
+  const cdBytes = Buffer.concat(central);
+  const eocd = Buffer.alloc(22);
+  eocd.writeUInt32LE(0x06054b50, 0);
+  eocd.writeUInt16LE(files.length, 8);
+  eocd.writeUInt16LE(files.length, 10);
+  eocd.writeUInt32LE(cdBytes.length, 12);
+  eocd.writeUInt32LE(offset, 16);
+  return new Uint8Array(Buffer.concat([...locals, cdBytes, eocd]));
+}
+
 let dir = '';
 
 beforeAll(async () => {
@@ -61,6 +130,29 @@ describe('safetensors', () => {
     await expect(readSafetensors(path)).rejects.toThrow(new RegExp(`${path}: tensor 't' \\[64\\] F32 has data_offsets \\[0, 256\\]`));
   });
 
+  test('a negative or fractional shape, and a file cut inside its header, are refused naming the file', async () => {
+    const header = (h: object) => {
+      const json = Buffer.from(JSON.stringify(h));
+      const len = Buffer.alloc(8);
+      len.writeBigUInt64LE(BigInt(json.length));
+      return Buffer.concat([len, json, Buffer.alloc(16)]);
+    };
+    const neg = join(dir, 'neg.safetensors');
+    await writeFile(neg, header({ w: { dtype: 'F32', shape: [-1, -4], data_offsets: [0, 16] } }));
+    await expect(readSafetensors(neg)).rejects.toThrow(new RegExp(`${neg}: tensor 'w' has an invalid shape \\[-1,-4\\]`));
+    await expect(readWeights(neg)).rejects.toThrow(/neg\.safetensors: tensor 'w' has an invalid shape/);
+    await writeFile(neg, header({ w: { dtype: 'F32', shape: [2.5, 1.6], data_offsets: [0, 16] } }));
+    await expect(readSafetensors(neg)).rejects.toThrow(/neg\.safetensors: tensor 'w' has an invalid shape \[2\.5,1\.6\]/);
+    // Cut inside the JSON header: reported as a cut safetensors file, whatever the file is called.
+    const t = tf.ones([4]);
+    const whole = join(dir, 'whole.safetensors');
+    await writeSafetensors(whole, { t });
+    t.dispose();
+    const cut = join(dir, 'cut-header.bin');
+    await writeFile(cut, (await readFile(whole)).subarray(0, 20));
+    await expect(readWeights(cut)).rejects.toThrow(/cut-header\.bin: header length \d+ exceeds the file size 20 \(truncated or not safetensors\)/);
+  });
+
   test('a failed write leaves the previous file intact and no temporary file behind', async () => {
     const path = join(dir, 'ckpt.safetensors');
     const t = tf.tensor1d([1, 2, 3]);
@@ -87,6 +179,34 @@ describe('PyTorch .pth', () => {
     expect(Array.from(raw.get('double')!.values)).toEqual([1.25, -3.5]);
     expect(raw.get('long')).toMatchObject({ shape: [2, 2], dtype: 'int32' });
     expect(Array.from(raw.get('long')!.values)).toEqual([1, -2, 3, 2 ** 31 - 1]);
+  });
+
+  test('reads a hand-built torch.save zip (the builder used below is faithful)', () => {
+    const data = new Uint8Array(new Float32Array([1, 2, 3, 4, 5, 6]).buffer);
+    const pth = zipArchive([{ name: 'archive/data.pkl', data: statePickle(6, [2, 3], [3, 1]) }, { name: 'archive/data/0', data, deflate: true }]);
+    const w = parsePth(pth, 'hand.pth').get('w')!;
+    expect(w.shape).toEqual([2, 3]);
+    expect(Array.from(w.values)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  test('a zip bomb is refused naming its entry, before it is inflated', () => {
+    // 16 MiB of zeros deflate to ~16 KB: far more than weights compress.
+    const numel = 1 << 22;
+    const bomb = zipArchive([{ name: 'archive/data.pkl', data: statePickle(numel, [numel], [1]) }, { name: 'archive/data/0', data: new Uint8Array(numel * 4), deflate: true }]);
+    expect(bomb.byteLength).toBeLessThan(40_000);
+    expect(() => parsePth(bomb, 'bomb.pth')).toThrow(/bomb\.pth: zip entry archive\/data\/0 claims to inflate from \d+ to 16777216 bytes.*zip bomb/);
+    // An entry that inflates past the size its directory declares stops at that size.
+    const data = new Uint8Array(new Float32Array(64).fill(1).buffer);
+    const liar = zipArchive([{ name: 'archive/data.pkl', data: statePickle(16, [16], [1]) }, { name: 'archive/data/0', data, deflate: true, declare: 64 }]);
+    expect(() => parsePth(liar, 'liar.pth')).toThrow(/liar\.pth: zip entry archive\/data\/0 does not inflate to its declared 64 bytes/);
+  });
+
+  test('a tensor declaring more elements than its storage holds (stride 0) is refused by name', () => {
+    const tiny = zipArchive([{ name: 'archive/data.pkl', data: statePickle(1, [1 << 20], [0]) }, { name: 'archive/data/0', data: new Uint8Array(4) }]);
+    expect(tiny.byteLength).toBeLessThan(700);
+    expect(() => parsePth(tiny, 'tiny.pth')).toThrow(/tiny\.pth: tensor 'w': declares 1048576 elements \(shape \[1048576\], stride \[0\]\) but its storage holds 1/);
+    const negative = zipArchive([{ name: 'archive/data.pkl', data: statePickle(4, [-2, -2], [1, 1]) }, { name: 'archive/data/0', data: new Uint8Array(16) }]);
+    expect(() => parsePth(negative, 'neg.pth')).toThrow(/neg\.pth: tensor 'w': invalid tensor geometry \(shape \[-2,-2\]/);
   });
 
   test('the unpickler refuses any global outside its allow-list before anything could run', () => {

@@ -40,10 +40,11 @@ export function mapWeightKey(key: string, prefix: string, keepClassifier: boolea
   return name;
 }
 
-function isSafetensors(bytes: Uint8Array): boolean {
-  if (bytes.byteLength < 9) return false;
-  const len = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
-  return bytes[8] === 0x7b && len <= bytes.byteLength - 8;
+// A safetensors header starts with '{' after its 8-byte length; a .pth starts with a zip or pickle header.
+// The length is not checked here, so a file cut inside its header is reported as a cut safetensors file.
+function isSafetensors(path: string, bytes: Uint8Array): boolean {
+  if (/\.safetensors$/i.test(path)) return true;
+  return bytes.byteLength >= 9 && bytes[8] === 0x7b && !(bytes[0] === 0x50 && bytes[1] === 0x4b) && bytes[0] !== 0x80;
 }
 
 /**
@@ -57,7 +58,7 @@ export async function readWeights(path: string, options: ReadWeightsOptions = {}
   const keepClassifier = options.keepClassifier ?? false;
   const out = new Map<string, tf.Tensor>();
   try {
-    if (isSafetensors(bytes)) {
+    if (isSafetensors(path, bytes)) {
       const { tensors, metadata } = parseSafetensors(bytes, path);
       const fileLayout: WeightLayout = metadata.layout === 'tfjs' ? 'tfjs' : 'torch';
       const prefix = choosePrefix([...tensors.keys()], options.prefix ?? 'auto');
