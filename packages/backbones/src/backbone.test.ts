@@ -196,6 +196,20 @@ describe('Backbone', () => {
     await expect(createBackbone('vgg16' as never)).rejects.toThrow(/unknown backbone 'vgg16'/);
     await expect(createBackbone('resnet18', { inputShape: [32, 32] as never })).rejects.toThrow(/inputShape/);
   });
+
+  test('createBackbone names a mistyped, misplaced or bad option instead of building something else', async () => {
+    const before = tf.memory().numTensors;
+    await expect(createBackbone('resnet18', { widht: [8, 8, 8, 8] } as never)).rejects.toThrow(/createBackbone\(resnet18\): unknown option 'widht' \(did you mean 'widths'\?\); known options: .*widths/);
+    await expect(createBackbone('resnet18', { widths: [-4, 8, 8, 8] })).rejects.toThrow(/widths must be a list of 4 positive integers, got \[-4,8,8,8\]/);
+    await expect(createBackbone('resnet50', { blocks: [1, 1.5, 1, 1] })).rejects.toThrow(/blocks must be a list of 4 positive integers/);
+    await expect(createBackbone('resnet18', { growthRate: 8 })).rejects.toThrow(/option 'growthRate' applies to DenseNet only/);
+    await expect(createBackbone('densenet121', { stemWidth: 8 })).rejects.toThrow(/option 'stemWidth' applies to ResNet only/);
+    await expect(createBackbone('densenet121', { bnSize: 0 })).rejects.toThrow(/bnSize must be a positive integer, got 0/);
+    await expect(createBackbone('densenet121', { memoryEfficient: 'yes' as never })).rejects.toThrow(/memoryEfficient must be true or false/);
+    await expect(createBackbone('resnet18', { seed: 'a' as never })).rejects.toThrow(/seed must be an integer/);
+    // Nothing was built for a refused option.
+    expect(tf.memory().numTensors).toBe(before);
+  });
 });
 
 describe('memory-efficient DenseNet (torchvision memory_efficient)', () => {

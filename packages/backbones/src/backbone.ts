@@ -266,12 +266,77 @@ class BackboneImpl implements Backbone {
   }
 }
 
+const COMMON_OPTIONS = ['inputShape', 'weights', 'weightsLayout', 'readOptions', 'seed'];
+const RESNET_OPTIONS = ['blocks', 'widths', 'stemWidth'];
+const DENSENET_OPTIONS = ['growthRate', 'blockConfig', 'numInitFeatures', 'bnSize', 'memoryEfficient'];
+
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+  }
+  return d[a.length][b.length];
+}
+
+/**
+ * Checks backbone options before anything is built: an unknown key (a typo such as `widht` would
+ * otherwise build a full-size network silently), a key of the other architecture, or a bad value
+ * throws naming the option. Exported so configs can be checked before a run writes anything.
+ */
+export function validateBackboneOptions(name: BackboneName, options: BackboneOptions): void {
+  const at = `createBackbone(${name})`;
+  if (name !== 'resnet18' && name !== 'resnet50' && name !== 'densenet121') {
+    throw new Error(`createBackbone: unknown backbone '${name as string}', expected resnet18, resnet50 or densenet121`);
+  }
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new Error(`${at}: options must be an object, got ${JSON.stringify(options)}`);
+  const own = name === 'densenet121' ? DENSENET_OPTIONS : RESNET_OPTIONS;
+  const other = name === 'densenet121' ? RESNET_OPTIONS : DENSENET_OPTIONS;
+  const known = [...COMMON_OPTIONS, ...own];
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue;
+    if (other.includes(key)) throw new Error(`${at}: option '${key}' applies to ${name === 'densenet121' ? 'ResNet' : 'DenseNet'} only; ${name} takes ${own.join(', ')}`);
+    const near = [...known, ...other].filter((k) => editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
+    throw new Error(`${at}: unknown option '${key}'${near.length ? ` (did you mean '${near[0]}'?)` : ''}; known options: ${known.join(', ')}`);
+  }
+  const o = options as Record<string, unknown>;
+  const positiveInt = (v: unknown) => Number.isSafeInteger(v) && (v as number) > 0;
+  const intList = (key: string, length?: number) => {
+    const v = o[key];
+    if (v === undefined) return;
+    if (!Array.isArray(v) || v.length === 0 || (length !== undefined && v.length !== length) || !v.every(positiveInt)) {
+      throw new Error(`${at}: ${key} must be a list of ${length ?? 'one or more'} positive integers, got ${JSON.stringify(v)}`);
+    }
+  };
+  const int = (key: string) => {
+    if (o[key] !== undefined && !positiveInt(o[key])) throw new Error(`${at}: ${key} must be a positive integer, got ${JSON.stringify(o[key])}`);
+  };
+  const inputShape = o.inputShape;
+  if (inputShape !== undefined && !(Array.isArray(inputShape) && inputShape.length === 3 && inputShape.every(positiveInt))) {
+    throw new Error(`createBackbone: inputShape must be [height, width, channels] of positive integers, got ${JSON.stringify(inputShape)}`);
+  }
+  if (o.seed !== undefined && !Number.isSafeInteger(o.seed)) throw new Error(`${at}: seed must be an integer, got ${JSON.stringify(o.seed)}`);
+  if (o.weightsLayout !== undefined && o.weightsLayout !== 'tfjs' && o.weightsLayout !== 'torch') {
+    throw new Error(`${at}: weightsLayout must be 'tfjs' or 'torch', got ${JSON.stringify(o.weightsLayout)}`);
+  }
+  if (o.weights !== undefined && typeof o.weights !== 'string' && !(o.weights instanceof Map)) {
+    throw new Error(`${at}: weights must be a file path or a Map of tensors`);
+  }
+  if (name === 'densenet121') {
+    intList('blockConfig');
+    for (const key of ['growthRate', 'numInitFeatures', 'bnSize']) int(key);
+    if (o.memoryEfficient !== undefined && typeof o.memoryEfficient !== 'boolean') throw new Error(`${at}: memoryEfficient must be true or false, got ${JSON.stringify(o.memoryEfficient)}`);
+  } else {
+    // torchvision's ResNets have four stages (layer1..layer4); a different count would not load its weights.
+    intList('blocks', 4);
+    intList('widths', 4);
+    int('stemWidth');
+  }
+}
+
 /** Builds a backbone with torchvision's topology, names and initialisation, optionally loading weights. */
 export async function createBackbone(name: BackboneName, options: BackboneOptions = {}): Promise<Backbone> {
-  const inputShape = options.inputShape ?? [224, 224, 3];
-  if (inputShape.length !== 3 || inputShape.some((d) => !Number.isInteger(d) || d <= 0)) {
-    throw new Error(`createBackbone: inputShape must be [height, width, channels] of positive integers, got [${inputShape}]`);
-  }
+  validateBackboneOptions(name, options);
   if (options.weights === undefined) {
     const rng = new Rng(options.seed ?? 0);
     return BackboneImpl.build(name, options, (spec) => randomValue(spec, rng));

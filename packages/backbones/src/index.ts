@@ -1,4 +1,4 @@
-export { createBackbone } from './backbone';
+export { createBackbone, validateBackboneOptions } from './backbone';
 export type {
   Backbone,
   BackboneModel,
