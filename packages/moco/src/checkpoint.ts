@@ -1,5 +1,9 @@
+import { existsSync } from 'node:fs';
+import { copyFile, link, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import * as tf from '@tensorflow/tfjs-core';
-import { convertLayout, readSafetensors, writeSafetensors, type WeightLayout } from '@moco-cxr/backbones';
+import { convertLayout, parseSafetensors, writeSafetensors, type WeightLayout } from '@moco-cxr/backbones';
 import type { RngState } from '@moco-cxr/bootstrap';
 import type { MocoModel } from './moco';
 import type { Optimizer, OptimizerState } from './optim';
@@ -34,6 +38,59 @@ export interface CheckpointMetadata {
   optimizer: { kind: OptimizerState['kind']; step: number; hyper: OptimizerState['hyper'] };
   /** The run's resolved configuration (also in config.json). */
   config: Record<string, unknown>;
+  /** CRC-32 of the file's data section: flipped bytes are caught on resume instead of trained on. */
+  dataCrc32?: number;
+}
+
+/** Where the checkpoint replaced by the latest write is kept, to fall back to if the latest is damaged. */
+export function previousCheckpointPath(path: string): string {
+  return path.replace(/(\.safetensors)?$/, '.prev.safetensors');
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes temp files (`.<name>.<pid>.*.tmp`) that a killed writer left next to `path`; a live writer's are kept. */
+export async function removeStaleTempFiles(path: string): Promise<string[]> {
+  const dir = dirname(path);
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return removed;
+  }
+  for (const base of [basename(path), basename(previousCheckpointPath(path))]) {
+    const head = `.${base}.`;
+    for (const name of names) {
+      if (!name.startsWith(head) || !name.endsWith('.tmp')) continue;
+      const pid = Number(name.slice(head.length).split('.')[0]);
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) continue;
+      if (pid === process.pid) continue;
+      await rm(join(dir, name), { force: true });
+      removed.push(join(dir, name));
+    }
+  }
+  return removed;
+}
+
+/** Keeps the current checkpoint as the previous one (hard link, or copy where links are refused), atomically. */
+async function keepPrevious(path: string): Promise<void> {
+  if (!existsSync(path)) return;
+  const prev = previousCheckpointPath(path);
+  const tmp = join(dirname(prev), `.${basename(prev)}.${process.pid}.${Date.now()}.tmp`);
+  try {
+    await link(path, tmp);
+  } catch {
+    await copyFile(path, tmp);
+  }
+  await rename(tmp, prev);
 }
 
 /**
@@ -66,6 +123,16 @@ export async function writePretrainCheckpoint(path: string, model: MocoModel, op
     config,
   };
   try {
+    // The CRC covers the data section in file order (the map's order), the bytes the reader checks.
+    let crc = 0;
+    for (const t of tensors.values()) {
+      const data = t.dataSync();
+      crc = crc32(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), crc);
+    }
+    meta.dataCrc32 = crc;
+    await removeStaleTempFiles(path);
+    // The previous checkpoint stays until the new one is complete, and after it as the fallback.
+    await keepPrevious(path);
     await writeSafetensors(path, tensors, { format: 'pt', layout: 'tfjs', backbone: model.query.name, moco: JSON.stringify(meta) });
   } finally {
     owned.forEach((t) => t.dispose());
@@ -80,7 +147,8 @@ export interface PretrainCheckpoint {
 
 /** Reads a checkpoint written by `writePretrainCheckpoint`; errors name the file and what is wrong. */
 export async function readPretrainCheckpoint(path: string): Promise<PretrainCheckpoint> {
-  const { tensors, metadata } = await readSafetensors(path);
+  const bytes = new Uint8Array(await readFile(path));
+  const { tensors, metadata } = parseSafetensors(bytes, path);
   if (metadata.moco === undefined) {
     tensors.forEach((t) => t.dispose());
     throw new Error(`${path}: not a MoCo pretraining checkpoint (no 'moco' metadata in the safetensors header)`);
@@ -90,7 +158,47 @@ export async function readPretrainCheckpoint(path: string): Promise<PretrainChec
     tensors.forEach((t) => t.dispose());
     throw new Error(`${path}: checkpoint format ${meta.format} v${meta.version}, expected ${CHECKPOINT_FORMAT} v1`);
   }
+  if (meta.dataCrc32 !== undefined) {
+    const dataStart = 8 + Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
+    if (crc32(bytes.subarray(dataStart)) !== meta.dataCrc32) {
+      tensors.forEach((t) => t.dispose());
+      throw new Error(`${path}: checkpoint data is damaged (CRC-32 mismatch)`);
+    }
+  }
   return { metadata: meta, tensors };
+}
+
+export interface LatestCheckpoint {
+  checkpoint: PretrainCheckpoint;
+  /** The file it came from: `path`, or the previous checkpoint when `path` was missing or damaged. */
+  path: string;
+  /** Set when the previous checkpoint was used: what was wrong with the latest one. */
+  fallback?: string;
+}
+
+/**
+ * Reads the checkpoint at `path`, falling back to the previous one (see `previousCheckpointPath`) when
+ * it is missing or damaged. Undefined when neither exists; when both are unusable the error says what to do.
+ */
+export async function readLatestPretrainCheckpoint(path: string): Promise<LatestCheckpoint | undefined> {
+  const prev = previousCheckpointPath(path);
+  if (!existsSync(path) && !existsSync(prev)) return undefined;
+  let latestError = `${path} does not exist`;
+  if (existsSync(path)) {
+    try {
+      return { checkpoint: await readPretrainCheckpoint(path), path };
+    } catch (err) {
+      latestError = (err as Error).message;
+    }
+  }
+  if (!existsSync(prev)) {
+    throw new Error(`${latestError}; there is no previous checkpoint to fall back to. Delete ${path} to start this run over (or resume: false / another outDir)`);
+  }
+  try {
+    return { checkpoint: await readPretrainCheckpoint(prev), path: prev, fallback: latestError };
+  } catch (err) {
+    throw new Error(`${latestError}; the previous checkpoint is unusable too (${(err as Error).message}). Delete ${path} and ${prev} to start this run over (or resume: false / another outDir)`);
+  }
 }
 
 /** Tensors under `prefix` with the prefix removed (not copied: same tensors). */

@@ -5,7 +5,7 @@ import { Rng } from '@moco-cxr/bootstrap';
 import { saveBackbone, type Backbone } from '@moco-cxr/backbones';
 import { mocoCxrAugment, twoViews, type AugmentOptions } from '@moco-cxr/cxr-augment';
 import type { ImageSet } from '@moco-cxr/cxr-data';
-import { readPretrainCheckpoint, restorePretrainCheckpoint, writePretrainCheckpoint, type TrainingPosition } from './checkpoint';
+import { readLatestPretrainCheckpoint, restorePretrainCheckpoint, writePretrainCheckpoint, type TrainingPosition } from './checkpoint';
 import type { HeadKind } from './heads';
 import { createMoco, mocoStep, type MocoModel } from './moco';
 import { OnlineMonitor, type MonitorOptions, type ProbeScores } from './monitor';
@@ -267,9 +267,11 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
   let initialProbe: PretrainResult['initialProbe'] = null;
 
   try {
-    const resume = (options.resume ?? true) && existsSync(checkpointPath);
-    if (resume) {
-      const loaded = await readPretrainCheckpoint(checkpointPath);
+    const latest = (options.resume ?? true) ? await readLatestPretrainCheckpoint(checkpointPath) : undefined;
+    const resume = latest !== undefined;
+    if (latest) {
+      const loaded = latest.checkpoint;
+      if (latest.fallback) progress.log(`${latest.fallback}; resuming from the previous checkpoint ${latest.path} instead`);
       try {
         const saved = loaded.metadata.config;
         for (const k of RESUME_KEYS) {
@@ -285,11 +287,11 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
       } finally {
         loaded.tensors.forEach((t) => t.dispose());
       }
-      progress.log(`resuming ${checkpointPath} at epoch ${position.epoch + 1}, batch ${position.stepInEpoch}, step ${position.step}`);
+      progress.log(`resuming ${latest.path} at epoch ${position.epoch + 1}, batch ${position.stepInEpoch}, step ${position.step}`);
       initialProbe = position.initialProbe;
     }
     writeFileSync(join(outDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
-    record({ event: resume ? 'resume' : 'start', step: position.step, epoch: position.epoch, time: new Date().toISOString() });
+    record({ event: resume ? 'resume' : 'start', step: position.step, epoch: position.epoch, time: new Date().toISOString(), ...(latest?.fallback ? { checkpoint: latest.path, fallback: latest.fallback } : {}) });
 
     if (monitor && position.initialProbe === null) {
       const scores = monitor.evaluate(model.query);

@@ -1,11 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@moco-cxr/compute';
 import type { Backbone } from '@moco-cxr/backbones';
-import { readPretrainCheckpoint } from './checkpoint';
+import { previousCheckpointPath, readLatestPretrainCheckpoint, readPretrainCheckpoint } from './checkpoint';
 import { pretrain, type PretrainOptions } from './pretrain';
 import { blobImages, tinyResnet } from './test-fixtures';
 
@@ -76,6 +77,40 @@ describe('exact resume (cpu backend)', () => {
     for (const c of [ca, cb]) c.tensors.forEach((t) => t.dispose());
     a.dispose();
     b2.dispose();
+  });
+
+  it('keeps the previous checkpoint, falls back to it when the latest is damaged, and clears a killed writer`s temp files', async () => {
+    const dir = join(root, 'fallback');
+    const bb = await tinyResnet(SIZE, 1);
+    await pretrain({ ...options(bb, dir), maxSteps: 3, checkpointEvery: 1, monitor: false });
+    const latest = join(dir, 'checkpoint.safetensors');
+    const prev = previousCheckpointPath(latest);
+    expect((await readLatestPretrainCheckpoint(latest))!.checkpoint.metadata.position.step).toBe(3);
+    // The write before the last one (the stop at step 3 writes again, so it may hold step 2 or 3).
+    const kept = await readPretrainCheckpoint(prev);
+    const prevStep = kept.metadata.position.step;
+    expect([2, 3]).toContain(prevStep);
+    kept.tensors.forEach((t) => t.dispose());
+    // What a writer killed mid-write leaves: a temp file named after its (now dead) process.
+    const deadPid = spawnSync(process.execPath, ['-e', '0']).pid;
+    const stale = join(dir, `.checkpoint.safetensors.${deadPid}.1700000000000.x1y2.tmp`);
+    writeFileSync(stale, 'partial');
+    // Flip bytes in the latest checkpoint's data: same size, parses, only the checksum can tell.
+    const bytes = readFileSync(latest);
+    for (let i = bytes.length - 64; i < bytes.length - 32; i++) bytes[i] ^= 0x5a;
+    writeFileSync(latest, bytes);
+    await expect(readPretrainCheckpoint(latest)).rejects.toThrow(/checkpoint\.safetensors: checkpoint data is damaged \(CRC-32 mismatch\)/);
+    const resumed = await pretrain({ ...options(bb, dir), maxSteps: 4, checkpointEvery: 1, monitor: false });
+    expect(resumed).toMatchObject({ status: 'stopped', step: 4 });
+    const events = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.event === 'resume');
+    expect(events.at(-1)).toMatchObject({ step: prevStep, checkpoint: prev, fallback: expect.stringMatching(/CRC-32 mismatch/) });
+    expect(existsSync(stale)).toBe(false);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    // Both unusable: the error says what to do.
+    writeFileSync(latest, 'garbage');
+    writeFileSync(prev, 'garbage');
+    await expect(pretrain({ ...options(bb, dir), monitor: false })).rejects.toThrow(/previous checkpoint is unusable too .*Delete .*checkpoint\.safetensors and .*checkpoint\.prev\.safetensors to start this run over/);
+    bb.dispose();
   });
 
   it('refuses to resume a checkpoint written with a different queue size', async () => {
