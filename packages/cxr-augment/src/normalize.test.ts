@@ -16,9 +16,9 @@ describe.each(['cpu', 'wasm'] as const)('toTensor on %s', (backend) => {
     expect(x.dtype).toBe('float32');
     const v = x.dataSync();
     const expected = [0, 128, 255, 64].map((p) => (p / 255 - 0.502) / 0.085585);
-    // Hand values: black is -5.86551, white +5.81877 in CXR units.
-    expect(expected[0]).toBeCloseTo(-5.865513, 5);
-    expect(expected[2]).toBeCloseTo(5.818777, 5);
+    // Hand values from the paper's statistics, on the output: black is -5.86551, white +5.81877 in CXR units.
+    expect(v[0]).toBeCloseTo(-5.865513, 4);
+    expect(v[2 * 3 + 1]).toBeCloseTo(5.818777, 4);
     for (let i = 0; i < 4; i++) {
       for (let c = 0; c < 3; c++) expect(v[i * 3 + c]).toBeCloseTo(expected[i], 5);
       // Exactly the float32 ops x/255, -mean, /std, which the tensor path also uses.
@@ -34,7 +34,9 @@ describe.each(['cpu', 'wasm'] as const)('toTensor on %s', (backend) => {
     const white = [(1 - 0.485) / 0.229, (1 - 0.456) / 0.224, (1 - 0.406) / 0.225];
     const black = [-0.485 / 0.229, -0.456 / 0.224, -0.406 / 0.225];
     [...white, ...black].forEach((e, i) => expect(v[i]).toBeCloseTo(e, 5));
-    expect(white[2]).toBeCloseTo(2.64, 6);
+    // Hand values on the output: white blue is (1 - 0.406) / 0.225 = 2.64, black red -0.485 / 0.229 = -2.117904.
+    expect(v[2]).toBeCloseTo(2.64, 5);
+    expect(v[3]).toBeCloseTo(-2.117904, 5);
     x.dispose();
   });
 
