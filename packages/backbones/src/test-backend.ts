@@ -4,13 +4,13 @@ import { initBackend } from '@moco-cxr/compute';
 
 /**
  * Backend for this package's tests: @moco-cxr/compute's wasm (with its gradient kernels), one
- * thread so parallel test files do not fight over the shared cores. MOCO_CXR_TEST_BACKEND=cpu
+ * thread by default so parallel test files do not fight over the shared cores. MOCO_CXR_TEST_BACKEND=cpu
  * runs the same tests on the pure-JS backend.
  */
-export async function useTestBackend(): Promise<string> {
+export async function useTestBackend(threads = 1): Promise<{ backend: string; threads: number }> {
   const prefer = process.env.MOCO_CXR_TEST_BACKEND === 'cpu' ? 'cpu' : 'wasm';
-  const info = await initBackend({ prefer, threads: 1 });
-  return info.backend;
+  const info = await initBackend({ prefer, threads });
+  return { backend: info.backend, threads: info.threads };
 }
 
 /** Largest absolute elementwise difference, read synchronously (tests only). */
