@@ -73,36 +73,46 @@ describe('pretrain', () => {
     bb.dispose();
   });
 
-  it('key encoder starts as an exact copy and its BatchNorm statistics move with its own forward passes', async () => {
+  it('key encoder starts as an exact copy, follows the query encoder as an EMA, and its BatchNorm statistics move with its own forward passes', async () => {
     const bb = await tinyResnet(SIZE, 5);
     const initial = snapshot(bb);
-    let keyAfterStep1: Map<string, Float32Array | Int32Array> | null = null;
-    let queryAfterStep1: Map<string, Float32Array | Int32Array> | null = null;
+    const keys: Map<string, Float32Array | Int32Array>[] = [initial];
+    const queries: Map<string, Float32Array | Int32Array>[] = [initial];
+    const m = 0.5;
     await pretrain({
       ...base(bb, freshDir()),
       epochs: 1,
       monitor: false,
       export: false,
-      momentum: 0.5,
+      momentum: m,
       onStep: (info) => {
-        if (info.step === 1) {
-          keyAfterStep1 = snapshot(info.model.key);
-          queryAfterStep1 = snapshot(info.model.query);
-        }
+        keys.push(snapshot(info.model.key));
+        queries.push(snapshot(info.model.query));
       },
     });
-    const k = keyAfterStep1!;
-    const q = queryAfterStep1!;
+    expect(keys).toHaveLength(4);
+    const k1 = keys[1];
+    const q1 = queries[1];
     const rm = 'layer2.0.bn1.running_mean';
     // Key BN stats moved away from the copied initial ones (zeros), and differ from the query's.
-    expect(Math.max(...Array.from(k.get(rm)!, Math.abs))).toBeGreaterThan(1e-4);
-    expect(Array.from(k.get(rm)!)).not.toEqual(Array.from(q.get(rm)!));
-    expect(k.get('bn1.num_batches_tracked')![0]).toBe(1);
-    // After one step with m = 0.5 the key weight is 0.5 * initial + 0.5 * initial (update before the query step).
+    expect(Math.max(...Array.from(k1.get(rm)!, Math.abs))).toBeGreaterThan(1e-4);
+    expect(Array.from(k1.get(rm)!)).not.toEqual(Array.from(q1.get(rm)!));
+    expect(k1.get('bn1.num_batches_tracked')![0]).toBe(1);
+    // Each step first moves the key weights to m * key + (1 - m) * query (the query before that step's
+    // update), so after step t: key_t = m key_{t-1} + (1 - m) query_{t-1}. Step 1 keeps the copy.
+    for (const w of ['conv1.weight', 'layer1.0.conv2.weight', 'layer4.0.bn2.weight', 'bn1.bias']) {
+      for (let t = 1; t < keys.length; t++) {
+        const k = keys[t].get(w)!;
+        const kPrev = keys[t - 1].get(w)!;
+        const qPrev = queries[t - 1].get(w)!;
+        for (let i = 0; i < k.length; i += 7) expect(k[i], `${w}[${i}] after step ${t}`).toBeCloseTo(m * kPrev[i] + (1 - m) * qPrev[i], 6);
+      }
+    }
+    // The update ran: by step 3 the key encoder has left its initial weights, and still trails the query's.
     const w = 'conv1.weight';
-    const ki = k.get(w)!;
-    const ii = initial.get(w)!;
-    for (let i = 0; i < ki.length; i += 37) expect(ki[i]).toBeCloseTo(ii[i], 6);
+    const moved = (a: ArrayLike<number>, b: ArrayLike<number>) => Math.max(...Array.from(a, (v, i) => Math.abs(v - b[i])));
+    expect(moved(keys[3].get(w)!, initial.get(w)!)).toBeGreaterThan(1e-5);
+    expect(moved(keys[3].get(w)!, queries[3].get(w)!)).toBeGreaterThan(1e-5);
     bb.dispose();
   });
 
@@ -127,6 +137,14 @@ describe('pretrain', () => {
     // One step: the key batch went through BatchNorm as 2 sub-batches; the query batch too under shuffle-BN.
     expect(tracked.split).toEqual([2, 1]);
     expect(tracked.shuffle).toEqual([2, 2]);
+  });
+
+  it('leaves no tensor behind once a pretrain() call returns', async () => {
+    const bb = await tinyResnet(SIZE, 2);
+    const before = tf.memory().numTensors;
+    for (let call = 0; call < 2; call++) await pretrain({ ...base(bb, freshDir()), epochs: 1, monitor: { probe, knnK: 3 }, export: false });
+    expect(tf.memory().numTensors).toBe(before);
+    bb.dispose();
   });
 
   it('does not leak tensors across steps', async () => {

@@ -37,7 +37,10 @@ export class MemoryQueue {
     this.size = size;
     this.dim = dim;
     this.pointerValue = pointer;
-    this.store = tf.variable(tf.tensor2d(data, [size, dim]), false, uniqueVariableName('queue', 'queue'));
+    // The variable holds its own reference to the data: the initial tensor is released, or every queue leaks one.
+    const initial = tf.tensor2d(data, [size, dim]);
+    this.store = tf.variable(initial, false, uniqueVariableName('queue', 'queue'));
+    initial.dispose();
   }
 
   /** A queue of `size` random keys drawn from N(0, 1) and L2-normalised row by row. */
