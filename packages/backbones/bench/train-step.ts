@@ -17,7 +17,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, type BackendName } from '@moco-cxr/compute';
-import { Rng } from '@moco-cxr/bootstrap';
+import { Rng } from '@moco-cxr/rng';
 import { createBackbone, type BackboneName } from '../src/index';
 
 function arg(name: string, fallback: string): string {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng } from '@moco-cxr/bootstrap';
+import { Rng } from '@moco-cxr/rng';
 import { buildDenseNet, densenetForward, type DenseNetConfig, type DenseNetModule } from './densenet';
 import { convertLayout, shapeInLayout, type WeightLayout } from './layout';
 import type { ParamFactory, ParamSpec } from './nn';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { aurocFromCounts, bootstrapCI, Rng } from './index';
+import { aurocFromCounts, bootstrapCI } from './index';
+import { Rng } from '@moco-cxr/rng';
 
 const rng = new Rng(5);
 const values = Array.from({ length: 400 }, () => 2 + rng.normal());

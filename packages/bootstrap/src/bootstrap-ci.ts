@@ -1,4 +1,4 @@
-import type { Rng } from './rng';
+import type { Rng } from '@moco-cxr/rng';
 import { percentile, Resampler, strataOf } from './resample';
 import { resolveCommon } from './validate';
 

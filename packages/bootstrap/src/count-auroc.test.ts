@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { auroc } from '@moco-cxr/eval-metrics';
 import { describe, expect, it } from 'vitest';
-import { aurocFromCounts, Rng } from './index';
+import { aurocFromCounts } from './index';
+import { Rng } from '@moco-cxr/rng';
 
 // Explicit resamples and their roc_auc_score from tools/sklearn-fixtures.py (scikit-learn 1.2).
 const fixture = JSON.parse(readFileSync(new URL('./fixtures/resampled-auroc.json', import.meta.url), 'utf8')) as {

@@ -1,7 +1,5 @@
-export { Rng } from './rng';
 export { bootstrapCI } from './bootstrap-ci';
 export { pairedBootstrap } from './paired';
 export { aurocFromCounts } from './count-auroc';
-export type { RngState } from './rng';
 export type { BootstrapCI, BootstrapCIOptions, DegenerateReplicates } from './bootstrap-ci';
 export type { Draws, Interval, Metric, PairedBootstrapOptions, PairedBootstrapResult } from './paired';

@@ -1,6 +1,7 @@
 import { auroc } from '@moco-cxr/eval-metrics';
 import { describe, expect, it } from 'vitest';
-import { pairedBootstrap, Rng } from './index';
+import { pairedBootstrap } from './index';
+import { Rng } from '@moco-cxr/rng';
 
 function synthetic(n: number, seed: number, prevalence = 0.3) {
   const rng = new Rng(seed);

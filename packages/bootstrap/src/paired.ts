@@ -1,7 +1,7 @@
 import { auroc } from '@moco-cxr/eval-metrics';
 import { aurocOfCounts, sortDraw } from './count-auroc';
 import { percentile, Resampler } from './resample';
-import type { Rng } from './rng';
+import type { Rng } from '@moco-cxr/rng';
 import { checkLabels, checkScores, resolveCommon } from './validate';
 import type { DegenerateReplicates } from './bootstrap-ci';
 

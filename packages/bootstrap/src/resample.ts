@@ -1,4 +1,4 @@
-import type { Rng } from './rng';
+import type { Rng } from '@moco-cxr/rng';
 
 /** Draws rows with replacement, within each stratum when given; fills multiplicity counts and the drawn indices. */
 export class Resampler {

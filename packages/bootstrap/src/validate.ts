@@ -1,4 +1,4 @@
-import { Rng } from './rng';
+import { Rng } from '@moco-cxr/rng';
 
 export function checkLabels(labels: ArrayLike<number>, fn: string): void {
   for (let i = 0; i < labels.length; i++) {

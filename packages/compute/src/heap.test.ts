@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng } from '@moco-cxr/bootstrap';
+import { Rng } from '@moco-cxr/rng';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from './backend';
 import { registeredOverrides } from './register';

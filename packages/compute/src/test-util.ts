@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng } from '@moco-cxr/bootstrap';
+import { Rng } from '@moco-cxr/rng';
 
 /** Gaussian values from the seeded Rng, as a plain array (shared by both backends). */
 export function randn(rng: Rng, shape: number[]): { shape: number[]; values: Float32Array } {

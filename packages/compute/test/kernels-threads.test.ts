@@ -1,7 +1,7 @@
 // Users run with every core: the kernels' values and gradients on threaded wasm (2 threads) against
 // the cpu backend. src/kernels.test.ts checks the kernels on one thread.
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng } from '@moco-cxr/bootstrap';
+import { Rng } from '@moco-cxr/rng';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend';
 import { onBackend, randn, relErr } from '../src/test-util';

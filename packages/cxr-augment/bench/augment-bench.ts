@@ -6,7 +6,7 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
-import { Rng } from '@moco-cxr/bootstrap';
+import { Rng } from '@moco-cxr/rng';
 import { evalAugment, mocoCxrAugment, mocoV2Augment, twoViews, augment, type AugmentOptions } from '../src/index';
 import { initBackend } from '@moco-cxr/compute';
 

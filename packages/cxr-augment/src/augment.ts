@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Rng } from '@moco-cxr/bootstrap';
+import type { Rng } from '@moco-cxr/rng';
 import { checkPixels, normalizeUnit, pixelsToUnit, type ImageShape } from './normalize';
 import { geometryOf, isIdentityWarp, sampleAugmentParams, warpMatrix, type AugmentOptions, type AugmentParams } from './params';
 import { blurBatch, blurRadius, jitterBatch } from './photometric';

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, test } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../test/backend';
-import { Rng } from '@moco-cxr/bootstrap';
+import { Rng } from '@moco-cxr/rng';
 import { toTensor, twoViews, resolveNormalization } from './index';
 
 describe.each(['cpu', 'wasm'] as const)('toTensor on %s', (backend) => {

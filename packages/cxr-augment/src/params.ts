@@ -1,4 +1,4 @@
-import type { Rng } from '@moco-cxr/bootstrap';
+import type { Rng } from '@moco-cxr/rng';
 import type { Normalization } from './normalize';
 
 /** torchvision's RandomResizedCrop parameters. */

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import type { Rng } from '@moco-cxr/bootstrap';
+import type { Rng } from '@moco-cxr/rng';
 import { CxrDataError } from './errors';
 
 /** A decoded grey image, 8 bits per pixel, row-major. */

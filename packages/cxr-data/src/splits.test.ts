@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from '@moco-cxr/bootstrap';
+import { Rng } from '@moco-cxr/rng';
 import { sampleFraction, shenzhenSplit, splitByPatient, subset as subsetRows } from './index';
 import type { CxrDataset } from './index';
 

@@ -1,4 +1,4 @@
-import { Rng } from '@moco-cxr/bootstrap';
+import { Rng } from '@moco-cxr/rng';
 import { CxrDataError } from './errors';
 import type { CxrDataset, CxrSample, ImageSet } from './types';
 

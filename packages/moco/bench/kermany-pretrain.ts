@@ -11,10 +11,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initBackend } from '@moco-cxr/compute';
 import { createBackbone, type Backbone } from '@moco-cxr/backbones';
-import { pairedBootstrap, Rng } from '@moco-cxr/bootstrap';
+import { pairedBootstrap } from '@moco-cxr/bootstrap';
+import { Rng } from '@moco-cxr/rng';
 import { buildImageCache, KERMANY_PATIENT_PATTERN, loadImageFolder, sampleFraction, subset } from '@moco-cxr/cxr-data';
-import { auroc } from '@moco-cxr/eval-metrics';
-import { embedProbeImages, fitLogisticRegression, knnScores, pretrain } from '../src/index';
+import { auroc, fitLogisticRegression, knnScores } from '@moco-cxr/eval-metrics';
+import { embedProbeImages, pretrain } from '../src/index';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);

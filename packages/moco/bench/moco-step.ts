@@ -11,7 +11,7 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { initBackend } from '@moco-cxr/compute';
 import { createBackbone } from '@moco-cxr/backbones';
-import { Rng } from '@moco-cxr/bootstrap';
+import { Rng } from '@moco-cxr/rng';
 import { Adam, createMoco, mocoStep } from '../src/index';
 
 const arg = (name: string, fallback: string) => {

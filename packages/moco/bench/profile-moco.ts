@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@moco-cxr/compute';
 import { createBackbone } from '@moco-cxr/backbones';
-import { Rng } from '@moco-cxr/bootstrap';
+import { Rng } from '@moco-cxr/rng';
 import { Adam, createMoco, mocoStep } from '../src/index';
 import { kernelTable } from '../../../tools/bench/kernel-profile.mjs';
 

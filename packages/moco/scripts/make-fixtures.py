@@ -3,7 +3,8 @@
   /usr/bin/python3 packages/moco/scripts/make-fixtures.py
 
 Writes src/fixtures/torch-optim.json (torch.optim.Adam / SGD trajectories with weight decay)
-and src/fixtures/sklearn-logreg.json (an L2 logistic regression fitted by scikit-learn).
+and ../eval-metrics/src/fixtures/sklearn-logreg.json (an L2 logistic regression fitted by
+scikit-learn, for eval-metrics' probe test).
 """
 import json
 import os
@@ -61,7 +62,7 @@ scale = x.std(0)
 xs = (x - mean) / scale
 l2 = 0.5
 clf = LogisticRegression(C=1.0 / l2, tol=1e-12, max_iter=10000).fit(xs, y)
-with open(os.path.join(here, "sklearn-logreg.json"), "w") as f:
+with open(os.path.join(here, "..", "..", "..", "eval-metrics", "src", "fixtures", "sklearn-logreg.json"), "w") as f:
     json.dump({
         "sklearn": __import__("sklearn").__version__,
         "n": n, "d": d, "l2": l2,

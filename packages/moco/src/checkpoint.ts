@@ -4,7 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import * as tf from '@tensorflow/tfjs-core';
 import { convertLayout, parseSafetensors, writeSafetensors, type WeightLayout } from '@moco-cxr/backbones';
-import type { RngState } from '@moco-cxr/bootstrap';
+import type { RngState } from '@moco-cxr/rng';
 import type { MocoModel } from './moco';
 import type { Optimizer, OptimizerState } from './optim';
 

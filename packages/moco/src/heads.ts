@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng } from '@moco-cxr/bootstrap';
+import { Rng } from '@moco-cxr/rng';
 import { uniqueVariableName } from './variables';
 
 /** `linear`: MoCo v1's Linear(d, 128). `mlp`: MoCo v2's Linear(d, d) - ReLU - Linear(d, 128). */

@@ -13,8 +13,6 @@ export { Adam, Sgd, createOptimizer } from './optim';
 export type { Optimizer, OptimizerState, AdamOptions, SgdOptions } from './optim';
 export { createMoco, mocoStep } from './moco';
 export type { MocoModel, CreateMocoOptions, MocoStepOptions, MocoStepResult } from './moco';
-export { fitLogisticRegression, knnScores, stratifiedSplit } from './probe';
-export type { LogisticModel, LogisticRegressionOptions, KnnOptions } from './probe';
 export { OnlineMonitor, embedProbeImages } from './monitor';
 export type { MonitorOptions, ProbeSet, ProbeScores } from './monitor';
 export { ProgressReporter, formatDuration } from './progress';
@@ -24,8 +22,3 @@ export type { PretrainCheckpoint, CheckpointMetadata, LatestCheckpoint, Training
 export { pretrain, NonFiniteLossError, MOCO_CXR_DEFAULTS } from './pretrain';
 export type { PretrainOptions, PretrainResult, PretrainConfig, EpochRecord, StepInfo } from './pretrain';
 export type { NamedVariables, VariableSource } from './variables';
-// pretraining parts: above this line
-
-// protocols
-export { epochsForFraction, evalInterval, linearProtocol, logisticProtocol, LOGISTIC_L2_GRID, scoreFeatures, embedImages, finetuneProtocol, maskedBceWithLogits, snapshotWeights, restoreWeights, saveFinetuneCheckpoint, loadFinetuneCheckpoint, FINETUNE_CHECKPOINT_FORMAT, predict, predictEnsemble, studyMax, evaluateScores } from './protocols';
-export type { LinearHead, LinearProtocolOptions, LinearProtocolResult, LogisticProtocolOptions, LogisticProtocolResult, ProtocolEvalRecord, ProtocolProgress, EmbedImagesOptions, ImageInputOptions, ProtocolBackbone, FinetuneProtocolOptions, FinetuneProtocolResult, FinetuneSnapshot, WeightsSnapshot, CheckpointBackbone, SaveCheckpointOptions, LoadedCheckpoint, StudyScores, EvaluateScoresOptions, EvaluateScoresResult, ScoreEvaluation, LabelsInput } from './protocols';

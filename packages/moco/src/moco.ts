@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Rng } from '@moco-cxr/bootstrap';
+import type { Rng } from '@moco-cxr/rng';
 import type { Backbone } from '@moco-cxr/backbones';
 import { createProjectionHead, type HeadKind, type ProjectionHead } from './heads';
 import { infoNceLoss, positiveTopK } from './loss';

@@ -1,10 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng } from '@moco-cxr/bootstrap';
+import { Rng } from '@moco-cxr/rng';
 import type { Backbone } from '@moco-cxr/backbones';
 import { toTensor, type Normalization } from '@moco-cxr/cxr-augment';
 import type { ImageSet } from '@moco-cxr/cxr-data';
-import { auroc } from '@moco-cxr/eval-metrics';
-import { fitLogisticRegression, knnScores, stratifiedSplit } from './probe';
+import { auroc, fitLogisticRegression, knnScores, stratifiedSplit } from '@moco-cxr/eval-metrics';
 
 /** A small labelled set (binary labels, 0 / 1, one per image) the monitor embeds every epoch. */
 export interface ProbeSet {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Rng } from '@moco-cxr/bootstrap';
+import type { Rng } from '@moco-cxr/rng';
 import { uniqueVariableName } from './variables';
 
 export interface MemoryQueueOptions {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@moco-cxr/compute';
-import { Rng } from '@moco-cxr/bootstrap';
+import { Rng } from '@moco-cxr/rng';
 import { groupedForward, shuffledForward, subBatches } from './split-bn';
 
 beforeAll(async () => {

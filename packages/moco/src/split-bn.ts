@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Rng } from '@moco-cxr/bootstrap';
+import type { Rng } from '@moco-cxr/rng';
 
 /**
  * How the key batch meets BatchNorm on one device. MoCo's shuffle-BN permutes the key batch

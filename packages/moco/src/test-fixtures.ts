@@ -1,5 +1,5 @@
 // Test-only helpers (not exported from the package).
-import { Rng } from '@moco-cxr/bootstrap';
+import { Rng } from '@moco-cxr/rng';
 import { createBackbone, type Backbone } from '@moco-cxr/backbones';
 import type { ImageSet } from '@moco-cxr/cxr-data';
 

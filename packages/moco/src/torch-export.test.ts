@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@moco-cxr/compute';
 import { createBackbone } from '@moco-cxr/backbones';
-import { Rng } from '@moco-cxr/bootstrap';
+import { Rng } from '@moco-cxr/rng';
 import { exportBackbone, writePretrainCheckpoint } from './checkpoint';
 import { createMoco } from './moco';
 import { Adam } from './optim';

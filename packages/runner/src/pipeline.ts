@@ -14,7 +14,7 @@ import {
   saveFinetuneCheckpoint,
   scoreFeatures,
   type LinearHead,
-} from '@moco-cxr/moco';
+} from '@moco-cxr/protocols';
 import type { Initialisation, ProtocolConfig, RunnerConfig } from './config';
 import { prepareData, type PreparedData, type SplitData, type SplitName } from './data';
 import type { CellResults } from './experiment-report';

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pretrain, type EpochRecord, type LrSchedule } from '@moco-cxr/moco';
 import type { RunnerConfig } from './config';
-import { Rng } from '@moco-cxr/bootstrap';
+import { Rng } from '@moco-cxr/rng';
 import { prepareData, viewOf } from './data';
 import { makeBackbone } from './pipeline';
 import type { Io } from './progress';

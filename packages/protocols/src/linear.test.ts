@@ -1,4 +1,4 @@
-import { Rng } from '@moco-cxr/bootstrap';
+import { Rng } from '@moco-cxr/rng';
 import { auroc } from '@moco-cxr/eval-metrics';
 import { describe, expect, it } from 'vitest';
 import { linearProtocol, scoreFeatures, type LinearHead } from './linear';

@@ -1,8 +1,8 @@
 // Entry the Kermany protocols bench bundles with esbuild.
-export { embedImages } from '../src/protocols/embed';
-export { linearProtocol, scoreFeatures } from '../src/protocols/linear';
-export { evaluateScores } from '../src/protocols/study';
+export { embedImages } from '../src/embed';
+export { linearProtocol, scoreFeatures } from '../src/linear';
+export { evaluateScores } from '../src/study';
 export { createBackbone } from '@moco-cxr/backbones';
 export { initBackend } from '@moco-cxr/compute';
 export { buildImageCache, loadImageFolder, KERMANY_PATIENT_PATTERN } from '@moco-cxr/cxr-data';
-export { Rng } from '@moco-cxr/bootstrap';
+export { Rng } from '@moco-cxr/rng';

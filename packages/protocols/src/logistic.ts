@@ -1,5 +1,5 @@
 import { auroc } from '@moco-cxr/eval-metrics';
-import { fitLogisticRegression } from '../probe';
+import { fitLogisticRegression } from '@moco-cxr/eval-metrics';
 import type { LinearHead } from './linear';
 
 export interface LogisticProtocolOptions {

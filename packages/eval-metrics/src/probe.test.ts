@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { auroc } from '@moco-cxr/eval-metrics';
-import { Rng } from '@moco-cxr/bootstrap';
+import { auroc } from './auroc';
+import { Rng } from '@moco-cxr/rng';
 import { fitLogisticRegression, knnScores, stratifiedSplit } from './probe';
 
-// Made by scripts/make-fixtures.py with scikit-learn 1.2 (lbfgs, C = 1 / l2, standardised features).
+// Made by packages/moco/scripts/make-fixtures.py with scikit-learn 1.2 (lbfgs, C = 1 / l2, standardised features).
 const fx = JSON.parse(readFileSync(new URL('./fixtures/sklearn-logreg.json', import.meta.url), 'utf8')) as {
   n: number; d: number; l2: number; x: number[]; y: number[]; coef: number[]; intercept: number;
 };

@@ -1,6 +1,6 @@
 // Linear protocol on REAL cached features: Kermany images -> random-init ResNet18 at 64 px (frozen,
 // eval mode) -> features; then ours vs scikit-learn and PyTorch on the same features.
-// Run: flock /tmp/bench.lock node packages/moco/bench/protocols-kermany.mjs   (from the repo root)
+// Run: flock /tmp/bench.lock node packages/protocols/bench/protocols-kermany.mjs   (from the repo root)
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';

@@ -1,4 +1,4 @@
-import { Rng } from '@moco-cxr/bootstrap';
+import { Rng } from '@moco-cxr/rng';
 import { maskedMeanAuroc, requireScorable, toLabelMatrix, type LabelMatrix, type LabelsInput } from './labels';
 import { resolveSchedule } from './schedule';
 import { TopK } from './topk';

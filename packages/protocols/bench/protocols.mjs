@@ -1,5 +1,5 @@
 // Linear protocol on Kermany-sized cached features (5216 x 512) vs scikit-learn on the same features.
-// Run: flock /tmp/bench.lock node packages/moco/bench/protocols.mjs   (from the repo root)
+// Run: flock /tmp/bench.lock node packages/protocols/bench/protocols.mjs   (from the repo root)
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';

@@ -1,5 +1,5 @@
 /**
- * Small probes on frozen features for the online monitor: an L2-regularised logistic
+ * Small probes on frozen features, for the online monitor and logisticProtocol: an L2-regularised logistic
  * regression fitted by Newton's method (IRLS) and a cosine kNN classifier. Plain TS in
  * float64: probe sets are a few hundred rows of a few hundred features.
  */

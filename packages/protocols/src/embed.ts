@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng } from '@moco-cxr/bootstrap';
+import { Rng } from '@moco-cxr/rng';
 import { augment, toTensor, type AugmentOptions, type Normalization } from '@moco-cxr/cxr-augment';
 import type { ImageSet } from '@moco-cxr/cxr-data';
 

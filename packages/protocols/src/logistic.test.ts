@@ -1,7 +1,7 @@
-import { Rng } from '@moco-cxr/bootstrap';
+import { Rng } from '@moco-cxr/rng';
 import { auroc } from '@moco-cxr/eval-metrics';
 import { describe, expect, it } from 'vitest';
-import { fitLogisticRegression } from '../probe';
+import { fitLogisticRegression } from '@moco-cxr/eval-metrics';
 import { scoreFeatures } from './linear';
 import { logisticProtocol } from './logistic';
 
