@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { pairedBootstrap, Rng } from './index';
+import { pairedBootstrap } from './index';
+import { Rng } from '@moco-cxr/rng';
 
 /** AUROC by its definition, P(score+ > score-) + P(tie) / 2, over every positive-negative pair. */
 function pairwiseAuroc(labels: ArrayLike<number>, scores: ArrayLike<number>): number {
