@@ -11,6 +11,7 @@ import type { JobOutcome } from './pipeline';
 import { formatSeconds, type Io } from './progress';
 import { comparisonText } from './report/report';
 import { readJson, RunDir, writeJsonAtomic } from './rundir';
+import { queueCommands, queueOptions, queueTarget } from './queue/commands';
 
 const dataOptions = {
   data: { type: 'string' as const, valueName: 'dir', description: 'image folder laid out <split>/<CLASS>/<image> (default: the synthetic dataset)' },
@@ -88,31 +89,40 @@ async function runGrid(experimentDir: string, all: JobSpec[], specPaths: Map<str
 const experiment: Command = {
   name: 'experiment',
   summary: "the paper's grid: initialisations x protocols x label fractions x draws, then compare and report",
-  usage: 'experiment --config exp.yaml --out runs/exp [--jobs N] [--plan]',
+  usage: 'experiment --config exp.yaml --out runs/exp [--jobs N | --queue redis://host:port [--wait]] [--plan]',
   description: [
     'Plans one independent JSON job spec per cell (written to <out>/jobs/), runs the ones not yet',
     'finished (an interrupted grid resumes where it stopped), then runs the paired-bootstrap',
     'comparisons against compare.baseline and writes the report. With --plan it only writes the',
     'specs: run them anywhere with `moco-cxr run-job <spec>`, then rerun `experiment` to collect.',
+    'With --queue it enqueues the grid as BullMQ jobs on Redis (pretraining, then features, then cells,',
+    'then compare and report) and returns; `moco-cxr worker --queue ...` on any machine that sees',
+    '--out runs them, `moco-cxr status --queue ...` lists them. --wait follows the grid until its report.',
   ].join('\n'),
   options: {
     ...dataOptions,
     jobs: { type: 'string', short: 'j', valueName: 'n', description: 'run up to n jobs at once in child processes (default 1)' },
     plan: { type: 'boolean', description: 'write the job specs and exit' },
+    ...queueOptions,
+    wait: { type: 'boolean', description: 'with --queue: follow the grid until its report has run' },
   },
   examples: [
     'moco-cxr experiment --config packages/runner/examples/kermany.yaml --out runs/kermany',
     'moco-cxr experiment --config packages/runner/examples/kermany.yaml --out runs/kermany --plan && moco-cxr run-job runs/kermany/jobs/pretrain.json',
+    'moco-cxr experiment --config packages/runner/examples/kermany.yaml --out /shared/runs/kermany --queue redis://10.0.0.5:6379',
   ],
   async run(ctx) {
     const out = requireOut(ctx);
     const cfg = commandConfig(ctx, dataOverrides(ctx));
-    return runExperiment(cfg, out, ctx, { jobs: intFlag(ctx.values.jobs as string | undefined, 'jobs') ?? 1, planOnly: Boolean(ctx.values.plan) });
+    const queue = queueTarget(ctx, false);
+    if (queue && ctx.values.jobs !== undefined) throw new UsageError('--jobs runs the grid here; with --queue, workers run it (moco-cxr worker --concurrency n)');
+    if (ctx.values.wait && !queue) throw new UsageError('--wait follows a queued grid: give --queue redis://host:port');
+    return runExperiment(cfg, out, ctx, { jobs: intFlag(ctx.values.jobs as string | undefined, 'jobs') ?? 1, planOnly: Boolean(ctx.values.plan), queue, wait: Boolean(ctx.values.wait) });
   },
 };
 
 /** The experiment pipeline (also used by `demo`): plan, run what is missing, compare, report. */
-export async function runExperiment(cfg: RunnerConfig, out: string, ctx: CommandContext, opts: { jobs: number; planOnly?: boolean; title?: string }) {
+export async function runExperiment(cfg: RunnerConfig, out: string, ctx: CommandContext, opts: { jobs: number; planOnly?: boolean; title?: string; queue?: { url: string; prefix: string }; wait?: boolean }) {
   const io = ctx.io;
   if (!(opts.jobs >= 1)) throw new UsageError(`--jobs: expected a positive integer, got ${opts.jobs}`);
   const started = Date.now();
@@ -126,6 +136,10 @@ export async function runExperiment(cfg: RunnerConfig, out: string, ctx: Command
   if (opts.planOnly) {
     say(io, `wrote ${paths.length} job specs to ${join(out, 'jobs')}`);
     return { experimentDir: out, jobs: paths };
+  }
+  if (opts.queue) {
+    const { enqueueExperiment } = await import('./queue/commands');
+    return enqueueExperiment(cfg, out, all, io, opts.queue, Boolean(opts.wait));
   }
   const grid = await runGrid(out, all, specPaths, io, opts.jobs, ctx);
   const { experimentComparisons } = await import('./compare');
@@ -163,6 +177,11 @@ const runJob: Command = {
     if (ctx.values.backend !== undefined) spec.config = commandConfigBackend(spec.config, ctx.values.backend);
     if (ctx.values.seed !== undefined || ctx.values.config !== undefined) throw new UsageError('run-job takes its seed and config from the spec; --seed and --config do not apply');
     const experimentDir = resolve(specPath, '..', '..');
+    // Started by a queue worker: stop when that worker dies, so the job taken over elsewhere runs alone.
+    if (process.env.MOCO_CXR_QUEUE_CHILD && process.send) {
+      process.channel?.unref();
+      process.once('disconnect', () => process.exit(137));
+    }
     return runJobHere(spec, experimentDir, ctx.io, ctx.argv);
   },
 };
@@ -340,7 +359,7 @@ const demo: Command = {
     const fromFile = ctx.values.config ? commandConfig(ctx) : undefined;
     const cfg = fromFile ?? demoConfig({ seed: intFlag(ctx.values.seed, 'seed'), backend: ctx.values.backend as string | undefined });
     const result = await runExperiment(cfg, out, ctx, { jobs: 1, title: 'moco-cxr demo: MoCo-CXR vs random init on synthetic chest X-rays' });
-    if (!ctx.io.quiet && 'report' in result) ctx.io.out(`${result.report.html}\n`);
+    if (!ctx.io.quiet && 'report' in result && typeof result.report === 'object') ctx.io.out(`${result.report.html}\n`);
     return result;
   },
 };
@@ -364,7 +383,7 @@ const data: Command = {
   },
 };
 
-export const commands: Command[] = [demo, experiment, pretrain, protocolCommand('linear'), protocolCommand('finetune'), evaluate, compare, report, data, runJob];
+export const commands: Command[] = [demo, experiment, pretrain, protocolCommand('linear'), protocolCommand('finetune'), evaluate, compare, report, data, runJob, ...queueCommands];
 
 export function isDirectory(p: string): boolean {
   return existsSync(p) && statSync(p).isDirectory();

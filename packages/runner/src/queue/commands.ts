@@ -1,0 +1,137 @@
+import { join, resolve } from 'node:path';
+import { UsageError, intFlag, type Command, type CommandContext } from '../cli-framework';
+import type { RunnerConfig } from '../config';
+import type { JobSpec } from '../grid';
+import type { Io } from '../progress';
+import { connectRedis, parseQueueUrl } from './connection';
+import { DEFAULT_PREFIX, enqueueGrid, gridQueueStatus, gridsInQueue, statusText, type GridJobStatus, type GridStatus } from './grid-queue';
+
+export const queueOptions = {
+  queue: { type: 'string' as const, valueName: 'url', description: 'Redis of the job queue, redis://host:port[/db] (BullMQ)' },
+  'queue-prefix': { type: 'string' as const, valueName: 'name', description: `key prefix of the queue in Redis (default ${DEFAULT_PREFIX})` },
+};
+
+export function queueTarget(ctx: CommandContext, required: boolean): { url: string; prefix: string } | undefined {
+  const url = ctx.values.queue as string | undefined;
+  if (!url) {
+    if (required) throw new UsageError(`--queue redis://host:port is required (see moco-cxr ${ctx.argv[0]} --help)`);
+    return undefined;
+  }
+  try {
+    parseQueueUrl(url);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  return { url, prefix: (ctx.values['queue-prefix'] as string | undefined) ?? DEFAULT_PREFIX };
+}
+
+function say(io: Io, text: string): void {
+  if (!io.quiet) io.err(`${text}\n`);
+}
+
+/**
+ * `experiment --queue`: enqueues the planned grid and returns, or with `wait` follows it until
+ * its report has run; failed jobs are listed and make it throw.
+ */
+export async function enqueueExperiment(cfg: RunnerConfig, out: string, jobs: JobSpec[], io: Io, target: { url: string; prefix: string }, wait: boolean) {
+  const connection = await connectRedis(target.url);
+  try {
+    const r = await enqueueGrid(connection, target.prefix, out, jobs);
+    say(io, r.added ? `queued grid ${r.grid}: ${r.jobs} jobs, then compare and report, on ${target.url}` : `grid ${r.grid} is in the queue already and not finished; following it`);
+    say(io, `run \`moco-cxr worker --queue ${target.url}${target.prefix === DEFAULT_PREFIX ? '' : ` --queue-prefix ${target.prefix}`}\` on each machine that sees ${out}`);
+    if (!wait) return { experimentDir: out, grid: r.grid, queued: r.added, jobs: r.jobs };
+    const status = await followGrid(connection, target.prefix, out, io);
+    const failed = status.jobs.filter((j) => j.state === 'failed' || j.state === 'blocked');
+    const summary = { experimentDir: out, grid: r.grid, jobs: status.jobs, report: join(out, 'report', 'index.html') };
+    if (failed.length) throw new Error(`${failed.length} of ${status.jobs.length} jobs did not finish: ${failed.map((j) => `${j.id} (${j.reason})`).join('; ')}`);
+    say(io, `report: ${summary.report}`);
+    return summary;
+  } finally {
+    connection.disconnect();
+  }
+}
+
+/** Polls the grid's status and prints each job as it starts, finishes or fails, until nothing is left to do. */
+async function followGrid(connection: Awaited<ReturnType<typeof connectRedis>>, prefix: string, out: string, io: Io, everyMs = 1000): Promise<GridStatus> {
+  const seen = new Map<string, string>();
+  for (;;) {
+    const status = await gridQueueStatus(connection, prefix, out);
+    for (const j of status.jobs) {
+      const key = `${j.state}${j.worker ?? ''}`;
+      if (seen.get(j.id) === key) continue;
+      const before = seen.get(j.id);
+      seen.set(j.id, key);
+      if (j.state === 'planned' || (j.state === 'waiting' && !before)) continue;
+      say(io, `  ${j.state.padEnd(7)} ${j.id}${describe(j)}`);
+    }
+    if (status.settled) return status;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+function describe(j: GridJobStatus): string {
+  if (j.state === 'failed' || j.state === 'blocked') return `: ${j.reason}`;
+  return j.worker ? ` (${j.worker})` : '';
+}
+
+const worker: Command = {
+  name: 'worker',
+  summary: 'run grid jobs from the queue (any machine that sees the experiment directory)',
+  usage: 'worker --queue redis://host:port[/db] [--concurrency n]',
+  description: [
+    'Takes jobs of every grid enqueued by `experiment --queue` and runs each in a child moco-cxr',
+    'process. When a worker dies mid-job, another one takes the job over after the stall interval',
+    'and resumes it from its checkpoint. Ctrl-C stops it: running jobs go back to the queue.',
+  ].join('\n'),
+  options: {
+    ...queueOptions,
+    concurrency: { type: 'string', valueName: 'n', description: 'jobs at once on this machine, each in its own process (default 1)' },
+    'stall-seconds': { type: 'string', valueName: 's', description: 'seconds before a job whose worker died is taken over (default 30)' },
+  },
+  examples: ['moco-cxr worker --queue redis://10.0.0.5:6379', 'moco-cxr worker --queue redis://10.0.0.5:6379/2 --concurrency 2'],
+  async run(ctx) {
+    const target = queueTarget(ctx, true)!;
+    const concurrency = intFlag(ctx.values.concurrency as string | undefined, 'concurrency') ?? 1;
+    if (concurrency < 1) throw new UsageError(`--concurrency: expected a positive integer, got ${concurrency}`);
+    const stall = ctx.values['stall-seconds'] === undefined ? 30 : Number(ctx.values['stall-seconds']);
+    if (!(stall >= 1)) throw new UsageError(`--stall-seconds: expected a number of seconds >= 1, got "${ctx.values['stall-seconds']}"`);
+    if (!ctx.cliPath) throw new UsageError('worker runs jobs in child moco-cxr processes: start it as the moco-cxr executable');
+    const connection = await connectRedis(target.url);
+    const { startWorker } = await import('./worker');
+    const w = startWorker({ connection, prefix: target.prefix, concurrency, cliPath: ctx.cliPath, execArgv: process.execArgv, stallSeconds: stall, log: (l) => say(ctx.io, l) });
+    say(ctx.io, `worker ${w.name}: taking jobs from ${target.url} (prefix ${target.prefix}), ${concurrency} at a time; Ctrl-C to stop`);
+    // The CLI owns the process: on a signal, stop the job processes (they checkpoint) and leave their jobs to other workers.
+    const signal = await new Promise<NodeJS.Signals>((resolveP) => {
+      for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => resolveP(s));
+    });
+    say(ctx.io, `worker ${w.name}: ${signal}, stopping; its running jobs go back to the queue`);
+    w.killChildren(signal);
+    await w.close(true);
+    connection.disconnect();
+    return { worker: w.name, stoppedBy: signal };
+  },
+};
+
+const status: Command = {
+  name: 'status',
+  summary: 'the grids in the queue: waiting, active (which worker, how far), done, failed with the reason',
+  usage: 'status --queue redis://host:port[/db] [experiment-dir]',
+  description: 'Lists every job of the grid of experiment-dir (or of every grid in the queue): done, active with its worker and progress, waiting, planned (its dependency has not finished), failed with the reason, or blocked by a failed dependency.',
+  options: { ...queueOptions },
+  examples: ['moco-cxr status --queue redis://10.0.0.5:6379', 'moco-cxr status --queue redis://10.0.0.5:6379 runs/kermany'],
+  async run(ctx) {
+    const target = queueTarget(ctx, true)!;
+    const connection = await connectRedis(target.url);
+    try {
+      const dirs = ctx.positionals.length ? ctx.positionals.map((d) => resolve(d)) : await gridsInQueue(connection, target.prefix);
+      const grids: GridStatus[] = [];
+      for (const dir of dirs) grids.push(await gridQueueStatus(connection, target.prefix, dir));
+      if (!ctx.io.quiet) ctx.io.out(grids.length ? `${grids.map(statusText).join('\n\n')}\n` : `no grids in the queue at ${target.url} (prefix ${target.prefix})\n`);
+      return { grids };
+    } finally {
+      connection.disconnect();
+    }
+  },
+};
+
+export const queueCommands: Command[] = [worker, status];

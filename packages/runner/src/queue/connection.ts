@@ -1,0 +1,52 @@
+import { Redis } from 'ioredis';
+
+/** Redis could not be reached at the URL given to --queue. */
+export class QueueUnreachableError extends Error {
+  override name = 'QueueUnreachableError';
+}
+
+/** Checks `redis://host:port[/db]` (or rediss://); a bad URL is a usage problem, named in the message. */
+export function parseQueueUrl(url: string): URL {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new RangeError(`--queue: "${url}" is not a URL; expected redis://host:port[/db]`);
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') throw new RangeError(`--queue: "${url}" is not a Redis URL; expected redis://host:port[/db]`);
+  const db = parsed.pathname.replace(/^\//, '');
+  if (db && !/^\d+$/.test(db)) throw new RangeError(`--queue: "${url}": the database after the port must be a number, got "${db}"`);
+  return parsed;
+}
+
+/**
+ * Connects to Redis at `url`, or throws one QueueUnreachableError naming the URL (no retry loop
+ * on the first connection). Once connected, the client reconnects on its own as BullMQ expects.
+ */
+export async function connectRedis(url: string, opts: { timeoutMs?: number } = {}): Promise<Redis> {
+  parseQueueUrl(url);
+  let connected = false;
+  const client = new Redis(url, {
+    lazyConnect: true,
+    // BullMQ's blocking commands need this; it also keeps commands queued while reconnecting.
+    maxRetriesPerRequest: null,
+    connectTimeout: opts.timeoutMs ?? 5000,
+    retryStrategy: (times) => (connected ? Math.min(times * 250, 5000) : null),
+  });
+  let lastError: Error | undefined;
+  // ioredis emits 'error' on every failed attempt; the reason is reported once, below or by the caller.
+  client.on('error', (err: Error) => {
+    lastError = err;
+  });
+  try {
+    await client.connect();
+    await client.ping();
+  } catch (err) {
+    client.disconnect();
+    const e = (lastError ?? err) as NodeJS.ErrnoException;
+    const reason = e.code ?? e.message ?? String(err);
+    throw new QueueUnreachableError(`cannot reach Redis at ${url} (${reason}); start Redis there, or give --queue the URL of a running one`);
+  }
+  connected = true;
+  return client;
+}

@@ -1,0 +1,141 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { cpus, hostname } from 'node:os';
+import { join } from 'node:path';
+import { Queue, UnrecoverableError, WaitingChildrenError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { jobFinished } from '../grid';
+import { dependantsOf, JOB_OPTIONS, jobData, plannedJobs, QUEUE_NAME, queueJobId, type GridJobData } from './grid-queue';
+
+export interface WorkerOptions {
+  connection: Redis;
+  prefix: string;
+  /** Jobs this worker runs at once, each in its own `moco-cxr` process (default 1). */
+  concurrency?: number;
+  /** The `moco-cxr` script, and node flags, the job processes are started with. */
+  cliPath: string;
+  execArgv?: string[];
+  /**
+   * Seconds without a lock renewal after which a job counts as stalled (its worker died) and
+   * another worker takes it over (default 30, BullMQ's).
+   */
+  stallSeconds?: number;
+  /** Worker name shown by `status` (default host:pid). */
+  name?: string;
+  /** Lines for the terminal: which job starts, finishes or fails. */
+  log?: (line: string) => void;
+}
+
+export interface GridWorker {
+  name: string;
+  /** Stops taking jobs; waits for the running ones unless `force` (then they are taken over elsewhere). */
+  close(force?: boolean): Promise<void>;
+  /** Stops the job processes at once (they resume elsewhere from their checkpoints). */
+  killChildren(signal?: NodeJS.Signals): void;
+}
+
+/**
+ * A BullMQ worker for experiment grids. Each job runs in a child `moco-cxr` process (`run-job`,
+ * `compare`, `report`), so this process stays free to renew the job's lock while the child
+ * computes; the child exits when this process dies, and the job is then taken over by another
+ * worker after the stall interval and resumed from its checkpoint. After a planned job finishes,
+ * the jobs that depend on it are enqueued as its children.
+ */
+export function startWorker(opts: WorkerOptions): GridWorker {
+  const name = opts.name ?? `${hostname()}:${process.pid}`;
+  const concurrency = opts.concurrency ?? 1;
+  const children = new Set<ChildProcess>();
+  const log = opts.log ?? (() => undefined);
+  const stallMs = Math.round((opts.stallSeconds ?? 30) * 1000);
+  const queue = new Queue<GridJobData>(QUEUE_NAME, { connection: opts.connection, prefix: opts.prefix });
+  // Share the cores between the job processes unless a job's config fixes its thread count.
+  const threads = Math.max(1, Math.floor(cpus().length / concurrency));
+
+  const runChild = (job: Job<GridJobData>, args: string[]) =>
+    new Promise<void>((resolveP, reject) => {
+      const child = spawn(process.execPath, [...(opts.execArgv ?? []), opts.cliPath, ...args], {
+        stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+        env: { ...process.env, MOCO_CXR_QUEUE_CHILD: '1' },
+      });
+      children.add(child);
+      let tail = '';
+      let lastProgress = 0;
+      child.stderr!.on('data', (b: Buffer) => {
+        tail = (tail + b.toString()).slice(-4000);
+        const now = Date.now();
+        if (now - lastProgress < 1000) return;
+        lastProgress = now;
+        const line = lastLine(tail);
+        if (line) job.updateProgress({ line, at: new Date(now).toISOString() }).catch(() => undefined);
+      });
+      child.on('error', reject);
+      child.on('close', (code, signal) => {
+        children.delete(child);
+        if (code === 0) return resolveP();
+        const reason = lastLine(tail).replace(/^moco-cxr [\w-]+: /, '') || (signal ? `killed by ${signal}` : `exit ${code}`);
+        // The same input fails the same way each time: fail once, with its message.
+        reject(new UnrecoverableError(`${job.data.id}: ${reason}`));
+      });
+    });
+
+  const processor = async (job: Job<GridJobData>, token?: string) => {
+    const d = job.data;
+    const dir = d.experimentDir;
+    if (d.kind === 'compare' || d.kind === 'report') {
+      log(`${d.grid}: ${d.id}`);
+      await runChild(job, d.kind === 'compare' ? ['compare', dir] : ['report', dir]);
+      log(`${d.grid}: ${d.id} done`);
+      return { id: d.id };
+    }
+    const planned = plannedJobs(dir);
+    const spec = planned.find((j) => j.id === d.id);
+    if (!spec) throw new UnrecoverableError(`${d.id}: no job spec ${join(dir, 'jobs', `${d.id}.json`)}`);
+    if (d.step !== 'dependants') {
+      if (jobFinished(dir, spec)) log(`${d.grid}: ${d.id} finished earlier, skipped`);
+      else {
+        log(`${d.grid}: ${d.id} started`);
+        const args = ['run-job', join(dir, 'jobs', `${d.id}.json`)];
+        if (!spec.config.threads) args.push('--threads', String(threads));
+        await runChild(job, args);
+        log(`${d.grid}: ${d.id} done`);
+      }
+      // Dependants become this job's children: BullMQ completes it once they have all finished.
+      for (const dep of dependantsOf(planned, d.id)) {
+        const data = jobData(dir, dep.id, dep.kind);
+        await queue.add(dep.id, data, { ...JOB_OPTIONS, jobId: queueJobId(d.grid, dep.id), parent: { id: job.id!, queue: job.queueQualifiedName } });
+      }
+      await job.updateData({ ...d, step: 'dependants', ranBy: name });
+    }
+    if (token && (await job.moveToWaitingChildren(token))) throw new WaitingChildrenError();
+    return { id: d.id };
+  };
+
+  const worker = new Worker<GridJobData>(QUEUE_NAME, processor, {
+    connection: opts.connection,
+    prefix: opts.prefix,
+    concurrency,
+    name,
+    lockDuration: stallMs,
+    stalledInterval: stallMs,
+    // A worker may die more than once under a long job (machines lost); each time it resumes.
+    maxStalledCount: 5,
+  });
+  worker.on('failed', (job, err) => {
+    if (job && !(err instanceof WaitingChildrenError)) log(`${job.data.grid}: ${job.data.id} failed: ${err.message}`);
+  });
+  worker.on('error', (err) => log(`worker: ${err.message}`));
+  return {
+    name,
+    async close(force = false) {
+      await worker.close(force);
+      await queue.close();
+    },
+    killChildren(signal: NodeJS.Signals = 'SIGTERM') {
+      for (const c of children) c.kill(signal);
+    },
+  };
+}
+
+function lastLine(text: string): string {
+  const lines = text.split(/[\r\n]+/).map((l) => l.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').trim());
+  return lines.filter(Boolean).pop() ?? '';
+}
