@@ -1,10 +1,11 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from './config';
 import { cellId, fractionTag, gridStatus, jobCost, jobDir, planGrid, readJobSpec, runScheduled, stages, writeJobSpecs, type JobSpec } from './grid';
 import { executeJob, protocolEpochs } from './pipeline';
+import { DirLock } from './dir-lock';
 import { RunDir } from './rundir';
 import { captureIo } from '../test/io';
 
@@ -148,10 +149,39 @@ describe('resume', () => {
     const a = new RunDir(cellDir, 'x', 0);
     writeFileSync(join(cellDir, '.lock'), `999999999@${hostname()}`);
     a.lock();
-    expect(readFileSync(join(cellDir, '.lock'), 'utf8')).toBe(`${process.pid}@${hostname()}`);
+    expect(readFileSync(join(cellDir, '.lock'), 'utf8')).toMatch(new RegExp(`^${process.pid}@${hostname()}#[0-9a-f]{12}$`));
     expect(() => new RunDir(cellDir, 'x', 0).lock()).toThrow(/is in use by process/);
     a.unlock();
     expect(existsSync(join(cellDir, '.lock'))).toBe(false);
+  });
+
+  it('lets only one process take over a given dead lock, however late the others act', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runner-lock-'));
+    const dead = `999999998@${hostname()}#0123456789ab`;
+    writeFileSync(join(dir, '.lock'), dead);
+    // Two processes both read the dead lock; the first takes it over, works, and releases it.
+    const first = new DirLock(dir);
+    const late = new DirLock(dir);
+    expect(first.takeOver(dead)).toBe(true);
+    first.release();
+    // A third process locks the free directory; the late one must not take over the dead lock now.
+    const third = new DirLock(dir);
+    third.acquire();
+    expect(late.takeOver(dead)).toBe(false);
+    expect(readFileSync(join(dir, '.lock'), 'utf8')).toBe(third.owner);
+    expect(() => late.acquire()).toThrow(`${dir} is in use by process ${process.pid}@${hostname()}`);
+    third.release();
+    expect(existsSync(join(dir, '.lock'))).toBe(false);
+  });
+
+  it('publishes results.json exactly once: a duplicate run of a finished job writes nothing', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runner-once-'));
+    const a = new RunDir(dir, 'cell', 0);
+    const b = new RunDir(dir, 'cell', 0);
+    expect(a.tryFinish({ testAuroc: 0.75 })).toBe(true);
+    expect(b.tryFinish({ testAuroc: 0.5 })).toBe(false);
+    expect(JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'))).toEqual({ testAuroc: 0.75 });
+    expect(readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
   });
 
   it('rejects a job spec that is not one, naming the file', () => {

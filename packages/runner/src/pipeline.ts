@@ -86,7 +86,8 @@ async function executeLocked(spec: JobSpec, experimentDir: string, io: Io, opts:
     if (spec.kind === 'pretrain') results = await runPretrainJob(spec.config, run, io, experimentDir);
     else if (spec.kind === 'features') results = await runFeaturesJob(spec.config, spec.init!, experimentDir, run, io, opts.weights);
     else results = await runCellJob(spec, experimentDir, run, io, opts.weights);
-    run.finish(results);
+    // Exactly once: if another delivery of this job finished first, its results stand.
+    if (!run.tryFinish(results)) return { id: spec.id, dir, skipped: true, results: readJson(join(dir, 'results.json')) };
     return { id: spec.id, dir, skipped: false, results };
   } catch (err) {
     run.fail(err);

@@ -1,7 +1,8 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { cpus, hostname } from 'node:os';
+import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
+import { createExclusive, DirLock } from './dir-lock';
 
 /** Writes a file so that a crash leaves either the old file or the new one, never half of one. */
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
@@ -67,6 +68,7 @@ export interface RunInfo {
 export class RunDir {
   readonly started = Date.now();
   private info: RunInfo;
+  private dirLock?: DirLock;
 
   constructor(
     readonly dir: string,
@@ -96,38 +98,18 @@ export class RunDir {
   }
 
   /**
-   * Claims the directory for this process (`.lock` holds pid@host), so two processes never run the
-   * same job into it; a lock left by a process that is gone is taken over. Throws naming the owner.
+   * Claims the directory for this process (see DirLock), so two processes never run the same job
+   * into it; a lock left by a process of this host that is gone is taken over, by one process only.
+   * Throws naming the owner.
    */
   lock(): void {
-    const file = this.path('.lock');
-    const me = `${process.pid}@${hostname()}`;
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        writeFileSync(file, me, { flag: 'wx' });
-        return;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      }
-      const owner = readFileSync(file, 'utf8').trim();
-      const [pid, host] = owner.split('@');
-      if (owner !== me && host === hostname() && !processAlive(Number(pid))) {
-        rmSync(file, { force: true });
-        continue;
-      }
-      throw new Error(`${this.dir} is in use by process ${owner}; wait for it to finish, or delete ${file} if that process is gone`);
-    }
-    throw new Error(`${this.dir}: could not take ${file}`);
+    this.dirLock ??= new DirLock(this.dir);
+    this.dirLock.acquire();
   }
 
-  /** Releases the lock taken by `lock()` (only this process's own). */
+  /** Releases the lock taken by `lock()`. */
   unlock(): void {
-    const file = this.path('.lock');
-    try {
-      if (readFileSync(file, 'utf8').trim() === `${process.pid}@${hostname()}`) rmSync(file, { force: true });
-    } catch {
-      // no lock to release
-    }
+    this.dirLock?.release();
   }
 
   /** Writes the resolved config; if one is there already, it must match (a resumed run keeps its config). */
@@ -161,12 +143,21 @@ export class RunDir {
 
   /** Writes results.json (atomically) and marks the run finished. */
   finish(results: unknown): void {
-    if (this.finished) throw new Error(`${this.path('results.json')} exists: this run already finished; refusing to overwrite it`);
+    if (!this.tryFinish(results)) throw new Error(`${this.path('results.json')} exists: this run already finished; refusing to overwrite it`);
+  }
+
+  /**
+   * Publishes results.json exactly once: created whole or not at all, and never over one that is
+   * there (a duplicate delivery of the same job, or a rerun, keeps the first results). Returns
+   * false, writing nothing, when the run had finished already.
+   */
+  tryFinish(results: unknown): boolean {
+    if (!createExclusive(this.path('results.json'), `${JSON.stringify(results, null, 2)}\n`)) return false;
     this.info.status = 'finished';
     this.info.finished = new Date().toISOString();
     this.info.seconds = (Date.now() - this.started) / 1000;
-    writeJsonAtomic(this.path('results.json'), results);
     this.writeInfo();
+    return true;
   }
 
   fail(err: unknown): void {
@@ -207,15 +198,4 @@ export function diffFields(a: unknown, b: unknown, path = ''): string[] {
     return [...keys].flatMap((k) => diffFields((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], path ? `${path}.${k}` : k));
   }
   return JSON.stringify(a) === JSON.stringify(b) ? [] : [path || '(root)'];
-}
-
-function processAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

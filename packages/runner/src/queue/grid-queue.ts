@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { FlowProducer, Queue, type FlowJob, type Job, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { jobFinished, listJobSpecs, readJobSpec, type JobKind, type JobSpec } from '../grid';
+import { listJobSpecs, readJobSpec, type JobKind, type JobSpec } from '../grid';
+import { isFinished } from '../rundir';
 
 /** The one BullMQ queue every grid goes to; jobs carry their experiment directory. */
 export const QUEUE_NAME = 'moco-cxr-grid';
@@ -49,13 +50,32 @@ export function jobData(experimentDir: string, id: string, kind: QueueJobKind): 
   return { experimentDir: dir, grid: gridKey(dir), id, kind };
 }
 
+/** A grid's job graph as enqueued: which job waits for which. */
+export interface PlannedJob {
+  id: string;
+  kind: JobKind;
+  dependsOn: string[];
+  /** Output directory, relative to the experiment directory. */
+  outDir: string;
+}
+
 /** The planned jobs that wait for `id` (each planned job depends on at most one other). */
-export function dependantsOf(jobs: JobSpec[], id: string): JobSpec[] {
+export function dependantsOf(jobs: PlannedJob[], id: string): PlannedJob[] {
   return jobs.filter((j) => j.dependsOn.includes(id));
 }
 
-/** The planned specs of an experiment directory (jobs/*.json), in a stable order. */
-export function plannedJobs(experimentDir: string): JobSpec[] {
+/** Where the job graph of a grid is kept beside its queue (fixed at enqueue time: a spec file is read only to run its job). */
+export function planKey(prefix: string, grid: string): string {
+  return `${prefix}:${QUEUE_NAME}-plan:${grid}`;
+}
+
+export async function readPlan(connection: Redis, prefix: string, experimentDir: string): Promise<PlannedJob[] | undefined> {
+  const text = await connection.get(planKey(prefix, gridKey(experimentDir)));
+  return text ? (JSON.parse(text) as PlannedJob[]) : undefined;
+}
+
+/** The planned jobs of an experiment directory from its spec files (jobs/*.json). */
+export function plannedJobs(experimentDir: string): PlannedJob[] {
   return listJobSpecs(experimentDir)
     .sort()
     .map((p) => readJobSpec(p));
@@ -92,8 +112,10 @@ export async function enqueueGrid(connection: Redis, prefix: string, experimentD
     if (report) {
       const state = await report.getState();
       if (state !== 'completed' && state !== 'failed') return { grid, added: false, jobs: jobs.length };
-      await removeGrid(queue, grid);
+      await removeGrid(connection, queue, prefix, grid);
     }
+    const plan: PlannedJob[] = jobs.map((j) => ({ id: j.id, kind: j.kind, dependsOn: j.dependsOn, outDir: j.outDir }));
+    await connection.set(planKey(prefix, grid), JSON.stringify(plan));
     const roots = jobs.filter((j) => j.dependsOn.length === 0).map((j) => flowNode(dir, j.id, j.kind));
     const flow = new FlowProducer({ connection, prefix });
     try {
@@ -118,9 +140,10 @@ async function jobsOfGrid(queue: Queue<GridJobData>, grid: string): Promise<Job<
 }
 
 /** Removes every job of a finished grid from the queue (the results on disk stay). */
-export async function removeGrid(queue: Queue<GridJobData>, grid: string): Promise<number> {
+export async function removeGrid(connection: Redis, queue: Queue<GridJobData>, prefix: string, grid: string): Promise<number> {
   const jobs = await jobsOfGrid(queue, grid);
   for (const j of jobs) await queue.remove(j.id!, { removeChildren: true }).catch(() => undefined);
+  await connection.del(planKey(prefix, grid));
   return jobs.length;
 }
 
@@ -154,7 +177,7 @@ export async function gridQueueStatus(connection: Redis, prefix: string, experim
   const grid = gridKey(dir);
   const queue = new Queue<GridJobData>(QUEUE_NAME, { connection, prefix });
   try {
-    const planned = plannedJobs(dir);
+    const planned = (await readPlan(connection, prefix, dir)) ?? plannedJobs(dir);
     const rows = new Map<string, GridJobStatus>();
     const order: { id: string; kind: QueueJobKind; dependsOn: string[] }[] = [...planned, { id: 'compare', kind: 'compare', dependsOn: [] }, { id: 'report', kind: 'report', dependsOn: [] }];
     for (const p of order) {
@@ -186,7 +209,7 @@ export async function gridQueueStatus(connection: Redis, prefix: string, experim
     for (const p of planned) {
       const row = rows.get(p.id)!;
       if (row.state !== 'planned') continue;
-      if (jobFinished(dir, p)) row.state = 'done';
+      if (isFinished(join(dir, p.outDir))) row.state = 'done';
       const dep = p.dependsOn[0];
       if (row.state === 'planned' && dep) {
         const blocker = blockingFailure(rows, planned, dep);
@@ -201,7 +224,7 @@ export async function gridQueueStatus(connection: Redis, prefix: string, experim
   }
 }
 
-function blockingFailure(rows: Map<string, GridJobStatus>, planned: JobSpec[], id: string): string | undefined {
+function blockingFailure(rows: Map<string, GridJobStatus>, planned: PlannedJob[], id: string): string | undefined {
   const row = rows.get(id);
   if (row?.state === 'failed') return id;
   const dep = planned.find((p) => p.id === id)?.dependsOn[0];

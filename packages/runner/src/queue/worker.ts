@@ -3,8 +3,8 @@ import { cpus, hostname } from 'node:os';
 import { join } from 'node:path';
 import { Queue, UnrecoverableError, WaitingChildrenError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { jobFinished } from '../grid';
-import { dependantsOf, JOB_OPTIONS, jobData, plannedJobs, QUEUE_NAME, queueJobId, type GridJobData } from './grid-queue';
+import { readJobSpec } from '../grid';
+import { dependantsOf, JOB_OPTIONS, jobData, planKey, QUEUE_NAME, queueJobId, readPlan, type GridJobData } from './grid-queue';
 
 export interface WorkerOptions {
   connection: Redis;
@@ -86,18 +86,16 @@ export function startWorker(opts: WorkerOptions): GridWorker {
       log(`${d.grid}: ${d.id} done`);
       return { id: d.id };
     }
-    const planned = plannedJobs(dir);
-    const spec = planned.find((j) => j.id === d.id);
-    if (!spec) throw new UnrecoverableError(`${d.id}: no job spec ${join(dir, 'jobs', `${d.id}.json`)}`);
+    const planned = await readPlan(opts.connection, opts.prefix, dir);
+    if (!planned) throw new UnrecoverableError(`${d.id}: the grid's plan is not in the queue any more (${planKey(opts.prefix, d.grid)}); enqueue it again with moco-cxr experiment --queue`);
     if (d.step !== 'dependants') {
-      if (jobFinished(dir, spec)) log(`${d.grid}: ${d.id} finished earlier, skipped`);
-      else {
-        log(`${d.grid}: ${d.id} started`);
-        const args = ['run-job', join(dir, 'jobs', `${d.id}.json`)];
-        if (!spec.config.threads) args.push('--threads', String(threads));
-        await runChild(job, args);
-        log(`${d.grid}: ${d.id} done`);
-      }
+      log(`${d.grid}: ${d.id} started`);
+      // The spec file is the job's input: a broken one fails this job alone, with the child's message.
+      const specPath = join(dir, 'jobs', `${d.id}.json`);
+      const args = ['run-job', specPath];
+      if (!configuredThreads(specPath)) args.push('--threads', String(threads));
+      await runChild(job, args);
+      log(`${d.grid}: ${d.id} done`);
       // Dependants become this job's children: BullMQ completes it once they have all finished.
       for (const dep of dependantsOf(planned, d.id)) {
         const data = jobData(dir, dep.id, dep.kind);
@@ -133,6 +131,15 @@ export function startWorker(opts: WorkerOptions): GridWorker {
       for (const c of children) c.kill(signal);
     },
   };
+}
+
+/** The spec's own thread count (0: not fixed); an unreadable spec is left to run-job to report. */
+function configuredThreads(specPath: string): number {
+  try {
+    return readJobSpec(specPath).config.threads ?? 0;
+  } catch {
+    return 1;
+  }
 }
 
 function lastLine(text: string): string {
