@@ -94,7 +94,18 @@ export function startWorker(opts: WorkerOptions): GridWorker {
       const specPath = join(dir, 'jobs', `${d.id}.json`);
       const args = ['run-job', specPath];
       if (!configuredThreads(specPath)) args.push('--threads', String(threads));
-      await runChild(job, args);
+      for (;;) {
+        try {
+          await runChild(job, args);
+          break;
+        } catch (err) {
+          // A duplicate delivery (the job was taken over while its first run still lives): wait for
+          // that run to end, then run again, which skips the job if that run finished it.
+          if (!/ is in use by process /.test((err as Error).message)) throw err;
+          log(`${d.grid}: ${d.id} is being run by another process; waiting for it`);
+          await new Promise((r) => setTimeout(r, 2000));
+        }
+      }
       log(`${d.grid}: ${d.id} done`);
       // Dependants become this job's children: BullMQ completes it once they have all finished.
       for (const dep of dependantsOf(planned, d.id)) {
