@@ -102,7 +102,8 @@ export function startWorker(opts: WorkerOptions): GridWorker {
           // A duplicate delivery (the job was taken over while its first run still lives): wait for
           // that run to end, then run again, which skips the job if that run finished it.
           if (!/ is in use by process /.test((err as Error).message)) throw err;
-          log(`${d.grid}: ${d.id} is being run by another process; waiting for it`);
+          log(`${d.grid}: ${d.id}: ${(err as Error).message.replace(/^[^:]*: /, '')}; waiting`);
+          await job.updateProgress({ line: `waiting: ${(err as Error).message.replace(/;.*$/, '')}`, at: new Date().toISOString() }).catch(() => undefined);
           await new Promise((r) => setTimeout(r, 2000));
         }
       }
