@@ -3,7 +3,7 @@ import { UsageError, intFlag, type Command, type CommandContext } from '../cli-f
 import type { RunnerConfig } from '../config';
 import type { JobSpec } from '../grid';
 import type { Io } from '../progress';
-import { connectRedis, parseQueueUrl } from './connection';
+import { connectRedis, parseQueueUrl, shownUrl } from './connection';
 import { DEFAULT_PREFIX, enqueueGrid, gridQueueStatus, gridsInQueue, statusText, type GridJobStatus, type GridStatus } from './grid-queue';
 
 export const queueOptions = {
@@ -37,8 +37,8 @@ export async function enqueueExperiment(cfg: RunnerConfig, out: string, jobs: Jo
   const connection = await connectRedis(target.url);
   try {
     const r = await enqueueGrid(connection, target.prefix, out, jobs);
-    say(io, r.added ? `queued grid ${r.grid}: ${r.jobs} jobs, then compare and report, on ${target.url}` : `grid ${r.grid} is in the queue already and not finished; following it`);
-    say(io, `run \`moco-cxr worker --queue ${target.url}${target.prefix === DEFAULT_PREFIX ? '' : ` --queue-prefix ${target.prefix}`}\` on each machine that sees ${out}`);
+    say(io, r.added ? `queued grid ${r.grid}: ${r.jobs} jobs, then compare and report, on ${shownUrl(target.url)}` : `grid ${r.grid} is in the queue already and not finished; following it`);
+    say(io, `run \`moco-cxr worker --queue ${shownUrl(target.url)}${target.prefix === DEFAULT_PREFIX ? '' : ` --queue-prefix ${target.prefix}`}\` on each machine that sees ${out}`);
     if (!wait) return { experimentDir: out, grid: r.grid, queued: r.added, jobs: r.jobs };
     const status = await followGrid(connection, target.prefix, out, io);
     const failed = status.jobs.filter((j) => j.state === 'failed' || j.state === 'blocked');
@@ -99,7 +99,7 @@ const worker: Command = {
     const connection = await connectRedis(target.url);
     const { startWorker } = await import('./worker');
     const w = startWorker({ connection, prefix: target.prefix, concurrency, cliPath: ctx.cliPath, execArgv: process.execArgv, stallSeconds: stall, log: (l) => say(ctx.io, l) });
-    say(ctx.io, `worker ${w.name}: taking jobs from ${target.url} (prefix ${target.prefix}), ${concurrency} at a time; Ctrl-C to stop`);
+    say(ctx.io, `worker ${w.name}: taking jobs from ${shownUrl(target.url)} (prefix ${target.prefix}), ${concurrency} at a time; Ctrl-C to stop`);
     // The CLI owns the process: on a signal, stop the job processes (they checkpoint) and leave their jobs to other workers.
     const signal = await new Promise<NodeJS.Signals>((resolveP) => {
       for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => resolveP(s));
@@ -126,7 +126,7 @@ const status: Command = {
       const dirs = ctx.positionals.length ? ctx.positionals.map((d) => resolve(d)) : await gridsInQueue(connection, target.prefix);
       const grids: GridStatus[] = [];
       for (const dir of dirs) grids.push(await gridQueueStatus(connection, target.prefix, dir));
-      if (!ctx.io.quiet) ctx.io.out(grids.length ? `${grids.map(statusText).join('\n\n')}\n` : `no grids in the queue at ${target.url} (prefix ${target.prefix})\n`);
+      if (!ctx.io.quiet) ctx.io.out(grids.length ? `${grids.map(statusText).join('\n\n')}\n` : `no grids in the queue at ${shownUrl(target.url)} (prefix ${target.prefix})\n`);
       return { grids };
     } finally {
       connection.disconnect();

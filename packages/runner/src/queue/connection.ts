@@ -11,12 +11,24 @@ export function parseQueueUrl(url: string): URL {
   try {
     parsed = new URL(url);
   } catch {
-    throw new RangeError(`--queue: "${url}" is not a URL; expected redis://host:port[/db]`);
+    throw new RangeError(`--queue: "${shownUrl(url)}" is not a URL; expected redis://host:port[/db]`);
   }
-  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') throw new RangeError(`--queue: "${url}" is not a Redis URL; expected redis://host:port[/db]`);
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') throw new RangeError(`--queue: "${shownUrl(url)}" is not a Redis URL; expected redis://host:port[/db]`);
   const db = parsed.pathname.replace(/^\//, '');
-  if (db && !/^\d+$/.test(db)) throw new RangeError(`--queue: "${url}": the database after the port must be a number, got "${db}"`);
+  if (db && !/^\d+$/.test(db)) throw new RangeError(`--queue: "${shownUrl(url)}": the database after the port must be a number, got "${db}"`);
   return parsed;
+}
+
+/** The URL as messages show it: a password is replaced by ***. */
+export function shownUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (!u.password) return url;
+    u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
 }
 
 /**
@@ -45,7 +57,7 @@ export async function connectRedis(url: string, opts: { timeoutMs?: number } = {
     client.disconnect();
     const e = (lastError ?? err) as NodeJS.ErrnoException;
     const reason = e.code ?? e.message ?? String(err);
-    throw new QueueUnreachableError(`cannot reach Redis at ${url} (${reason}); start Redis there, or give --queue the URL of a running one`);
+    throw new QueueUnreachableError(`cannot reach Redis at ${shownUrl(url)} (${reason}); start Redis there, or give --queue the URL of a running one`);
   }
   connected = true;
   return client;

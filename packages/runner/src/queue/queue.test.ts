@@ -189,6 +189,10 @@ describe('experiment grids on BullMQ (real Redis)', () => {
       expect(r.exitCode).toBe(1);
       expect(io.text()).toBe(`moco-cxr ${argv[0]}: cannot reach Redis at ${url} (ECONNREFUSED); start Redis there, or give --queue the URL of a running one\n`);
     }
+    // A password in the URL is never printed.
+    const secret = captureIo();
+    expect((await runCli(['status', '--queue', `redis://:hunter2@127.0.0.1:${port}`], secret)).exitCode).toBe(1);
+    expect(secret.text()).toBe(`moco-cxr status: cannot reach Redis at redis://:***@127.0.0.1:${port} (ECONNREFUSED); start Redis there, or give --queue the URL of a running one\n`);
     const io = captureIo();
     expect((await runCli(['worker', '--queue', 'http://127.0.0.1:6379'], io)).exitCode).toBe(2);
     expect(io.text()).toBe('moco-cxr worker: --queue: "http://127.0.0.1:6379" is not a Redis URL; expected redis://host:port[/db]\n');
