@@ -44,6 +44,7 @@ export function startWorker(opts: WorkerOptions): GridWorker {
   const name = opts.name ?? `${hostname()}:${process.pid}`;
   const concurrency = opts.concurrency ?? 1;
   const children = new Set<ChildProcess>();
+  let stopping = false;
   const log = opts.log ?? (() => undefined);
   const stallMs = Math.round((opts.stallSeconds ?? 30) * 1000);
   const queue = new Queue<GridJobData>(QUEUE_NAME, { connection: opts.connection, prefix: opts.prefix });
@@ -70,6 +71,9 @@ export function startWorker(opts: WorkerOptions): GridWorker {
       child.on('error', reject);
       child.on('close', (code, signal) => {
         children.delete(child);
+        // Stopped with this worker: not a failure. The job stays active until its lock runs out,
+        // then another worker takes it over.
+        if (stopping) return;
         if (code === 0) return resolveP();
         const reason = lastLine(tail).replace(/^moco-cxr [\w-]+: /, '') || (signal ? `killed by ${signal}` : `exit ${code}`);
         // The same input fails the same way each time: fail once, with its message.
@@ -140,6 +144,7 @@ export function startWorker(opts: WorkerOptions): GridWorker {
       await queue.close();
     },
     killChildren(signal: NodeJS.Signals = 'SIGTERM') {
+      stopping = true;
       for (const c of children) c.kill(signal);
     },
   };
