@@ -81,7 +81,8 @@ const worker: Command = {
   description: [
     'Takes jobs of every grid enqueued by `experiment --queue` and runs each in a child moco-cxr',
     'process. When a worker dies mid-job, another one takes the job over after the stall interval',
-    'and resumes it from its checkpoint. Ctrl-C stops it: its running jobs stop (pretraining saves a\n' + 'checkpoint) and are taken over by another worker after the stall interval.',
+    'and resumes it from its checkpoint. Ctrl-C stops it: its running jobs stop (pretraining saves a',
+    'checkpoint) and are taken over by another worker after the stall interval.',
   ].join('\n'),
   options: {
     ...queueOptions,
