@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import os from 'node:os';
 import { reRegisterWasm } from './register';
+import { configureNative, loadNative, nativeLoadError, type KernelSet, type NativeIsa } from './native';
 import { patchForThreads, wasmBinaryDir, writeWorkerScript, type ThreadPatch } from './wasm-threads';
 
 /** The backends initBackend can choose, fastest first. */
@@ -15,6 +16,13 @@ export interface InitBackendOptions {
   threadInitTimeoutMs?: number;
   /** Directory for the pthread worker script. Default: a per-user folder in os.tmpdir(). */
   cacheDir?: string;
+  /**
+   * Kernels on the wasm backend: 'native' (the addon; throws if it is not built), 'wasm' (tfjs'
+   * own), or 'auto' (native where it loads). Default: $MOCO_CXR_KERNELS, else 'auto'.
+   */
+  kernels?: KernelSet | 'auto';
+  /** Instruction set of the native kernels. Default: $MOCO_CXR_NATIVE_ISA, else the best this CPU runs. */
+  nativeIsa?: NativeIsa;
 }
 
 export interface BackendInfo {
@@ -25,6 +33,10 @@ export interface BackendInfo {
   simd: boolean;
   /** Why a faster choice was skipped (missing package, fallback after a hung threaded start). */
   notes: string[];
+  /** Which kernels compute on wasm: 'native' (the addon) or 'wasm' (tfjs'); null on other backends. */
+  kernels: KernelSet | null;
+  /** The native kernels' instruction set ('avx512', 'avx2', 'generic'), or null when they are off. */
+  nativeIsa: string | null;
 }
 
 const ORDER: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
@@ -40,8 +52,8 @@ let pthreadWorkers: ThreadPatch['workers'] = [];
 /** What initBackend chose, or null before it ran. */
 export function backendInfo(): BackendInfo | null {
   if (!current) return null;
-  const { backend, threads, simd, notes } = current;
-  return { backend, threads, simd, notes: [...notes] };
+  const { backend, threads, simd, notes, kernels, nativeIsa } = current;
+  return { backend, threads, simd, notes: [...notes], kernels, nativeIsa };
 }
 
 /**
@@ -54,11 +66,17 @@ export function initBackend(options: InitBackendOptions = {}): Promise<BackendIn
   const key = JSON.stringify([options.prefer ?? 'auto', Number.isInteger(threads) ? Math.min(threads, MAX_WASM_THREADS) : threads]);
   if (pending && key === pendingKey) return pending;
   if (current && tf.getBackend() === engineName(current.backend) && satisfies(current, options)) {
+    try {
+      applyKernels(current, options);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return Promise.resolve(backendInfo() as BackendInfo);
   }
   pendingKey = key;
   pending = choose(options).then(
     (info) => {
+      applyKernels(info, options);
       current = info;
       currentAuto = options.prefer === undefined;
       pending = null;
@@ -71,6 +89,47 @@ export function initBackend(options: InitBackendOptions = {}): Promise<BackendIn
     },
   );
   return pending;
+}
+
+const KERNEL_SETS = ['auto', 'native', 'wasm'] as const;
+const ISAS = ['avx512', 'avx2', 'generic'] as const;
+
+/**
+ * Switches the wasm kernels between the native set and tfjs' own, as the options (or
+ * $MOCO_CXR_KERNELS / $MOCO_CXR_NATIVE_ISA) ask; notes say in one line why native is off.
+ */
+function applyKernels(info: BackendInfo, options: InitBackendOptions): void {
+  const wanted = options.kernels ?? ((process.env.MOCO_CXR_KERNELS || undefined) as InitBackendOptions['kernels']) ?? 'auto';
+  const isa = options.nativeIsa ?? ((process.env.MOCO_CXR_NATIVE_ISA || undefined) as NativeIsa | undefined);
+  if (!KERNEL_SETS.includes(wanted)) {
+    throw new Error(`initBackend: kernels must be one of ${KERNEL_SETS.join(', ')} (option kernels or MOCO_CXR_KERNELS); got ${JSON.stringify(wanted)}`);
+  }
+  if (isa !== undefined && !ISAS.includes(isa)) {
+    throw new Error(`initBackend: nativeIsa must be one of ${ISAS.join(', ')} (option nativeIsa or MOCO_CXR_NATIVE_ISA); got ${JSON.stringify(isa)}`);
+  }
+  info.notes = info.notes.filter((n) => !n.startsWith('native:'));
+  if (info.backend !== 'wasm') {
+    configureNative(false, 1);
+    info.kernels = null;
+    info.nativeIsa = null;
+    return;
+  }
+  if (wanted === 'wasm') {
+    configureNative(false, info.threads);
+  } else if (loadNative() === null) {
+    if (wanted === 'native') throw new Error(`initBackend: native kernels were requested but ${nativeLoadError()}`);
+    info.notes.push(`native: ${nativeLoadError()}; training runs on the wasm kernels`);
+    configureNative(false, info.threads);
+  } else {
+    const available = loadNative()?.isas() ?? [];
+    if (isa !== undefined && !available.includes(isa)) {
+      throw new Error(`initBackend: native instruction set '${isa}' was requested but this CPU runs only ${available.join(', ')}`);
+    }
+    configureNative(true, info.threads, isa);
+  }
+  const active = wanted === 'wasm' ? null : (loadNative()?.isa() ?? null);
+  info.kernels = active ? 'native' : 'wasm';
+  info.nativeIsa = active;
 }
 
 /** Whether the running choice already answers this request. */
@@ -117,12 +176,12 @@ async function start(name: BackendName, options: InitBackendOptions, notes: stri
       throw new Error(`${pkg} is not installed or failed to load (${e instanceof Error ? e.message.split('\n')[0] : String(e)}); install it with npm install ${pkg}@4.22.0`);
     }
     await setBackendOrThrow('tensorflow');
-    return { backend: name, threads: os.cpus().length, simd: false, notes };
+    return { backend: name, threads: os.cpus().length, simd: false, notes, kernels: null, nativeIsa: null };
   }
   if (name === 'cpu') {
     await import('@tensorflow/tfjs-backend-cpu');
     await setBackendOrThrow('cpu');
-    return { backend: 'cpu', threads: 1, simd: false, notes };
+    return { backend: 'cpu', threads: 1, simd: false, notes, kernels: null, nativeIsa: null };
   }
   return startWasm(options, notes);
 }
@@ -155,7 +214,7 @@ async function startWasm(options: InitBackendOptions, notes: string[]): Promise<
   if (requested > 1 && threadsAvailable) {
     try {
       const threads = await startWasmThreaded(wasm, factory, requested, options);
-      return { backend: 'wasm', threads, simd: true, notes };
+      return { backend: 'wasm', threads, simd: true, notes, kernels: null, nativeIsa: null };
     } catch (e) {
       const msg = `threaded wasm start failed, using one thread: ${e instanceof Error ? e.message : String(e)}`;
       console.warn(`@moco-cxr/compute: ${msg}`);
@@ -168,7 +227,7 @@ async function startWasm(options: InitBackendOptions, notes: string[]): Promise<
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   wasm.setThreadsCount(1);
   await setBackendOrThrow('wasm');
-  return { backend: 'wasm', threads: wasm.getThreadsCount(), simd, notes };
+  return { backend: 'wasm', threads: wasm.getThreadsCount(), simd, notes, kernels: null, nativeIsa: null };
 }
 
 /** Removes a started (or hung) wasm backend and registers its factory again, so it can restart. */

@@ -13,6 +13,7 @@ import { fusedBatchNormGradConfig, meanGradConfig, sumGradConfig } from './gradi
 import { channelReduceKernel } from './reduce';
 import { castKernel, identityKernel, sliceKernel, splitVKernel } from './heap';
 import { fusedBatchNormKernel, maxPoolGradKernel } from './norm-pool';
+import { nativeBatchMatMul, nativeConv2D, nativeConv2DBackpropFilter, nativeConv2DBackpropInput } from './native';
 
 const WASM = 'wasm';
 const registered: string[] = [];
@@ -77,6 +78,13 @@ function register(): void {
   for (const name of ['Sum', 'Mean'] as const) {
     const stock = getKernel(name, WASM);
     if (stock) replaceKernel({ kernelName: name, backendName: WASM, kernelFunc: channelReduceKernel(name, stock.kernelFunc, WASM) });
+  }
+
+  // Native kernels over everything above: each falls back to the kernel it replaces whenever the
+  // native set is off (initBackend's choice) or the call is one it does not handle.
+  for (const [name, wrap] of [['Conv2D', nativeConv2D], ['Conv2DBackpropInput', nativeConv2DBackpropInput], ['Conv2DBackpropFilter', nativeConv2DBackpropFilter], ['BatchMatMul', nativeBatchMatMul]] as const) {
+    const current = getKernel(name, WASM);
+    if (current) replaceKernel({ kernelName: name, backendName: WASM, kernelFunc: wrap(current.kernelFunc) });
   }
 
   for (const g of [fusedBatchNormGradConfig(getGradient('FusedBatchNorm')), meanGradConfig(getGradient('Mean')), sumGradConfig(getGradient('Sum'))]) {

@@ -1,0 +1,180 @@
+// N-API surface of the native kernels. Every function works in place on Float32Array views (of
+// the wasm heap, in practice) and checks each view's length against the shape before touching it.
+#include <node_api.h>
+
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "kernels.h"
+
+namespace mococxr {
+namespace {
+
+const KernelTable* active = nullptr;
+
+const KernelTable* best() {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && kernels_avx512()) return kernels_avx512();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && kernels_avx2()) return kernels_avx2();
+#endif
+  return kernels_generic();
+}
+
+bool supported(const KernelTable* t) {
+  if (!t) return false;
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (t == kernels_avx512()) return __builtin_cpu_supports("avx512f");
+  if (t == kernels_avx2()) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+  return true;
+}
+
+napi_value fail(napi_env env, const std::string& msg) {
+  napi_throw_error(env, nullptr, ("@moco-cxr/compute native: " + msg).c_str());
+  return nullptr;
+}
+
+bool get_args(napi_env env, napi_callback_info info, size_t want, napi_value* argv) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < want) return false;
+  return true;
+}
+
+// A typed array's data and element count; false when it is not of the expected kind.
+template <class T>
+bool view(napi_env env, napi_value v, napi_typedarray_type want, T** data, size_t* length) {
+  bool is = false;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return false;
+  napi_typedarray_type type;
+  void* p = nullptr;
+  napi_value ab;
+  size_t offset = 0;
+  if (napi_get_typedarray_info(env, v, &type, length, &p, &ab, &offset) != napi_ok || type != want) return false;
+  *data = static_cast<T*>(p);
+  return true;
+}
+
+int get_int(napi_env env, napi_value v) {
+  int32_t r = 0;
+  napi_get_value_int32(env, v, &r);
+  return r;
+}
+
+napi_value str(napi_env env, const char* s) {
+  napi_value r;
+  napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &r);
+  return r;
+}
+
+napi_value Isas(napi_env env, napi_callback_info) {
+  napi_value arr;
+  napi_create_array(env, &arr);
+  uint32_t i = 0;
+  for (const KernelTable* t : {kernels_avx512(), kernels_avx2(), kernels_generic()})
+    if (supported(t)) napi_set_element(env, arr, i++, str(env, t->isa));
+  return arr;
+}
+
+napi_value Isa(napi_env env, napi_callback_info) { return str(env, active->isa); }
+
+napi_value SetIsa(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return fail(env, "setIsa(name) needs a name");
+  char name[32] = {0};
+  size_t len = 0;
+  napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len);
+  for (const KernelTable* t : {kernels_avx512(), kernels_avx2(), kernels_generic()}) {
+    if (t && std::strcmp(t->isa, name) == 0) {
+      if (!supported(t)) return fail(env, std::string("this CPU cannot run the '") + name + "' kernels");
+      active = t;
+      return str(env, t->isa);
+    }
+  }
+  return fail(env, std::string("no kernel set named '") + name + "' (avx512, avx2, generic)");
+}
+
+bool read_shape(napi_env env, napi_value v, ConvShape* s) {
+  int32_t* d = nullptr;
+  size_t n = 0;
+  if (!view(env, v, napi_int32_array, &d, &n) || n != 13) return false;
+  *s = ConvShape{d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11], d[12]};
+  for (int i = 0; i < 13; i++)
+    if (d[i] < 0 || (i < 11 && d[i] == 0 && i != 0)) return false;
+  return true;
+}
+
+// conv kernels: (a, b, out, shape Int32Array[13], threads); `which` picks forward / input / filter gradient.
+template <int which>
+napi_value Conv(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  if (!get_args(env, info, 5, argv)) return fail(env, "conv kernels take (a, b, out, shape, threads)");
+  ConvShape s;
+  if (!read_shape(env, argv[3], &s)) return fail(env, "conv shape must be an Int32Array of 13 non-negative sizes");
+  float *a, *b, *o;
+  size_t na, nb, no;
+  if (!view(env, argv[0], napi_float32_array, &a, &na) || !view(env, argv[1], napi_float32_array, &b, &nb) ||
+      !view(env, argv[2], napi_float32_array, &o, &no))
+    return fail(env, "conv kernels take Float32Array views");
+  const size_t xs = size_t(s.n) * s.h * s.w * s.ci, ws = size_t(s.kh) * s.kw * s.ci * s.co, ys = size_t(s.n) * s.oh * s.ow * s.co;
+  const size_t want[3][3] = {{xs, ws, ys}, {ys, ws, xs}, {xs, ys, ws}};
+  const char* names[3][3] = {{"x", "filter", "y"}, {"dy", "filter", "dx"}, {"x", "dy", "dw"}};
+  const size_t got[3] = {na, nb, no};
+  for (int i = 0; i < 3; i++)
+    if (got[i] != want[which][i])
+      return fail(env, std::string(names[which][i]) + " has " + std::to_string(got[i]) + " elements, the shape needs " + std::to_string(want[which][i]));
+  const int threads = std::max(1, get_int(env, argv[4]));
+  try {
+    if (which == 0) active->conv2d(a, b, o, s, threads);
+    if (which == 1) active->conv2d_grad_input(a, b, o, s, threads);
+    if (which == 2) active->conv2d_grad_filter(a, b, o, s, threads);
+  } catch (const std::exception& e) {
+    return fail(env, e.what());
+  }
+  return nullptr;
+}
+
+// matmul(a, b, c, params Float64Array[batch, m, k, n, transposeA, transposeB, batchStrideA, batchStrideB], threads)
+napi_value MatMul(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  if (!get_args(env, info, 5, argv)) return fail(env, "matmul takes (a, b, c, params, threads)");
+  float *a, *b, *c;
+  double* p;
+  size_t na, nb, nc, np;
+  if (!view(env, argv[0], napi_float32_array, &a, &na) || !view(env, argv[1], napi_float32_array, &b, &nb) ||
+      !view(env, argv[2], napi_float32_array, &c, &nc) || !view(env, argv[3], napi_float64_array, &p, &np) || np != 8)
+    return fail(env, "matmul takes Float32Array views and a Float64Array of 8 params");
+  const long batch = long(p[0]), m = long(p[1]), k = long(p[2]), n = long(p[3]), sa = long(p[6]), sb = long(p[7]);
+  if (batch < 0 || m < 0 || k < 0 || n < 0 || sa < 0 || sb < 0) return fail(env, "matmul sizes must be non-negative");
+  if (batch > 0 && (size_t((batch - 1) * sa + m * k) > na || size_t((batch - 1) * sb + k * n) > nb || size_t(batch * m * n) != nc))
+    return fail(env, "matmul views are shorter than the shapes need");
+  try {
+    active->matmul(a, b, c, batch, m, k, n, p[4] != 0, p[5] != 0, sa, sb, std::max(1, get_int(env, argv[4])));
+  } catch (const std::exception& e) {
+    return fail(env, e.what());
+  }
+  return nullptr;
+}
+
+napi_value Init(napi_env env, napi_value exports) {
+  if (!active) active = best();
+  const napi_property_descriptor props[] = {
+      {"isas", nullptr, Isas, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"isa", nullptr, Isa, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setIsa", nullptr, SetIsa, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"conv2d", nullptr, Conv<0>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"conv2dGradInput", nullptr, Conv<1>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"conv2dGradFilter", nullptr, Conv<2>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"matmul", nullptr, MatMul, nullptr, nullptr, nullptr, napi_default, nullptr},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+}  // namespace
+}  // namespace mococxr
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, mococxr::Init)

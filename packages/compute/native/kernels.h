@@ -1,0 +1,33 @@
+// What every instruction-set build of the kernels exports (see kernels.inl).
+#pragma once
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <vector>
+
+#include "pool.h"
+
+namespace mococxr {
+
+// One 2-D convolution, NHWC input [n, h, w, ci], HWIO filter [kh, kw, ci, co], output [n, oh, ow, co];
+// pt / pl are the top / left padding (bottom / right follow from oh / ow).
+struct ConvShape {
+  int n, h, w, ci, kh, kw, co, oh, ow, sh, sw, pt, pl;
+};
+
+struct KernelTable {
+  const char* isa;
+  void (*conv2d)(const float* x, const float* w, float* y, const ConvShape& s, int threads);
+  void (*conv2d_grad_input)(const float* dy, const float* w, float* dx, const ConvShape& s, int threads);
+  void (*conv2d_grad_filter)(const float* x, const float* dy, float* dw, const ConvShape& s, int threads);
+  void (*matmul)(const float* a, const float* b, float* c, long batch, long m, long k, long n, bool ta, bool tb,
+                 long stride_a, long stride_b, int threads);
+};
+
+const KernelTable* kernels_avx512();   // null where not compiled (non-x86)
+const KernelTable* kernels_avx2();     // null where not compiled (non-x86)
+const KernelTable* kernels_generic();  // always there: the baseline ISA of the target (SSE2, NEON, ...)
+
+}  // namespace mococxr

@@ -1,0 +1,359 @@
+// The kernels, written once with GCC vector extensions and compiled once per instruction set:
+// each isa_*.cc defines VBYTES (vector width in bytes) and MR (rows of the register tile), sets
+// `#pragma GCC target`, and includes this file inside its own namespace.
+//
+// Layouts are tfjs': activations NHWC, filters HWIO ([kh][kw][ci][co]), all float32, row-major.
+// Every kernel is a GEMM C = A B on packed panels (BLIS order): A in MR-row strips, B in NR-column
+// strips, an MR x NR register tile of FMAs. Convolutions never build an im2col matrix: the A
+// packer gathers it straight from the input, a cache-sized block at a time.
+
+constexpr int VL = VBYTES / 4;
+constexpr int NR = 2 * VL;
+constexpr long KC = 256;  // depth of a packed panel: an MR x KC A strip plus a KC x NR B strip fit L1
+
+typedef float vf __attribute__((vector_size(VBYTES)));
+typedef float vfu __attribute__((vector_size(VBYTES), aligned(4), may_alias));
+
+static inline vf loadu(const float* p) { return *reinterpret_cast<const vfu*>(p); }
+static inline void storeu(float* p, vf v) { *reinterpret_cast<vfu*>(p) = v; }
+static inline long round_up(long a, long b) { return (a + b - 1) / b * b; }
+static inline long cdiv(long a, long b) { return (a + b - 1) / b; }
+
+// Grow-only, 64-byte aligned scratch; one per thread and use.
+struct Scratch {
+  float* p = nullptr;
+  size_t n = 0;
+  float* get(size_t need) {
+    if (need > n) {
+      std::free(p);
+      size_t bytes = (need * sizeof(float) + 63) / 64 * 64;
+      p = static_cast<float*>(std::aligned_alloc(64, bytes));
+      if (!p) throw std::bad_alloc();
+      n = bytes / sizeof(float);
+    }
+    return p;
+  }
+  ~Scratch() { std::free(p); }
+};
+
+// C[mr x nr] (+)= sum_p A[p][0..MR) * B[p][0..NR): A packed p-major in MR rows, B packed in NR columns.
+static inline __attribute__((always_inline)) void micro(long kc, const float* __restrict A, const float* __restrict B,
+                                                        float* __restrict C, long ldc, int mr, int nr, bool acc) {
+  vf c0[MR], c1[MR];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; i++) {
+    c0[i] = vf{};
+    c1[i] = vf{};
+  }
+  for (long p = 0; p < kc; p++) {
+    const vf b0 = *reinterpret_cast<const vf*>(B + p * NR);
+    const vf b1 = *reinterpret_cast<const vf*>(B + p * NR + VL);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++) {
+      const float a = A[p * MR + i];
+      c0[i] += a * b0;
+      c1[i] += a * b1;
+    }
+  }
+  if (mr == MR && nr == NR) {
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++) {
+      float* r = C + i * ldc;
+      if (acc) {
+        storeu(r, loadu(r) + c0[i]);
+        storeu(r + VL, loadu(r + VL) + c1[i]);
+      } else {
+        storeu(r, c0[i]);
+        storeu(r + VL, c1[i]);
+      }
+    }
+    return;
+  }
+  alignas(64) float t[MR * NR];
+  for (int i = 0; i < MR; i++) {
+    storeu(t + i * NR, c0[i]);
+    storeu(t + i * NR + VL, c1[i]);
+  }
+  for (int i = 0; i < mr; i++)
+    for (int j = 0; j < nr; j++) C[i * ldc + j] = (acc ? C[i * ldc + j] : 0.f) + t[i * NR + j];
+}
+
+// B (k x n, element (p, j) at b[p * rs + j * cs]) packed whole: for each KC block starting at p0,
+// NR-column strips of kc rows at out + p0 * npad + strip * kc * NR; columns past n are zero.
+static void pack_b(const float* b, long rs, long cs, long k, long n, float* out, int threads) {
+  const long npad = round_up(n, NR), strips = npad / NR;
+  const long blocks = cdiv(k, KC);
+  auto body = [&](int tid, int nt) {
+    for (long item = tid; item < blocks * strips; item += nt) {
+      const long p0 = (item / strips) * KC, s = item % strips;
+      const long kc = std::min(KC, k - p0), j0 = s * NR, nr = std::min<long>(NR, n - j0);
+      float* dst = out + p0 * npad + s * kc * NR;
+      for (long p = 0; p < kc; p++) {
+        const float* src = b + (p0 + p) * rs + j0 * cs;
+        float* d = dst + p * NR;
+        if (cs == 1 && nr == NR) {
+          std::memcpy(d, src, NR * sizeof(float));
+        } else {
+          long j = 0;
+          for (; j < nr; j++) d[j] = src[j * cs];
+          for (; j < NR; j++) d[j] = 0.f;
+        }
+      }
+    }
+  };
+  mococxr::pool().run(blocks * strips >= 4 ? threads : 1, body);
+}
+
+// A row block packed into MR-row strips of kc columns; element (i, p) read as a[i * rs + p * cs].
+static void pack_a_dense(const float* a, long rs, long cs, long mc, long kc, float* out) {
+  for (long s = 0; s < mc; s += MR) {
+    float* dst = out + s * kc;
+    const long mr = std::min<long>(MR, mc - s);
+    if (cs == 1) {
+      for (long i = 0; i < mr; i++) {
+        const float* src = a + (s + i) * rs;
+        for (long p = 0; p < kc; p++) dst[p * MR + i] = src[p];
+      }
+    } else {
+      for (long p = 0; p < kc; p++) {
+        const float* src = a + p * cs + s * rs;
+        for (long i = 0; i < mr; i++) dst[p * MR + i] = src[i * rs];
+      }
+    }
+    for (long i = mr; i < MR; i++)
+      for (long p = 0; p < kc; p++) dst[p * MR + i] = 0.f;
+  }
+}
+
+// C (m x n, row stride ldc) = A B with B already packed by pack_b; `pack_a(m0, mc, p0, kc, dst)`
+// packs rows [m0, m0 + mc) and columns [p0, p0 + kc) of A. Work is split over row blocks and,
+// when there are too few of them for the threads, over column chunks too.
+template <class PackA>
+static void gemm_packed_b(long m, long n, long k, const float* bp, float* c, long ldc, PackA pack_a, int threads) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    for (long i = 0; i < m; i++) std::memset(c + i * ldc, 0, n * sizeof(float));
+    return;
+  }
+  const long npad = round_up(n, NR);
+  // Row blocks: an mc x KC A block stays in L2 while every B strip passes over it.
+  long mc = std::min<long>(round_up(m, MR), 8 * MR);
+  const long mblocks = cdiv(m, mc);
+  long nchunks = 1;
+  if (mblocks < 4L * threads) nchunks = std::min(npad / NR, cdiv(4L * threads, mblocks));
+  const long nc = round_up(cdiv(npad, nchunks), NR);
+  nchunks = cdiv(npad, nc);
+  const long items = mblocks * nchunks;
+  std::atomic<long> next{0};
+  auto body = [&](int, int) {
+    static thread_local Scratch abuf;
+    float* ap = abuf.get(mc * KC);
+    for (long item; (item = next.fetch_add(1, std::memory_order_relaxed)) < items;) {
+      const long m0 = (item / nchunks) * mc, n0 = (item % nchunks) * nc;
+      const long rows = std::min(mc, m - m0), ncols = std::min(nc, n - n0);
+      if (ncols <= 0) continue;
+      for (long p0 = 0; p0 < k; p0 += KC) {
+        const long kc = std::min(KC, k - p0);
+        pack_a(m0, rows, p0, kc, ap);
+        for (long j0 = n0; j0 < n0 + ncols; j0 += NR) {
+          const float* bs = bp + p0 * npad + (j0 / NR) * kc * NR;
+          const int nr = static_cast<int>(std::min<long>(NR, n - j0));
+          for (long i = 0; i < rows; i += MR)
+            micro(kc, ap + i * kc, bs, c + (m0 + i) * ldc + j0, ldc, static_cast<int>(std::min<long>(MR, rows - i)), nr, p0 > 0);
+        }
+      }
+    }
+  };
+  mococxr::pool().run(items > 1 ? threads : 1, body);
+}
+
+// ---- MatMul -------------------------------------------------------------------------------
+
+// c[b] = op(a[b]) op(b[b]) for b < batch; a batch stride of 0 broadcasts that operand.
+static void matmul(const float* a, const float* b, float* c, long batch, long m, long k, long n, bool ta, bool tb,
+                   long stride_a, long stride_b, int threads) {
+  static thread_local Scratch bbuf;
+  for (long i = 0; i < batch; i++) {
+    const float* ai = a + i * stride_a;
+    const float* bi = b + i * stride_b;
+    float* bp = bbuf.get(round_up(n, NR) * std::max<long>(k, 1));
+    if (i == 0 || stride_b != 0) pack_b(bi, tb ? 1 : n, tb ? k : 1, k, n, bp, threads);
+    const long ars = ta ? 1 : k, acs = ta ? m : 1;
+    gemm_packed_b(m, n, k, bp, c + i * m * n, n,
+                  [&](long m0, long mc, long p0, long kc, float* dst) { pack_a_dense(ai + m0 * ars + p0 * acs, ars, acs, mc, kc, dst); },
+                  threads);
+  }
+}
+
+// ---- Convolution --------------------------------------------------------------------------
+
+struct Pixel {
+  long base;  // offset of x[n, ih0, iw0, 0] (may point outside a row: only used when in bounds)
+  int ih0, iw0;
+};
+
+static inline Pixel pixel_of(const ConvShape& s, long m) {
+  const long ohw = static_cast<long>(s.oh) * s.ow;
+  const long nn = m / ohw, r = m % ohw;
+  const int oh = static_cast<int>(r / s.ow), ow = static_cast<int>(r % s.ow);
+  Pixel px;
+  px.ih0 = oh * s.sh - s.pt;
+  px.iw0 = ow * s.sw - s.pl;
+  px.base = ((nn * s.h + px.ih0) * s.w + px.iw0) * static_cast<long>(s.ci);
+  return px;
+}
+
+// Copies im2col(x)[pixel][k0 .. k0 + len) to dst[t * stride] (zeros where the tap is padding).
+static inline void gather_row(const float* x, const ConvShape& s, const Pixel& px, long k0, long len, float* dst, long stride) {
+  long k = k0;
+  const long end = k0 + len;
+  while (k < end) {
+    const long tap = k / s.ci, c0 = k % s.ci;
+    const int kh = static_cast<int>(tap / s.kw), kw = static_cast<int>(tap % s.kw);
+    const long run = std::min<long>(s.ci - c0, end - k);
+    const int ih = px.ih0 + kh, iw = px.iw0 + kw;
+    float* d = dst + (k - k0) * stride;
+    if (ih >= 0 && ih < s.h && iw >= 0 && iw < s.w) {
+      const float* src = x + px.base + (static_cast<long>(kh) * s.w + kw) * s.ci + c0;
+      if (stride == 1) {
+        std::memcpy(d, src, run * sizeof(float));
+      } else {
+        for (long t = 0; t < run; t++) d[t * stride] = src[t];
+      }
+    } else {
+      for (long t = 0; t < run; t++) d[t * stride] = 0.f;
+    }
+    k += run;
+  }
+}
+
+static inline bool pointwise(const ConvShape& s) {
+  return s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.pt == 0 && s.pl == 0 && s.oh == s.h && s.ow == s.w;
+}
+
+// y = conv2d(x, w): rows are output pixels, columns output channels, depth kh * kw * ci.
+static void conv2d(const float* x, const float* w, float* y, const ConvShape& s, int threads) {
+  const long m = static_cast<long>(s.n) * s.oh * s.ow, k = static_cast<long>(s.kh) * s.kw * s.ci, n = s.co;
+  static thread_local Scratch bbuf;
+  float* bp = bbuf.get(round_up(n, NR) * std::max<long>(k, 1));
+  pack_b(w, n, 1, k, n, bp, threads);
+  if (pointwise(s)) {
+    gemm_packed_b(m, n, k, bp, y, n, [&](long m0, long mc, long p0, long kc, float* dst) { pack_a_dense(x + m0 * k + p0, k, 1, mc, kc, dst); }, threads);
+    return;
+  }
+  gemm_packed_b(m, n, k, bp, y, n,
+                [&](long m0, long mc, long p0, long kc, float* dst) {
+                  for (long st = 0; st < mc; st += MR) {
+                    float* d = dst + st * kc;
+                    const long mr = std::min<long>(MR, mc - st);
+                    for (long i = 0; i < mr; i++) gather_row(x, s, pixel_of(s, m0 + st + i), p0, kc, d + i, MR);
+                    for (long i = mr; i < MR; i++)
+                      for (long p = 0; p < kc; p++) d[p * MR + i] = 0.f;
+                  }
+                },
+                threads);
+}
+
+// dx = conv2d's input gradient: dcol = dy w^T (rows output pixels, columns kh * kw * ci), then each
+// row is added back onto the input pixels its taps read. Threads own whole images, so no two
+// threads ever add to the same dx element.
+static void conv2d_grad_input(const float* dy, const float* w, float* dx, const ConvShape& s, int threads) {
+  const long m = static_cast<long>(s.n) * s.oh * s.ow, k = static_cast<long>(s.kh) * s.kw * s.ci, co = s.co;
+  static thread_local Scratch bbuf;
+  float* bp = bbuf.get(round_up(k, NR) * std::max<long>(co, 1));
+  pack_b(w, 1, co, co, k, bp, threads);  // w^T: element (p = output channel, j = k) at w[j * co + p]
+  auto pack_dy = [&](long m0, long mc, long p0, long kc, float* dst) { pack_a_dense(dy + m0 * co + p0, co, 1, mc, kc, dst); };
+  if (pointwise(s)) {
+    gemm_packed_b(m, k, co, bp, dx, k, pack_dy, threads);
+    return;
+  }
+  std::memset(dx, 0, static_cast<size_t>(s.n) * s.h * s.w * s.ci * sizeof(float));
+  const long ohw = static_cast<long>(s.oh) * s.ow;
+  const int nt = static_cast<int>(std::max<long>(1, std::min<long>(threads, s.n)));
+  // Rows per block: the mc x k dcol block stays within L2.
+  const long mc = std::max<long>(MR, std::min<long>(16 * MR, (131072 / std::max<long>(k, 1)) / MR * MR));
+  const long npad = round_up(k, NR);
+  auto body = [&](int tid, int nth) {
+    static thread_local Scratch abuf, cbuf;
+    float* ap = abuf.get(mc * KC);
+    float* cb = cbuf.get(mc * k);
+    const long img0 = s.n * tid / nth, img1 = s.n * (tid + 1) / nth;
+    for (long m0 = img0 * ohw; m0 < img1 * ohw; m0 += mc) {
+      const long rows = std::min(mc, img1 * ohw - m0);
+      for (long p0 = 0; p0 < co; p0 += KC) {
+        const long kc = std::min<long>(KC, co - p0);
+        pack_dy(m0, rows, p0, kc, ap);
+        for (long j0 = 0; j0 < k; j0 += NR) {
+          const float* bs = bp + p0 * npad + (j0 / NR) * kc * NR;
+          const int nr = static_cast<int>(std::min<long>(NR, k - j0));
+          for (long i = 0; i < rows; i += MR)
+            micro(kc, ap + i * kc, bs, cb + i * k + j0, k, static_cast<int>(std::min<long>(MR, rows - i)), nr, p0 > 0);
+        }
+      }
+      for (long i = 0; i < rows; i++) {
+        const Pixel px = pixel_of(s, m0 + i);
+        const float* src = cb + i * k;
+        for (int kh = 0; kh < s.kh; kh++) {
+          const int ih = px.ih0 + kh;
+          if (ih < 0 || ih >= s.h) continue;
+          for (int kw = 0; kw < s.kw; kw++) {
+            const int iw = px.iw0 + kw;
+            if (iw < 0 || iw >= s.w) continue;
+            float* d = dx + px.base + (static_cast<long>(kh) * s.w + kw) * s.ci;
+            const float* g = src + (static_cast<long>(kh) * s.kw + kw) * s.ci;
+            long c = 0;
+            for (; c + VL <= s.ci; c += VL) storeu(d + c, loadu(d + c) + loadu(g + c));
+            for (; c < s.ci; c++) d[c] += g[c];
+          }
+        }
+      }
+    }
+  };
+  mococxr::pool().run(nt, body);
+}
+
+// dw = im2col(x)^T dy: rows kh * kw * ci, columns co, depth the output pixels. Threads own ranges
+// of rows, so each sums its own rows over every pixel and nothing is reduced afterwards.
+static void conv2d_grad_filter(const float* x, const float* dy, float* dw, const ConvShape& s, int threads) {
+  const long p = static_cast<long>(s.n) * s.oh * s.ow, k = static_cast<long>(s.kh) * s.kw * s.ci, co = s.co;
+  std::memset(dw, 0, static_cast<size_t>(k) * co * sizeof(float));
+  if (p == 0) return;
+  const long strips = cdiv(k, MR), npad = round_up(co, NR);
+  const int nt = static_cast<int>(std::max<long>(1, std::min<long>(threads, strips)));
+  auto body = [&](int tid, int nth) {
+    static thread_local Scratch abuf, bbuf;
+    static thread_local std::vector<Pixel> pix;
+    float* ap = abuf.get(MR * KC);
+    float* bp = bbuf.get(npad * KC);
+    if (pix.size() < static_cast<size_t>(KC)) pix.resize(KC);
+    const long s0 = strips * tid / nth, s1 = strips * (tid + 1) / nth;
+    for (long p0 = 0; p0 < p; p0 += KC) {
+      const long kc = std::min(KC, p - p0);
+      // B: kc rows of dy in NR-column strips (each thread packs its own copy: cheap, and no barrier).
+      for (long j0 = 0; j0 < npad; j0 += NR) {
+        float* d = bp + j0 * kc;
+        const long nr = std::min<long>(NR, co - j0);
+        for (long q = 0; q < kc; q++) {
+          const float* src = dy + (p0 + q) * co + j0;
+          long j = 0;
+          for (; j < nr; j++) d[q * NR + j] = src[j];
+          for (; j < NR; j++) d[q * NR + j] = 0.f;
+        }
+      }
+      for (long q = 0; q < kc; q++) pix[q] = pixel_of(s, p0 + q);
+      for (long st = s0; st < s1; st++) {
+        const long k0 = st * MR, mr = std::min<long>(MR, k - k0);
+        for (long q = 0; q < kc; q++) {
+          float* d = ap + q * MR;
+          gather_row(x, s, pix[q], k0, mr, d, 1);
+          for (long i = mr; i < MR; i++) d[i] = 0.f;
+        }
+        for (long j0 = 0; j0 < co; j0 += NR)
+          micro(kc, ap, bp + j0 * kc, dw + k0 * co + j0, co, static_cast<int>(mr), static_cast<int>(std::min<long>(NR, co - j0)), true);
+      }
+    }
+  };
+  mococxr::pool().run(nt, body);
+}
+
+static const KernelTable table = {ISA_LABEL, conv2d, conv2d_grad_input, conv2d_grad_filter, matmul};

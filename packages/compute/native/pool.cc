@@ -1,0 +1,69 @@
+#include "pool.h"
+
+namespace mococxr {
+
+Pool& pool() {
+  static Pool* p = new Pool();  // never destroyed: detached workers may outlive static destructors
+  return *p;
+}
+
+void Pool::ensure(int workers) {
+  while (started_ < workers) {
+    int id = ++started_;
+    // The generation before this region's: a worker that starts late still sees the region.
+    unsigned seen = generation_.load(std::memory_order_acquire);
+    std::thread([this, id, seen] { loop(id, seen); }).detach();
+  }
+}
+
+void Pool::loop(int id, unsigned seen) {
+  for (;;) {
+    // Spin a little: kernels come in bursts during a step, and a futex wake costs tens of microseconds.
+    for (int i = 0; i < 20000 && generation_.load(std::memory_order_acquire) == seen; i++) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    }
+    const std::function<void(int, int)>* job;
+    int n;
+    {
+      // Generation, job and width are read together, so a lagging worker never mixes two regions.
+      std::unique_lock<std::mutex> lk(mu_);
+      wake_.wait(lk, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+      seen = generation_.load(std::memory_order_acquire);
+      job = job_;
+      n = job_threads_;
+    }
+    if (id < n) {
+      (*job)(id, n);
+      pending_.fetch_sub(1, std::memory_order_acq_rel);
+    }
+  }
+}
+
+void Pool::run(int nthreads, const std::function<void(int, int)>& f) {
+  if (nthreads <= 1) {
+    f(0, 1);
+    return;
+  }
+  std::lock_guard<std::mutex> call(call_mu_);
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    ensure(nthreads - 1);
+    job_ = &f;
+    job_threads_ = nthreads;
+    pending_.store(nthreads - 1, std::memory_order_release);
+    generation_.fetch_add(1, std::memory_order_acq_rel);
+  }
+  wake_.notify_all();
+  f(0, nthreads);
+  while (pending_.load(std::memory_order_acquire) > 0) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#else
+    std::this_thread::yield();
+#endif
+  }
+}
+
+}  // namespace mococxr

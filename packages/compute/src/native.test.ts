@@ -1,0 +1,106 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { Rng } from '@moco-cxr/rng';
+import { afterAll, describe, expect, it } from 'vitest';
+import { backendInfo, initBackend } from './backend';
+import { loadNative, nativeLoadError } from './native';
+import { onBackend, randn, relErr } from './test-util';
+
+// CI must build the addon: a missing build fails here rather than silently testing the wasm kernels.
+const addon = loadNative();
+const isas = addon ? addon.isas() : [];
+
+afterAll(async () => {
+  await initBackend({ prefer: 'wasm', threads: 1, kernels: 'auto' });
+});
+
+describe('native kernels', () => {
+  it('are built and load on this machine', () => {
+    expect(nativeLoadError()).toBe('');
+    expect(isas).toContain('generic');
+  });
+
+  it('initBackend reports the active set, and kernels: wasm switches them off', async () => {
+    const on = await initBackend({ prefer: 'wasm', threads: 1, kernels: 'native' });
+    expect(on.kernels).toBe('native');
+    expect(on.nativeIsa).toBe(isas[0]);
+    const off = await initBackend({ prefer: 'wasm', threads: 1, kernels: 'wasm' });
+    expect(off.kernels).toBe('wasm');
+    expect(off.nativeIsa).toBeNull();
+    await expect(initBackend({ prefer: 'wasm', threads: 1, kernels: 'fast' as never })).rejects.toThrow(/kernels must be one of auto, native, wasm/);
+  });
+});
+
+// Randomized geometries: odd sizes, batch 1, strides 1 and 2, every padding kind, 1x1 / 3x3 / 7x7.
+interface Geometry {
+  x: [number, number, number, number];
+  k: number;
+  co: number;
+  stride: number;
+  pad: 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
+}
+
+function geometries(rng: Rng, count: number): Geometry[] {
+  const pick = <T>(xs: T[]): T => xs[Math.floor(rng.uniform(0, 1) * xs.length)];
+  const int = (lo: number, hi: number) => lo + Math.floor(rng.uniform(0, 1) * (hi - lo + 1));
+  const out: Geometry[] = [];
+  for (let i = 0; i < count; i++) {
+    const k = pick([1, 3, 7]);
+    const stride = pick([1, 2]);
+    const pads: Geometry['pad'][] = ['same', 'valid', Math.floor(k / 2), [[0, 0], [int(0, k - 1), int(0, k - 1)], [int(0, k - 1), int(0, k - 1)], [0, 0]]];
+    // 7x7 keeps few channels: the cpu backend's reference gradient is slow there.
+    out.push({ x: [i === 0 ? 1 : int(1, 3), int(k, 15), int(k, 14), k === 7 ? int(1, 12) : int(1, 40)], k, co: int(1, 70), stride, pad: pick(pads) });
+  }
+  return out;
+}
+
+function convAll(g: Geometry, xv: Float32Array, wv: Float32Array, dyv: Float32Array, yShape: number[]) {
+  return () => {
+    const x = tf.tensor4d(xv, g.x);
+    const w = tf.tensor4d(wv, [g.k, g.k, g.x[3], g.co]);
+    const dy = tf.tensor(dyv, yShape);
+    const f = (a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, g.stride, g.pad as 'same');
+    return [f(x, w), ...tf.grads(f)([x, w], dy)];
+  };
+}
+
+for (const isa of isas) {
+  for (const threads of [1, 2]) {
+    describe(`native ${isa}, ${threads} thread(s), against the cpu backend`, () => {
+      const rng = new Rng(isa.length * 100 + threads);
+      for (const [i, g] of geometries(rng, 8).entries()) {
+        it(`conv2d, input and filter gradients #${i}: x [${g.x}] ${g.k}x${g.k} s${g.stride} pad ${JSON.stringify(g.pad)} co ${g.co}`, async () => {
+          const info = await initBackend({ prefer: 'wasm', threads, kernels: 'native', nativeIsa: isa as 'generic' });
+          expect(info.nativeIsa).toBe(isa);
+          const yShape = tf.tidy(() => tf.conv2d(tf.zeros(g.x) as tf.Tensor4D, tf.zeros([g.k, g.k, g.x[3], g.co]) as tf.Tensor4D, g.stride, g.pad as 'same').shape);
+          const xv = randn(rng, g.x).values;
+          const wv = randn(rng, [g.k, g.k, g.x[3], g.co]).values;
+          const dyv = randn(rng, yShape).values;
+          const before = tf.memory().numTensors;
+          const ours = await onBackend('wasm', convAll(g, xv, wv, dyv, yShape));
+          expect(tf.memory().numTensors).toBe(before);
+          const ref = await onBackend('cpu', convAll(g, xv, wv, dyv, yShape));
+          for (let j = 0; j < 3; j++) expect(relErr(ours[j], ref[j]), ['y', 'dx', 'dw'][j]).toBeLessThan(1e-4);
+        });
+      }
+      it('matMul with every transpose and a broadcast batch (the MoCo queue logits)', async () => {
+        await initBackend({ prefer: 'wasm', threads, kernels: 'native', nativeIsa: isa as 'generic' });
+        for (const [m, k, n, ta, tb, ba, bb] of [[17, 128, 1000, false, false, 1, 1], [5, 33, 7, true, false, 3, 3], [9, 70, 40, false, true, 2, 1], [1, 1, 1, true, true, 1, 4], [31, 300, 65, true, true, 2, 2]] as const) {
+          const av = randn(rng, [ba, ta ? k : m, ta ? m : k]).values;
+          const bv = randn(rng, [bb, tb ? n : k, tb ? k : n]).values;
+          const run = () => [tf.matMul(tf.tensor3d(av, [ba, ta ? k : m, ta ? m : k]), tf.tensor3d(bv, [bb, tb ? n : k, tb ? k : n]), ta, tb)];
+          const [ours] = await onBackend('wasm', run);
+          const [ref] = await onBackend('cpu', run);
+          expect(relErr(ours, ref), `${m}x${k}x${n} ta ${ta} tb ${tb} batch ${ba}/${bb}`).toBeLessThan(1e-4);
+        }
+      });
+    });
+  }
+}
+
+describe('native kernels reject views that do not fit the shape', () => {
+  it('names the tensor and both sizes', () => {
+    const shape = Int32Array.from([1, 4, 4, 2, 3, 3, 2, 4, 4, 1, 1, 1, 1]);
+    expect(() => addon!.conv2d(new Float32Array(32), new Float32Array(36), new Float32Array(31), shape, 1)).toThrow(/y has 31 elements, the shape needs 32/);
+    expect(backendInfo()).not.toBeNull();
+  });
+});

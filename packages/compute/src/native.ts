@@ -1,0 +1,193 @@
+/**
+ * The native CPU kernels (packages/compute/native, built by `npm ci` through node-gyp): Conv2D, its
+ * input and filter gradients and BatchMatMul, run in place on the wasm heap with instruction sets
+ * chosen at run time. When the addon is missing or fails to load, the wasm kernels stay in charge.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { backend_util, util, type KernelBackend, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
+import type { HeapBackend } from './heap';
+
+/** The addon's surface (native/addon.cc). Views must be Float32Arrays of exactly the shapes' sizes. */
+export interface NativeAddon {
+  isas(): string[];
+  isa(): string;
+  setIsa(name: string): string;
+  conv2d(x: Float32Array, w: Float32Array, y: Float32Array, shape: Int32Array, threads: number): void;
+  conv2dGradInput(dy: Float32Array, w: Float32Array, dx: Float32Array, shape: Int32Array, threads: number): void;
+  conv2dGradFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, shape: Int32Array, threads: number): void;
+  matmul(a: Float32Array, b: Float32Array, c: Float32Array, params: Float64Array, threads: number): void;
+}
+
+/** Which kernels train: the native ones (with their instruction set) or tfjs-backend-wasm's. */
+export type KernelSet = 'native' | 'wasm';
+export type NativeIsa = 'avx512' | 'avx2' | 'generic';
+
+let addon: NativeAddon | null | undefined;
+let loadError = '';
+const state = { enabled: false, threads: 1 };
+
+/** Where this module sits, in both the ESM and the CJS build (and under vitest). */
+function moduleBase(): string {
+  // CJS defines __filename; ESM has import.meta.url (esbuild empties import.meta in the CJS build).
+  if (typeof __filename === 'string' && __filename.length > 0) return __filename;
+  return import.meta.url;
+}
+
+/** The package root: src/ and dist/ both sit one level below it. */
+function packageRoot(): string {
+  const base = moduleBase();
+  const file = base.startsWith('file:') ? new URL(base).pathname : base;
+  return path.resolve(path.dirname(file), '..');
+}
+
+/** The addon, loaded once; null (with `nativeLoadError()` saying why) when it cannot load. */
+export function loadNative(): NativeAddon | null {
+  if (addon !== undefined) return addon;
+  const file = process.env.MOCO_CXR_NATIVE_ADDON ?? path.join(packageRoot(), 'build', 'Release', 'moco_cxr_native.node');
+  if (!existsSync(file)) {
+    loadError = `the addon was not built (${file} is missing; \`npm rebuild @moco-cxr/compute\` builds it, and needs g++, make and python3)`;
+    addon = null;
+    return addon;
+  }
+  try {
+    addon = createRequire(moduleBase())(file) as NativeAddon;
+  } catch (e) {
+    loadError = `the addon failed to load (${e instanceof Error ? e.message.split('\n')[0] : String(e)})`;
+    addon = null;
+  }
+  return addon;
+}
+
+/** Why the addon is not available ('' when it is). */
+export function nativeLoadError(): string {
+  loadNative();
+  return loadError;
+}
+
+/** Turns the native kernels on (with `threads` and an instruction set) or off; returns the active ISA. */
+export function configureNative(enabled: boolean, threads: number, isa?: NativeIsa): string | null {
+  const a = enabled ? loadNative() : null;
+  state.enabled = a !== null;
+  state.threads = Math.max(1, threads);
+  if (!a) return null;
+  if (isa) a.setIsa(isa);
+  else a.setIsa(a.isas()[0]);
+  return a.isa();
+}
+
+/** The active native instruction set, or null while the wasm kernels run. */
+export function activeNativeIsa(): string | null {
+  return state.enabled && addon ? addon.isa() : null;
+}
+
+function f32(backend: KernelBackend, t: TensorInfo): Float32Array {
+  return (backend as unknown as HeapBackend).typedArrayFromHeap(t) as Float32Array;
+}
+
+function isNhwc(dataFormat: unknown): boolean {
+  return dataFormat === undefined || dataFormat === 'NHWC' || dataFormat === 'channelsLast';
+}
+
+function dilated(d: unknown): boolean {
+  return !(d === undefined || d === 1 || (Array.isArray(d) && d[0] === 1 && d[1] === 1));
+}
+
+function convShape(info: backend_util.Conv2DInfo): Int32Array {
+  return Int32Array.from([
+    info.batchSize, info.inHeight, info.inWidth, info.inChannels,
+    info.filterHeight, info.filterWidth, info.outChannels, info.outHeight, info.outWidth,
+    info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left,
+  ]);
+}
+
+type ConvAttrs = {
+  strides: number | [number, number];
+  pad: 'valid' | 'same' | number | backend_util.ExplicitPadding;
+  dataFormat?: string;
+  dilations?: number | [number, number];
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+};
+
+/**
+ * A wasm kernel that runs natively while the native set is active and the call is one it
+ * handles (float32, NHWC, no dilation); anything else goes to `fallback`.
+ */
+type Args = { inputs: Record<string, TensorInfo>; attrs: Record<string, unknown>; backend: KernelBackend };
+
+function nativeOr(fallback: KernelFunc, run: (args: Args, a: NativeAddon) => TensorInfo | null): KernelFunc {
+  return (args) => {
+    if (!state.enabled || !addon) return fallback(args);
+    return run(args as unknown as Args, addon) ?? fallback(args);
+  };
+}
+
+/** Output tensor first, heap views after: allocating may grow (and so detach) the heap. */
+function output(backend: KernelBackend, shape: number[]): TensorInfo {
+  return (backend as unknown as HeapBackend).makeOutput(shape, 'float32');
+}
+
+export function nativeConv2D(fallback: KernelFunc): KernelFunc {
+  return nativeOr(fallback, ({ inputs, attrs, backend }, a) => {
+    const { x, filter } = inputs as { x: TensorInfo; filter: TensorInfo };
+    const at = attrs as unknown as ConvAttrs;
+    if (x.dtype !== 'float32' || filter.dtype !== 'float32' || !isNhwc(at.dataFormat) || dilated(at.dilations)) return null;
+    const info = backend_util.computeConv2DInfo(x.shape as never, filter.shape as never, at.strides, 1, at.pad, at.dimRoundingMode, false, 'channelsLast');
+    const out = output(backend, info.outShape);
+    if (util.sizeFromShape(info.outShape) > 0) a.conv2d(f32(backend, x), f32(backend, filter), f32(backend, out), convShape(info), state.threads);
+    return out;
+  });
+}
+
+export function nativeConv2DBackpropInput(fallback: KernelFunc): KernelFunc {
+  return nativeOr(fallback, ({ inputs, attrs, backend }, a) => {
+    const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
+    const at = attrs as unknown as ConvAttrs & { inputShape: [number, number, number, number] };
+    if (dy.dtype !== 'float32' || filter.dtype !== 'float32' || !isNhwc(at.dataFormat) || dilated(at.dilations)) return null;
+    const info = backend_util.computeConv2DInfo(at.inputShape, filter.shape as never, at.strides, 1, at.pad, at.dimRoundingMode, false, 'channelsLast');
+    const out = output(backend, info.inShape);
+    if (util.sizeFromShape(info.inShape) > 0) a.conv2dGradInput(f32(backend, dy), f32(backend, filter), f32(backend, out), convShape(info), state.threads);
+    return out;
+  });
+}
+
+export function nativeConv2DBackpropFilter(fallback: KernelFunc): KernelFunc {
+  return nativeOr(fallback, ({ inputs, attrs, backend }, a) => {
+    const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+    const at = attrs as unknown as ConvAttrs & { filterShape: [number, number, number, number] };
+    if (x.dtype !== 'float32' || dy.dtype !== 'float32' || !isNhwc(at.dataFormat) || dilated(at.dilations)) return null;
+    const info = backend_util.computeConv2DInfo(x.shape as never, at.filterShape, at.strides, 1, at.pad, at.dimRoundingMode, false, 'channelsLast');
+    const out = output(backend, at.filterShape);
+    if (util.sizeFromShape(at.filterShape) > 0) a.conv2dGradFilter(f32(backend, x), f32(backend, dy), f32(backend, out), convShape(info), state.threads);
+    return out;
+  });
+}
+
+/** BatchMatMul with either operand transposed and a batch of 1 broadcast against the other's. */
+export function nativeBatchMatMul(fallback: KernelFunc): KernelFunc {
+  return nativeOr(fallback, ({ inputs, attrs, backend }, na) => {
+    const { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
+    const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
+    if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return null;
+    const ra = a.shape.length;
+    const rb = b.shape.length;
+    const m = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
+    const k = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
+    const k2 = transposeB ? b.shape[rb - 1] : b.shape[rb - 2];
+    const n = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
+    if (k !== k2) return null; // the stock kernel reports the mismatch
+    const batchA = util.sizeFromShape(a.shape.slice(0, -2));
+    const batchB = util.sizeFromShape(b.shape.slice(0, -2));
+    if (batchA !== batchB && batchA !== 1 && batchB !== 1) return null;
+    const outBatch = (batchA >= batchB ? a : b).shape.slice(0, -2);
+    if (batchA === batchB && ra !== rb) return null;
+    const batch = Math.max(batchA, batchB);
+    const out = output(backend, [...outBatch, m, n]);
+    if (batch * m * n > 0) {
+      const params = Float64Array.from([batch, m, k, n, transposeA ? 1 : 0, transposeB ? 1 : 0, batchA === 1 ? 0 : m * k, batchB === 1 ? 0 : k * n]);
+      na.matmul(f32(backend, a), f32(backend, b), f32(backend, out), params, state.threads);
+    }
+    return out;
+  });
+}
