@@ -5,6 +5,7 @@
  *
  *   npm run bench -w @moco-cxr/backbones -- train-step.ts [--models resnet18,densenet121]
  *     [--sizes 64,128,224] [--batch 16] [--steps 3] [--warmup 2] [--backend wasm|cpu] [--threads 2] [--no-torch]
+ *     [--kernels native,wasm]
  *
  * densenet121 runs memory-efficient on both sides (torchvision's `memory_efficient=True`, our
  * `memoryEfficient: true`) unless `--no-memory-efficient`: stored, its 224 px batch-16 step does not
@@ -80,21 +81,27 @@ function torchStep(name: BackboneName, size: number): number[] {
   return JSON.parse(run.stdout.trim().split('\n').pop()!).step_seconds;
 }
 
-const info = await initBackend({ prefer: arg('backend', 'wasm') as BackendName, threads });
-console.log(`backend: ${info.backend}, threads ${info.threads}, simd ${info.simd}${info.notes.length ? ` (${info.notes.join('; ')})` : ''}`);
+// Each kernel set in turn (native: the addon's kernels; wasm: tfjs-backend-wasm's), PyTorch once per size.
+const kernelSets = arg('kernels', 'native,wasm').split(',') as Array<'native' | 'wasm'>;
+const info = await initBackend({ prefer: arg('backend', 'wasm') as BackendName, threads, kernels: kernelSets[0] });
+console.log(`backend: ${info.backend}, threads ${info.threads}, simd ${info.simd}, native isa ${info.nativeIsa ?? '-'}${info.notes.length ? ` (${info.notes.join('; ')})` : ''}`);
 console.log(`batch ${batch}, ${steps} timed steps after ${warmup} warm-up steps, median; PyTorch ${threads} threads; densenet121 ${memoryEfficient ? 'memory-efficient' : 'stored'}\n`);
-console.log('| model | px | tfjs img/s | PyTorch img/s | ratio |');
-console.log('|---|---|---|---|---|');
+console.log(`| model | px | ${kernelSets.map((k) => `${k} img/s`).join(' | ')} | PyTorch img/s | ${kernelSets.map((k) => `${k} / PyTorch`).join(' | ')} |`);
+console.log(`|---|---|${kernelSets.map(() => '---|').join('')}---|${kernelSets.map(() => '---|').join('')}`);
 for (const name of models) {
   for (const size of sizes) {
-    let ours = NaN;
-    try {
-      ours = batch / median(await tfjsStep(name, size));
-    } catch (err) {
-      console.log(`| ${name} | ${size} | failed: ${(err as Error).message.split('\n')[0]} | | |`);
-      continue;
+    const ours: number[] = [];
+    for (const kernels of kernelSets) {
+      await initBackend({ prefer: arg('backend', 'wasm') as BackendName, threads, kernels });
+      try {
+        ours.push(batch / median(await tfjsStep(name, size)));
+      } catch (err) {
+        console.log(`| ${name} | ${size} | ${kernels} failed: ${(err as Error).message.split('\n')[0]} |`);
+        ours.push(NaN);
+      }
     }
     const theirs = withTorch ? batch / median(torchStep(name, size)) : NaN;
-    console.log(`| ${name} | ${size} | ${ours.toFixed(2)} | ${withTorch ? theirs.toFixed(1) : '-'} | ${withTorch ? (ours / theirs).toFixed(3) : '-'} |`);
+    const f = (x: number, d: number) => (Number.isFinite(x) ? x.toFixed(d) : '-');
+    console.log(`| ${name} | ${size} | ${ours.map((o) => f(o, 2)).join(' | ')} | ${f(theirs, 1)} | ${ours.map((o) => f(o / theirs, 3)).join(' | ')} |`);
   }
 }

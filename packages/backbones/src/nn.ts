@@ -99,6 +99,13 @@ export function conv2d(x: tf.Tensor4D, conv: Conv2dModule): tf.Tensor4D {
   return tf.conv2d(x, conv.weight as tf.Tensor4D, conv.stride, convPadding(conv));
 }
 
+// @moco-cxr/compute's fused native kernels (its FUSED names); registered only while they run natively.
+const FUSED_BN = 'MocoCxrBatchNormTrain';
+const FUSED_BN_GRAD = 'MocoCxrBatchNormTrainGrad';
+function fused(kernel: string): boolean {
+  return tf.getKernel(kernel, tf.getBackend()) !== undefined;
+}
+
 /** Per-channel sum of a [rows, C] matrix as [1, C]: a leading-axis reduction, contiguous on NHWC data. */
 function channelSum(x2: tf.Tensor2D): tf.Tensor2D {
   return tf.sum(x2, 0, true);
@@ -126,11 +133,20 @@ export interface BatchNormSaved {
  */
 export function batchNormTrainForward(x2: tf.Tensor2D, bn: BatchNorm2dModule, gamma: tf.Tensor, beta: tf.Tensor, relu: boolean, update: boolean): BatchNormSaved & { out: tf.Tensor2D } {
   const [count, c] = x2.shape;
-  const mean = tf.div(channelSum(x2), count) as tf.Tensor2D;
-  const variance = tf.div(channelSum(tf.squaredDifference(x2, mean) as tf.Tensor2D), count);
-  const rstd = tf.rsqrt(tf.add(variance, bn.eps)) as tf.Tensor2D;
-  let out = tf.batchNorm2d(x2, tf.reshape(mean, [c]) as tf.Tensor1D, tf.reshape(variance, [c]) as tf.Tensor1D, beta as tf.Tensor1D, gamma as tf.Tensor1D, bn.eps);
-  if (relu) out = tf.relu(out);
+  let mean: tf.Tensor2D;
+  let variance: tf.Tensor;
+  let rstd: tf.Tensor2D;
+  let out: tf.Tensor2D;
+  if (fused(FUSED_BN)) {
+    // One native kernel: statistics, normalisation and ReLU in three passes over x.
+    [out, mean, variance, rstd] = tf.engine().runKernel(FUSED_BN, { x: x2, gamma, beta }, { varianceEpsilon: bn.eps, relu } as never) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+  } else {
+    mean = tf.div(channelSum(x2), count) as tf.Tensor2D;
+    variance = tf.div(channelSum(tf.squaredDifference(x2, mean) as tf.Tensor2D), count);
+    rstd = tf.rsqrt(tf.add(variance, bn.eps)) as tf.Tensor2D;
+    out = tf.batchNorm2d(x2, tf.reshape(mean, [c]) as tf.Tensor1D, tf.reshape(variance, [c]) as tf.Tensor1D, beta as tf.Tensor1D, gamma as tf.Tensor1D, bn.eps);
+    if (relu) out = tf.relu(out);
+  }
   if (update) {
     // Running statistics are side effects of the forward pass, outside the tape (kernel scope).
     const m = bn.momentum;
@@ -145,6 +161,12 @@ export function batchNormTrainForward(x2: tf.Tensor2D, bn: BatchNorm2dModule, ga
 export function batchNormTrainBackward(dy2: tf.Tensor2D, saved: BatchNormSaved, gamma: tf.Tensor): { dx: tf.Tensor2D; dgamma: tf.Tensor1D; dbeta: tf.Tensor1D } {
   const { x2, mean, rstd, y } = saved;
   const [count, c] = x2.shape;
+  if (fused(FUSED_BN_GRAD)) {
+    const inputs: tf.NamedTensorMap = { dy: dy2, x: x2, mean, rstd, gamma };
+    if (y) inputs.y = y;
+    const [dx, dgamma, dbeta] = tf.engine().runKernel(FUSED_BN_GRAD, inputs, {}) as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
+    return { dx, dgamma, dbeta };
+  }
   const g = y ? (tf.mul(dy2, tf.step(y)) as tf.Tensor2D) : dy2;
   const dbeta = channelSum(g);
   // dgamma = sum(g * xhat) = rstd * (sum(g * x) - mean * sum(g)), per channel.

@@ -159,6 +159,89 @@ napi_value MatMul(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// A Float32Array argument of exactly `want` elements (any length when want < 0); null/undefined
+// gives nullptr when `optional`.
+bool f32arg(napi_env env, napi_value v, long want, const char* name, float** out, bool optional, std::string* err) {
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  if (optional && (t == napi_null || t == napi_undefined)) {
+    *out = nullptr;
+    return true;
+  }
+  size_t n = 0;
+  if (!view(env, v, napi_float32_array, out, &n)) {
+    *err = std::string(name) + " must be a Float32Array";
+    return false;
+  }
+  if (want >= 0 && n != size_t(want)) {
+    *err = std::string(name) + " has " + std::to_string(n) + " elements, expected " + std::to_string(want);
+    return false;
+  }
+  return true;
+}
+
+double num(napi_env env, napi_value v) {
+  double r = 0;
+  napi_get_value_double(env, v, &r);
+  return r;
+}
+
+// batchNormTrain(x, gamma, beta, y, mean, variance, rstd, rows, channels, eps, relu, threads)
+napi_value BatchNormTrain(napi_env env, napi_callback_info info) {
+  napi_value argv[12];
+  if (!get_args(env, info, 12, argv)) return fail(env, "batchNormTrain takes 12 arguments");
+  const long rows = long(num(env, argv[7])), c = long(num(env, argv[8]));
+  if (rows < 1 || c < 1) return fail(env, "batchNormTrain needs rows and channels >= 1");
+  float* p[7];
+  const char* names[7] = {"x", "gamma", "beta", "y", "mean", "variance", "rstd"};
+  std::string err;
+  for (int i = 0; i < 7; i++)
+    if (!f32arg(env, argv[i], (i == 0 || i == 3) ? rows * c : c, names[i], &p[i], false, &err)) return fail(env, "batchNormTrain: " + err);
+  bool relu = false;
+  napi_get_value_bool(env, argv[10], &relu);
+  active->batchnorm_train(p[0], p[1], p[2], p[3], p[4], p[5], p[6], rows, c, float(num(env, argv[9])), relu, std::max(1, get_int(env, argv[11])));
+  return nullptr;
+}
+
+// batchNormTrainGrad(dy, x, mean, rstd, gamma, y | null, dx, dgamma, dbeta, rows, channels, threads)
+napi_value BatchNormTrainGrad(napi_env env, napi_callback_info info) {
+  napi_value argv[12];
+  if (!get_args(env, info, 12, argv)) return fail(env, "batchNormTrainGrad takes 12 arguments");
+  const long rows = long(num(env, argv[9])), c = long(num(env, argv[10]));
+  if (rows < 1 || c < 1) return fail(env, "batchNormTrainGrad needs rows and channels >= 1");
+  float* p[9];
+  const char* names[9] = {"dy", "x", "mean", "rstd", "gamma", "y", "dx", "dgamma", "dbeta"};
+  const bool full[9] = {true, true, false, false, false, true, true, false, false};
+  std::string err;
+  for (int i = 0; i < 9; i++)
+    if (!f32arg(env, argv[i], full[i] ? rows * c : c, names[i], &p[i], i == 5, &err)) return fail(env, "batchNormTrainGrad: " + err);
+  active->batchnorm_train_grad(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], rows, c, std::max(1, get_int(env, argv[11])));
+  return nullptr;
+}
+
+// optimizerStep(kind, p, s | null, t | null, g, p2, s2 | null, t2 | null, hyper Float64Array[6], threads)
+napi_value OptimizerStep(napi_env env, napi_callback_info info) {
+  napi_value argv[10];
+  if (!get_args(env, info, 10, argv)) return fail(env, "optimizerStep takes 10 arguments");
+  const int kind = get_int(env, argv[0]);
+  if (kind < 0 || kind > 3) return fail(env, "optimizerStep: kind must be 0..3");
+  float* p[7];
+  const char* names[7] = {"param", "slot1", "slot2", "grad", "param out", "slot1 out", "slot2 out"};
+  std::string err;
+  size_t n = 0;
+  if (!view(env, argv[1], napi_float32_array, &p[0], &n)) return fail(env, "optimizerStep: param must be a Float32Array");
+  for (int i = 1; i < 7; i++)
+    if (!f32arg(env, argv[i + 1], long(n), names[i], &p[i], i != 3 && i != 4, &err)) return fail(env, "optimizerStep: " + err);
+  const bool needs_s = kind <= 1 || kind == 2, needs_t = kind <= 1;
+  if ((needs_s && kind != 2 && (!p[1] || !p[5])) || (needs_t && (!p[2] || !p[6]))) return fail(env, "optimizerStep: missing slot views");
+  double* h = nullptr;
+  size_t nh = 0;
+  if (!view(env, argv[8], napi_float64_array, &h, &nh) || nh != 6) return fail(env, "optimizerStep: hyper must be a Float64Array of 6");
+  if (kind == 2 && h[0] != 0 && (!p[5] || (h[5] == 0 && !p[1]))) return fail(env, "optimizerStep: SGD with momentum needs its buffer");
+  active->optimizer_step(kind, p[0], p[1], p[2], p[3], p[4], p[5], p[6], long(n), h, std::max(1, get_int(env, argv[9])));
+  return nullptr;
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   if (!active) active = best();
   const napi_property_descriptor props[] = {
@@ -169,6 +252,9 @@ napi_value Init(napi_env env, napi_value exports) {
       {"conv2dGradInput", nullptr, Conv<1>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"conv2dGradFilter", nullptr, Conv<2>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"matmul", nullptr, MatMul, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"batchNormTrain", nullptr, BatchNormTrain, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"batchNormTrainGrad", nullptr, BatchNormTrainGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"optimizerStep", nullptr, OptimizerStep, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -2,6 +2,7 @@
 #pragma once
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -24,6 +25,12 @@ struct KernelTable {
   void (*conv2d_grad_filter)(const float* x, const float* dy, float* dw, const ConvShape& s, int threads);
   void (*matmul)(const float* a, const float* b, float* c, long batch, long m, long k, long n, bool ta, bool tb,
                  long stride_a, long stride_b, int threads);
+  void (*batchnorm_train)(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* var,
+                          float* rstd, long rows, long c, float eps, bool relu, int threads);
+  void (*batchnorm_train_grad)(const float* dy, const float* x, const float* mean, const float* rstd, const float* gamma,
+                               const float* y, float* dx, float* dgamma, float* dbeta, long rows, long c, int threads);
+  void (*optimizer_step)(int kind, const float* p, const float* s, const float* t, const float* g, float* p2, float* s2,
+                         float* t2, long n, const double* h, int threads);
 };
 
 const KernelTable* kernels_avx512();   // null where not compiled (non-x86)

@@ -205,11 +205,13 @@ static inline Pixel pixel_of(const ConvShape& s, long m) {
 
 // Copies im2col(x)[pixel][k0 .. k0 + len) to dst[t * stride] (zeros where the tap is padding).
 static inline void gather_row(const float* x, const ConvShape& s, const Pixel& px, long k0, long len, float* dst, long stride) {
+  // Divide once, then walk the taps (kh, kw) and channel runs incrementally.
+  const long tap0 = k0 / s.ci;
+  long c0 = k0 % s.ci;
+  int kh = static_cast<int>(tap0 / s.kw), kw = static_cast<int>(tap0 % s.kw);
   long k = k0;
   const long end = k0 + len;
   while (k < end) {
-    const long tap = k / s.ci, c0 = k % s.ci;
-    const int kh = static_cast<int>(tap / s.kw), kw = static_cast<int>(tap % s.kw);
     const long run = std::min<long>(s.ci - c0, end - k);
     const int ih = px.ih0 + kh, iw = px.iw0 + kw;
     float* d = dst + (k - k0) * stride;
@@ -224,6 +226,11 @@ static inline void gather_row(const float* x, const ConvShape& s, const Pixel& p
       for (long t = 0; t < run; t++) d[t * stride] = 0.f;
     }
     k += run;
+    c0 = 0;
+    if (++kw == s.kw) {
+      kw = 0;
+      kh++;
+    }
   }
 }
 
@@ -356,4 +363,172 @@ static void conv2d_grad_filter(const float* x, const float* dy, float* dw, const
   mococxr::pool().run(nt, body);
 }
 
-static const KernelTable table = {ISA_LABEL, conv2d, conv2d_grad_input, conv2d_grad_filter, matmul};
+// ---- Elementwise and per-channel kernels (memory-bound: one pass each, split over threads) ----
+
+// Runs f(begin, end) over [0, n) in chunks, one per thread, when n is worth splitting.
+template <class F>
+static void parallel_range(long n, int threads, F f) {
+  const int nt = n >= 32768 ? threads : 1;
+  mococxr::pool().run(nt, [&](int tid, int nth) {
+    const long b = n * tid / nth, e = n * (tid + 1) / nth;
+    if (b < e) f(b, e);
+  });
+}
+
+// Per-channel sums over the rows of x [rows, c] (and of (x - shift)^2 when `sq`), in double:
+// BatchNorm statistics over 200k rows must not drift with the row count.
+static void channel_sums(const float* x, long rows, long c, const float* shift, double* out, int threads) {
+  const int nt = rows * c >= 32768 ? threads : 1;
+  std::vector<double> part(static_cast<size_t>(nt) * c, 0.0);
+  mococxr::pool().run(nt, [&](int tid, int nth) {
+    double* acc = part.data() + tid * c;
+    const long b = rows * tid / nth, e = rows * (tid + 1) / nth;
+    for (long r = b; r < e; r++) {
+      const float* xr = x + r * c;
+      if (shift) {
+        for (long j = 0; j < c; j++) {
+          const double d = static_cast<double>(xr[j] - shift[j]);
+          acc[j] += d * d;
+        }
+      } else {
+        for (long j = 0; j < c; j++) acc[j] += xr[j];
+      }
+    }
+  });
+  for (long j = 0; j < c; j++) {
+    double s = 0;
+    for (int t = 0; t < nt; t++) s += part[t * c + j];
+    out[j] = s;
+  }
+}
+
+// Training-mode BatchNorm (+ ReLU) on x [rows, c]: batch mean, biased variance, 1/sqrt(var + eps);
+// y = relu?((x - mean) * rstd * gamma + beta).
+static void batchnorm_train(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* var,
+                            float* rstd, long rows, long c, float eps, bool relu, int threads) {
+  std::vector<double> s(c);
+  channel_sums(x, rows, c, nullptr, s.data(), threads);
+  for (long j = 0; j < c; j++) mean[j] = static_cast<float>(s[j] / rows);
+  channel_sums(x, rows, c, mean, s.data(), threads);
+  std::vector<float> a(c), b(c);
+  for (long j = 0; j < c; j++) {
+    var[j] = static_cast<float>(s[j] / rows);
+    rstd[j] = 1.f / std::sqrt(var[j] + eps);
+    a[j] = rstd[j] * gamma[j];
+    b[j] = beta[j] - mean[j] * a[j];
+  }
+  parallel_range(rows, threads, [&](long r0, long r1) {
+    for (long r = r0; r < r1; r++) {
+      const float* xr = x + r * c;
+      float* yr = y + r * c;
+      if (relu) {
+        for (long j = 0; j < c; j++) yr[j] = std::max(xr[j] * a[j] + b[j], 0.f);
+      } else {
+        for (long j = 0; j < c; j++) yr[j] = xr[j] * a[j] + b[j];
+      }
+    }
+  });
+}
+
+// The closed-form gradient of batchnorm_train (ReLU gated by the saved output y when given):
+// g = dy [y > 0]; dbeta = sum g; dgamma = rstd (sum g x - mean dbeta);
+// dx = gamma rstd (g - dbeta / rows - xhat dgamma / rows).
+static void batchnorm_train_grad(const float* dy, const float* x, const float* mean, const float* rstd, const float* gamma,
+                                 const float* y, float* dx, float* dgamma, float* dbeta, long rows, long c, int threads) {
+  const int nt = rows * c >= 32768 ? threads : 1;
+  std::vector<double> part(static_cast<size_t>(nt) * 2 * c, 0.0);
+  mococxr::pool().run(nt, [&](int tid, int nth) {
+    double* sg = part.data() + tid * 2 * c;
+    double* sgx = sg + c;
+    const long b = rows * tid / nth, e = rows * (tid + 1) / nth;
+    for (long r = b; r < e; r++) {
+      const float* dr = dy + r * c;
+      const float* xr = x + r * c;
+      const float* yr = y ? y + r * c : nullptr;
+      for (long j = 0; j < c; j++) {
+        const float g = (yr && !(yr[j] > 0.f)) ? 0.f : dr[j];
+        sg[j] += g;
+        sgx[j] += static_cast<double>(g) * xr[j];
+      }
+    }
+  });
+  std::vector<float> ka(c), kx(c), kb(c);
+  for (long j = 0; j < c; j++) {
+    double sg = 0, sgx = 0;
+    for (int t = 0; t < nt; t++) {
+      sg += part[t * 2 * c + j];
+      sgx += part[t * 2 * c + c + j];
+    }
+    const double dg = rstd[j] * (sgx - mean[j] * sg);
+    dbeta[j] = static_cast<float>(sg);
+    dgamma[j] = static_cast<float>(dg);
+    const double scale = static_cast<double>(gamma[j]) * rstd[j];
+    const double k = scale * rstd[j] * (-dg / rows);
+    ka[j] = static_cast<float>(scale);
+    kx[j] = static_cast<float>(k);
+    kb[j] = static_cast<float>(scale * (-sg / rows) - k * mean[j]);
+  }
+  parallel_range(rows, threads, [&](long r0, long r1) {
+    for (long r = r0; r < r1; r++) {
+      const float* dr = dy + r * c;
+      const float* xr = x + r * c;
+      const float* yr = y ? y + r * c : nullptr;
+      float* o = dx + r * c;
+      for (long j = 0; j < c; j++) {
+        const float g = (yr && !(yr[j] > 0.f)) ? 0.f : dr[j];
+        o[j] = ka[j] * g + kx[j] * xr[j] + kb[j];
+      }
+    }
+  });
+}
+
+// One optimiser step on n values, written to new buffers (p2, s2, t2); `h` holds the hyperparameters.
+//  kind 0, tf.train.adam:   h = [beta1, beta2, eps, lr, 1 - beta1^t, 1 - beta2^t]
+//  kind 1, torch Adam:      h = [beta1, beta2, eps, stepSize, sqrt(1 - beta2^t), weightDecay]
+//  kind 2, torch SGD:       h = [momentum, dampening, nesterov, lr, weightDecay, fresh buffer]
+//  kind 3, MoCo key EMA:    p2 = p * h[0] + g * (1 - h[0])  (g: the query encoder's value)
+static void optimizer_step(int kind, const float* p, const float* s, const float* t, const float* g, float* p2, float* s2,
+                           float* t2, long n, const double* h, int threads) {
+  parallel_range(n, threads, [&](long b, long e) {
+    if (kind == 0) {
+      // (1 - beta) rounded from double, as tfjs and torch take it from a JS number.
+      const float b1 = h[0], b2 = h[1], eps = h[2], lr = h[3], c1 = h[4], c2 = h[5], o1 = 1.0 - h[0], o2 = 1.0 - h[1];
+      for (long i = b; i < e; i++) {
+        const float m = s[i] * b1 + g[i] * o1;
+        const float v = t[i] * b2 + (g[i] * g[i]) * o2;
+        s2[i] = m;
+        t2[i] = v;
+        p2[i] = ((m / c1) / (std::sqrt(v / c2) + eps)) * -lr + p[i];
+      }
+    } else if (kind == 1) {
+      const float b1 = h[0], b2 = h[1], eps = h[2], step = h[3], sb2 = h[4], wd = h[5], o1 = 1.0 - h[0], o2 = 1.0 - h[1];
+      for (long i = b; i < e; i++) {
+        const float gi = wd != 0.f ? g[i] + p[i] * wd : g[i];
+        const float m = s[i] * b1 + gi * o1;
+        const float v = t[i] * b2 + (gi * gi) * o2;
+        s2[i] = m;
+        t2[i] = v;
+        p2[i] = p[i] - (m / (std::sqrt(v) / sb2 + eps)) * step;
+      }
+    } else if (kind == 2) {
+      const float mom = h[0], od = 1.0 - h[1], lr = h[3], wd = h[4];
+      const bool nesterov = h[2] != 0, fresh = h[5] != 0;
+      for (long i = b; i < e; i++) {
+        const float d = wd != 0.f ? g[i] + p[i] * wd : g[i];
+        float upd = d;
+        if (mom != 0.f) {
+          const float buf = fresh ? d : s[i] * mom + d * od;
+          s2[i] = buf;
+          upd = nesterov ? d + buf * mom : buf;
+        }
+        p2[i] = p[i] - upd * lr;
+      }
+    } else {
+      const float m = h[0], om = 1.0 - h[0];
+      for (long i = b; i < e; i++) p2[i] = p[i] * m + g[i] * om;
+    }
+  });
+}
+
+static const KernelTable table = {ISA_LABEL, conv2d, conv2d_grad_input, conv2d_grad_filter, matmul,
+                                  batchnorm_train, batchnorm_train_grad, optimizer_step};

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import os from 'node:os';
-import { reRegisterWasm } from './register';
+import { reRegisterWasm, setFusedKernels } from './register';
 import { configureNative, loadNative, nativeLoadError, type KernelSet, type NativeIsa } from './native';
 import { patchForThreads, wasmBinaryDir, writeWorkerScript, type ThreadPatch } from './wasm-threads';
 
@@ -110,6 +110,7 @@ function applyKernels(info: BackendInfo, options: InitBackendOptions): void {
   info.notes = info.notes.filter((n) => !n.startsWith('native:'));
   if (info.backend !== 'wasm') {
     configureNative(false, 1);
+    setFusedKernels(false);
     info.kernels = null;
     info.nativeIsa = null;
     return;
@@ -128,6 +129,7 @@ function applyKernels(info: BackendInfo, options: InitBackendOptions): void {
     configureNative(true, info.threads, isa);
   }
   const active = wanted === 'wasm' ? null : (loadNative()?.isa() ?? null);
+  setFusedKernels(active !== null);
   info.kernels = active ? 'native' : 'wasm';
   info.nativeIsa = active;
 }

@@ -1,3 +1,5 @@
 export { initBackend, backendInfo } from './backend';
 export type { BackendName, BackendInfo, InitBackendOptions } from './backend';
 export { registeredOverrides } from './register';
+export { FUSED, OPTIMIZER_KIND, activeNativeIsa } from './native';
+export type { KernelSet, NativeIsa } from './native';

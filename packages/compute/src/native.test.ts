@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '@moco-cxr/rng';
 import { afterAll, describe, expect, it } from 'vitest';
 import { backendInfo, initBackend } from './backend';
-import { loadNative, nativeLoadError } from './native';
+import { FUSED, loadNative, nativeLoadError } from './native';
 import { onBackend, randn, relErr } from './test-util';
 
 // CI must build the addon: a missing build fails here rather than silently testing the wasm kernels.
@@ -102,5 +102,61 @@ describe('native kernels reject views that do not fit the shape', () => {
     const shape = Int32Array.from([1, 4, 4, 2, 3, 3, 2, 4, 4, 1, 1, 1, 1]);
     expect(() => addon!.conv2d(new Float32Array(32), new Float32Array(36), new Float32Array(31), shape, 1)).toThrow(/y has 31 elements, the shape needs 32/);
     expect(backendInfo()).not.toBeNull();
+  });
+});
+
+describe('fused native kernels against tf ops on the cpu backend', () => {
+  const rng = new Rng(77);
+
+  it('BatchNorm training forward (+ReLU) and its gradient', async () => {
+    for (const [rows, c, relu] of [[1000, 37, true], [64, 5, false], [40000, 3, true]] as const) {
+      const xv = randn(rng, [rows, c]).values.map((v, i) => v * 3 + (i % c));
+      const gv = randn(rng, [c]).values;
+      const bv = randn(rng, [c]).values;
+      const dyv = randn(rng, [rows, c]).values;
+      await initBackend({ prefer: 'wasm', threads: 2, kernels: 'native' });
+      const before = tf.memory().numTensors;
+      const ours = await onBackend('wasm', () => {
+        const [y, mean, variance, rstd] = tf.engine().runKernel(FUSED.batchNormTrain, { x: tf.tensor2d(xv, [rows, c]), gamma: tf.tensor1d(gv), beta: tf.tensor1d(bv) }, { varianceEpsilon: 1e-5, relu } as never) as tf.Tensor[];
+        const inputs: tf.NamedTensorMap = { dy: tf.tensor2d(dyv, [rows, c]), x: tf.tensor2d(xv, [rows, c]), mean, rstd, gamma: tf.tensor1d(gv) };
+        if (relu) inputs.y = y;
+        const grads = tf.engine().runKernel(FUSED.batchNormTrainGrad, inputs, {}) as tf.Tensor[];
+        return [y, mean, variance, ...grads];
+      });
+      expect(tf.memory().numTensors).toBe(before);
+      const ref = await onBackend('cpu', () => {
+        const x = tf.tensor2d(xv, [rows, c]);
+        const f = (xx: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+          const m = tf.moments(xx, 0);
+          const y = tf.batchNorm(xx, m.mean, m.variance, b, g, 1e-5);
+          return relu ? tf.relu(y) : y;
+        };
+        const m = tf.moments(x, 0);
+        const grads = tf.grads(f)([x, tf.tensor1d(gv), tf.tensor1d(bv)], tf.tensor2d(dyv, [rows, c]));
+        return [f(x, tf.tensor1d(gv), tf.tensor1d(bv)), m.mean, m.variance, ...grads];
+      });
+      for (const [j, name] of ['y', 'mean', 'variance', 'dx', 'dgamma', 'dbeta'].entries()) expect(relErr(ours[j], ref[j]), `${name} rows ${rows}`).toBeLessThan(1e-4);
+    }
+  });
+
+  it('tf.train.adam runs the fused update and matches tfjs on cpu over three steps', async () => {
+    const init = randn(rng, [300, 7]).values;
+    const targets = randn(rng, [300, 7]).values;
+    const train = () => {
+      const w = tf.variable(tf.tensor2d(init, [300, 7]));
+      const opt = tf.train.adam(0.01);
+      for (let s = 0; s < 3; s++) opt.minimize(() => tf.sum(tf.square(tf.sub(w, tf.tensor2d(targets, [300, 7])))) as tf.Scalar);
+      const out = w.clone();
+      opt.dispose();
+      w.dispose();
+      return [out];
+    };
+    await initBackend({ prefer: 'wasm', threads: 2, kernels: 'native' });
+    const before = tf.memory().numTensors;
+    const [ours] = await onBackend('wasm', train);
+    expect(tf.memory().numTensors).toBe(before);
+    const [ref] = await onBackend('cpu', train);
+    expect(relErr(ours, ref)).toBeLessThan(1e-5);
+    expect(relErr(ours, init)).toBeGreaterThan(1e-3); // it moved
   });
 });

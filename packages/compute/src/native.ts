@@ -18,6 +18,9 @@ export interface NativeAddon {
   conv2dGradInput(dy: Float32Array, w: Float32Array, dx: Float32Array, shape: Int32Array, threads: number): void;
   conv2dGradFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, shape: Int32Array, threads: number): void;
   matmul(a: Float32Array, b: Float32Array, c: Float32Array, params: Float64Array, threads: number): void;
+  batchNormTrain(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, mean: Float32Array, variance: Float32Array, rstd: Float32Array, rows: number, channels: number, eps: number, relu: boolean, threads: number): void;
+  batchNormTrainGrad(dy: Float32Array, x: Float32Array, mean: Float32Array, rstd: Float32Array, gamma: Float32Array, y: Float32Array | null, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, rows: number, channels: number, threads: number): void;
+  optimizerStep(kind: number, p: Float32Array, s: Float32Array | null, t: Float32Array | null, g: Float32Array, p2: Float32Array, s2: Float32Array | null, t2: Float32Array | null, hyper: Float64Array, threads: number): void;
 }
 
 /** Which kernels train: the native ones (with their instruction set) or tfjs-backend-wasm's. */
@@ -191,3 +194,74 @@ export function nativeBatchMatMul(fallback: KernelFunc): KernelFunc {
     return out;
   });
 }
+
+/**
+ * Fused kernels with no tfjs counterpart, registered on wasm only while the native set is active,
+ * so a caller asks `getKernel(name, getBackend())` and composes tf ops when it is absent.
+ */
+export const FUSED = {
+  /** inputs {x [rows, c], gamma [c], beta [c]}, attrs {varianceEpsilon, relu} -> [y, mean, variance, rstd] ([1, c] each). */
+  batchNormTrain: 'MocoCxrBatchNormTrain',
+  /** inputs {dy, x, mean, rstd, gamma, y?}, attrs {} -> [dx, dgamma [c], dbeta [c]]; y gates a fused ReLU. */
+  batchNormTrainGrad: 'MocoCxrBatchNormTrainGrad',
+  /** inputs {param, grad, slot1?, slot2?}, attrs {kind, hyper} -> [param, slot1?, slot2?] (see native/kernels.inl). */
+  optimizerStep: 'MocoCxrOptimizerStep',
+} as const;
+
+/** Optimiser kinds of the optimizerStep kernel (hyperparameter layouts in native/kernels.inl). */
+export const OPTIMIZER_KIND = { tfAdam: 0, torchAdam: 1, sgd: 2, ema: 3 } as const;
+
+function requireInput(inputs: Record<string, TensorInfo>, name: string, kernel: string): TensorInfo {
+  const t = inputs[name];
+  if (!t) throw new Error(`@moco-cxr/compute ${kernel}: input '${name}' is missing`);
+  if (t.dtype !== 'float32') throw new Error(`@moco-cxr/compute ${kernel}: input '${name}' must be float32, got ${t.dtype}`);
+  return t;
+}
+
+export const fusedKernels: Array<{ kernelName: string; kernelFunc: KernelFunc }> = [
+  {
+    kernelName: FUSED.batchNormTrain,
+    kernelFunc: (args) => {
+      const { inputs, attrs, backend } = args as unknown as Args;
+      const x = requireInput(inputs, 'x', FUSED.batchNormTrain);
+      const [rows, c] = x.shape;
+      if (x.shape.length !== 2 || rows < 1) throw new Error(`${FUSED.batchNormTrain}: x must be [rows, channels], got [${x.shape}]`);
+      const gamma = requireInput(inputs, 'gamma', FUSED.batchNormTrain);
+      const beta = requireInput(inputs, 'beta', FUSED.batchNormTrain);
+      const outs = [output(backend, [rows, c]), output(backend, [1, c]), output(backend, [1, c]), output(backend, [1, c])];
+      const v = (t: TensorInfo) => f32(backend, t);
+      addon!.batchNormTrain(v(x), v(gamma), v(beta), v(outs[0]), v(outs[1]), v(outs[2]), v(outs[3]), rows, c, Number(attrs.varianceEpsilon), Boolean(attrs.relu), state.threads);
+      return outs;
+    },
+  },
+  {
+    kernelName: FUSED.batchNormTrainGrad,
+    kernelFunc: (args) => {
+      const { inputs, backend } = args as unknown as Args;
+      const k = FUSED.batchNormTrainGrad;
+      const x = requireInput(inputs, 'x', k);
+      const [rows, c] = x.shape;
+      const outs = [output(backend, [rows, c]), output(backend, [c]), output(backend, [c])];
+      const v = (t: TensorInfo) => f32(backend, t);
+      const y = inputs.y ? v(requireInput(inputs, 'y', k)) : null;
+      addon!.batchNormTrainGrad(v(requireInput(inputs, 'dy', k)), v(x), v(requireInput(inputs, 'mean', k)), v(requireInput(inputs, 'rstd', k)), v(requireInput(inputs, 'gamma', k)), y, v(outs[0]), v(outs[1]), v(outs[2]), rows, c, state.threads);
+      return outs;
+    },
+  },
+  {
+    kernelName: FUSED.optimizerStep,
+    kernelFunc: (args) => {
+      const { inputs, attrs, backend } = args as unknown as Args;
+      const k = FUSED.optimizerStep;
+      const param = requireInput(inputs, 'param', k);
+      const grad = requireInput(inputs, 'grad', k);
+      const kind = Number(attrs.kind);
+      const hyper = Float64Array.from(attrs.hyper as number[]);
+      const slots = kind === OPTIMIZER_KIND.ema ? 0 : kind === OPTIMIZER_KIND.sgd ? (hyper[0] !== 0 ? 1 : 0) : 2;
+      const outs = [param, ...Array.from({ length: slots }, () => param)].map(() => output(backend, param.shape));
+      const v = (t: TensorInfo | undefined) => (t ? f32(backend, t) : null);
+      addon!.optimizerStep(kind, v(param)!, v(inputs.slot1), v(inputs.slot2), v(grad)!, v(outs[0])!, v(outs[1]), v(outs[2]), hyper, state.threads);
+      return outs;
+    },
+  },
+];

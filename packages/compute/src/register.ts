@@ -13,7 +13,8 @@ import { fusedBatchNormGradConfig, meanGradConfig, sumGradConfig } from './gradi
 import { channelReduceKernel } from './reduce';
 import { castKernel, identityKernel, sliceKernel, splitVKernel } from './heap';
 import { fusedBatchNormKernel, maxPoolGradKernel } from './norm-pool';
-import { nativeBatchMatMul, nativeConv2D, nativeConv2DBackpropFilter, nativeConv2DBackpropInput } from './native';
+import { patchTfAdam } from './optimizers';
+import { fusedKernels, nativeBatchMatMul, nativeConv2D, nativeConv2DBackpropFilter, nativeConv2DBackpropInput } from './native';
 
 const WASM = 'wasm';
 const registered: string[] = [];
@@ -87,6 +88,8 @@ function register(): void {
     if (current) replaceKernel({ kernelName: name, backendName: WASM, kernelFunc: wrap(current.kernelFunc) });
   }
 
+  patchTfAdam();
+
   for (const g of [fusedBatchNormGradConfig(getGradient('FusedBatchNorm')), meanGradConfig(getGradient('Mean')), sumGradConfig(getGradient('Sum'))]) {
     registerGradient(g);
     registered.push(`gradient:${g.kernelName}`);
@@ -103,4 +106,16 @@ export function reRegisterWasm(factory: () => KernelBackend | Promise<KernelBack
 /** What this package registered with tfjs (for diagnostics and tests). */
 export function registeredOverrides(): string[] {
   return [...registered];
+}
+
+/**
+ * Registers the fused native kernels on wasm (or removes them): they exist only while they run
+ * natively, so callers test `getKernel(name, getBackend())` and compose tf ops otherwise.
+ */
+export function setFusedKernels(on: boolean): void {
+  for (const k of fusedKernels) {
+    const present = getKernel(k.kernelName, WASM) !== undefined;
+    if (on && !present) registerKernel({ ...k, backendName: WASM });
+    if (!on && present) unregisterKernel(k.kernelName, WASM);
+  }
 }

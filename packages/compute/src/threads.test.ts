@@ -27,7 +27,8 @@ function convs(): void {
 describe('threaded wasm', () => {
   it.runIf(process.platform === 'linux')('a pthread worker started by initBackend({threads: 2}) computes part of a big conv2d', async () => {
     const preexisting = new Set(threadTicks().keys());
-    const info = await initBackend({ prefer: 'wasm', threads: 2 });
+    // The wasm kernels: this checks XNNPACK's pool (native kernels have their own, tested in native.test.ts).
+    const info = await initBackend({ prefer: 'wasm', threads: 2, kernels: 'wasm' });
     expect(info.threads).toBe(2);
     const before = threadTicks();
     convs();

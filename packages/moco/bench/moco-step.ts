@@ -3,7 +3,9 @@
 // backward + Adam with a 2-class linear classifier) and to the same two steps in PyTorch
 // (2 threads) in the same run. Augmentation and data loading are excluded on both sides.
 //
-//   npm run bench -w @moco-cxr/moco [-- moco-step.ts --sizes 64,128,224 --steps 5 --threads 2]
+//   npm run bench -w @moco-cxr/moco [-- moco-step.ts --sizes 64,128,224 --steps 10 --warmup 3 --threads 2 --kernels native,wasm]
+//
+// Times are medians of --steps steps after --warmup untimed ones, on both sides.
 import * as tf from '@tensorflow/tfjs-core';
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -19,25 +21,32 @@ const arg = (name: string, fallback: string) => {
   return i >= 0 ? process.argv[i + 1] : fallback;
 };
 const SIZES = arg('sizes', '64,128,224').split(',').map(Number);
-const STEPS = Number(arg('steps', '5'));
+const STEPS = Number(arg('steps', '10'));
+const WARMUP = Number(arg('warmup', '3'));
+const KERNELS = arg('kernels', 'native,wasm').split(',') as Array<'native' | 'wasm'>;
 const THREADS = Number(arg('threads', '2'));
 const BATCH = 16;
 const QUEUE = 4096;
 
-const info = await initBackend({ prefer: (arg('backend', 'wasm') as 'wasm' | 'cpu'), threads: THREADS });
-console.log(`tfjs ${info.backend}, ${info.threads} threads, simd ${info.simd}; ${cpus()[0].model}, ${cpus().length} logical CPUs`);
+const info = await initBackend({ prefer: (arg('backend', 'wasm') as 'wasm' | 'cpu'), threads: THREADS, kernels: KERNELS[0] });
+console.log(`tfjs ${info.backend}, ${info.threads} threads, simd ${info.simd}, native isa ${info.nativeIsa ?? '-'}; ${cpus()[0].model}, ${cpus().length} logical CPUs`);
 
+/** Median seconds of `steps` steps after WARMUP untimed ones. */
 function time(step: () => void, steps: number): number {
-  step();
-  step();
-  const t = performance.now();
-  for (let i = 0; i < steps; i++) step();
-  return (performance.now() - t) / 1000 / steps;
+  for (let i = 0; i < WARMUP; i++) step();
+  const times: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t = performance.now();
+    step();
+    times.push((performance.now() - t) / 1000);
+  }
+  return times.sort((a, b) => a - b)[Math.floor(steps / 2)];
 }
 
-const ours: Record<number, { moco: number; plain: number }> = {};
-for (const size of SIZES) {
-  const steps = size >= 224 ? Math.max(2, Math.floor(STEPS / 2)) : STEPS;
+const ours: Record<string, { moco: number; plain: number }> = {};
+for (const size of SIZES) for (const kernels of KERNELS) {
+  await initBackend({ prefer: (arg('backend', 'wasm') as 'wasm' | 'cpu'), threads: THREADS, kernels });
+  const steps = STEPS;
   const backbone = await createBackbone('resnet18', { inputShape: [size, size, 3], seed: 0 });
   const model = createMoco(backbone, { queueSize: QUEUE, rng: new Rng(0) });
   const optimizer = new Adam({ weightDecay: 1e-4 });
@@ -65,12 +74,12 @@ for (const size of SIZES) {
   plainOpt.dispose();
   for (const t of [fc, labels, xq, xk]) t.dispose();
   backbone.dispose();
-  ours[size] = { moco: BATCH / sMoco, plain: BATCH / sPlain };
-  console.log(`tfjs ${size} px: MoCo step ${ours[size].moco.toFixed(2)} img/s, plain step ${ours[size].plain.toFixed(2)} img/s (${steps} timed steps)`);
+  ours[`${size}/${kernels}`] = { moco: BATCH / sMoco, plain: BATCH / sPlain };
+  console.log(`tfjs ${size} px, ${kernels} kernels: MoCo step ${(BATCH / sMoco).toFixed(2)} img/s, plain step ${(BATCH / sPlain).toFixed(2)} img/s (median of ${steps} steps after ${WARMUP} warm-up)`);
 }
 
 const script = fileURLToPath(new URL('./torch_moco_step.py', import.meta.url));
-const torchOut = execFileSync('/usr/bin/python3', [script, '--sizes', SIZES.join(','), '--steps', String(STEPS), '--threads', '2', '--queue', String(QUEUE)], { encoding: 'utf8' });
+const torchOut = execFileSync('/usr/bin/python3', [script, '--sizes', SIZES.join(','), '--steps', String(STEPS), '--warmup', String(WARMUP), '--threads', String(THREADS), '--queue', String(QUEUE)], { encoding: 'utf8' });
 const torch = Object.fromEntries(
   torchOut
     .trim()
@@ -78,11 +87,11 @@ const torch = Object.fromEntries(
     .map((l) => JSON.parse(l) as { size: number; mocoImgPerSec: number; plainImgPerSec: number })
     .map((r) => [r.size, r]),
 );
-console.log('\n| size | tfjs MoCo step | tfjs plain step | MoCo / plain | PyTorch MoCo step | PyTorch plain step | tfjs / PyTorch (MoCo) |');
-console.log('|---|---|---|---|---|---|---|');
-for (const size of SIZES) {
-  const o = ours[size];
+console.log('\n| size | kernels | tfjs MoCo step | tfjs plain step | PyTorch MoCo step | PyTorch plain step | tfjs / PyTorch (MoCo) | tfjs / PyTorch (plain) |');
+console.log('|---|---|---|---|---|---|---|---|');
+for (const size of SIZES) for (const kernels of KERNELS) {
+  const o = ours[`${size}/${kernels}`];
   const t = torch[size];
-  console.log(`| ${size} px | ${o.moco.toFixed(2)} img/s | ${o.plain.toFixed(2)} img/s | ${(o.moco / o.plain).toFixed(2)} | ${t.mocoImgPerSec.toFixed(1)} img/s | ${t.plainImgPerSec.toFixed(1)} img/s | ${(o.moco / t.mocoImgPerSec).toFixed(3)}x |`);
+  console.log(`| ${size} px | ${kernels} | ${o.moco.toFixed(2)} img/s | ${o.plain.toFixed(2)} img/s | ${t.mocoImgPerSec.toFixed(1)} img/s | ${t.plainImgPerSec.toFixed(1)} img/s | ${(o.moco / t.mocoImgPerSec).toFixed(3)}x | ${(o.plain / t.plainImgPerSec).toFixed(3)}x |`);
 }
 writeFileSync(fileURLToPath(new URL('./out/moco-step.json', import.meta.url)), `${JSON.stringify({ backend: info, cpu: cpus()[0].model, batch: BATCH, queue: QUEUE, ours, torch }, null, 2)}\n`);

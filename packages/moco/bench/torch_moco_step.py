@@ -15,7 +15,8 @@ import torchvision
 
 p = argparse.ArgumentParser()
 p.add_argument("--sizes", default="64,128,224")
-p.add_argument("--steps", type=int, default=5)
+p.add_argument("--steps", type=int, default=10)
+p.add_argument("--warmup", type=int, default=3)
 p.add_argument("--batch", type=int, default=16)
 p.add_argument("--queue", type=int, default=4096)
 p.add_argument("--threads", type=int, default=2)
@@ -63,16 +64,19 @@ class MoCo(nn.Module):
 
 
 def timed(step, steps):
-    step()  # warm-up
-    step()
-    t = time.perf_counter()
-    for _ in range(steps):
+    """Median seconds of `steps` steps after `--warmup` untimed ones (PyTorch's first steps are slow)."""
+    for _ in range(a.warmup):
         step()
-    return (time.perf_counter() - t) / steps
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t)
+    return sorted(times)[len(times) // 2]
 
 
 for size in [int(s) for s in a.sizes.split(",")]:
-    steps = a.steps if size < 224 else max(2, a.steps // 2)
+    steps = a.steps
     x_q = torch.randn(a.batch, 3, size, size)
     x_k = torch.randn(a.batch, 3, size, size)
     moco = MoCo(a.queue).train()

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { KIND, fusedStep } from './fused';
 import { allVariables, trainableVariables, type VariableSource } from './variables';
 
 /**
@@ -21,7 +22,8 @@ export function momentumUpdate(key: VariableSource, query: VariableSource, momen
   tf.tidy(() => {
     for (const [name, q] of queryTrainable) {
       const k = keyVars.get(name)!;
-      k.assign(tf.add(tf.mul(k, momentum), tf.mul(q, 1 - momentum)));
+      const fused = fusedStep(KIND.ema, k, q, [momentum, 0, 0, 0, 0, 0]);
+      k.assign(fused ? fused[0] : tf.add(tf.mul(k, momentum), tf.mul(q, 1 - momentum)));
     }
   });
 }

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { KIND, fusedStep } from './fused';
 import type { NamedVariables } from './variables';
 
 /** Saved optimiser state: per-parameter slots (`<param>|<slot>`) as flat float32 arrays. */
@@ -135,6 +136,13 @@ export class Adam extends SlotOptimizer {
         const p = params.get(name)!;
         const m = this.slot(name, 'exp_avg', p, () => tf.zerosLike(p));
         const v = this.slot(name, 'exp_avg_sq', p, () => tf.zerosLike(p));
+        const fused = fusedStep(KIND.torchAdam, p, grad, [beta1, beta2, eps, stepSize, sqrtBias2, weightDecay], m, v);
+        if (fused) {
+          m.assign(fused[1]);
+          v.assign(fused[2]);
+          p.assign(fused[0]);
+          continue;
+        }
         const g = weightDecay !== 0 ? tf.add(grad, tf.mul(p, weightDecay)) : grad;
         m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
         v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.mul(g, g), 1 - beta2)));
@@ -173,9 +181,16 @@ export class Sgd extends SlotOptimizer {
     tf.tidy(() => {
       for (const [name, grad] of grads) {
         const p = params.get(name)!;
+        const fresh = !this.slots.has(`${name}|momentum_buffer`);
+        const fused = fusedStep(KIND.sgd, p, grad, [momentum, dampening, nesterov ? 1 : 0, lr, weightDecay, fresh ? 1 : 0], fresh ? undefined : this.slots.get(`${name}|momentum_buffer`));
+        if (fused) {
+          if (momentum !== 0 && fresh) this.slot(name, 'momentum_buffer', p, () => fused[1].clone());
+          else if (momentum !== 0) this.slots.get(`${name}|momentum_buffer`)!.assign(fused[1]);
+          p.assign(fused[0]);
+          continue;
+        }
         let d: tf.Tensor = weightDecay !== 0 ? tf.add(grad, tf.mul(p, weightDecay)) : grad;
         if (momentum !== 0) {
-          const fresh = !this.slots.has(`${name}|momentum_buffer`);
           const buf = this.slot(name, 'momentum_buffer', p, () => d.clone());
           if (!fresh) buf.assign(tf.add(tf.mul(buf, momentum), tf.mul(d, 1 - dampening)));
           d = nesterov ? tf.add(d, tf.mul(buf, momentum)) : buf;
