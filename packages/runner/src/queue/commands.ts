@@ -105,7 +105,7 @@ const worker: Command = {
     const signal = await new Promise<NodeJS.Signals>((resolveP) => {
       for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => resolveP(s));
     });
-    say(ctx.io, `worker ${w.name}: ${signal}, stopping; its running jobs go back to the queue`);
+    say(ctx.io, `worker ${w.name}: ${signal}, stopping; other workers take its running jobs over after the stall interval`);
     w.killChildren(signal);
     await w.close(true);
     connection.disconnect();

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Queue, UnrecoverableError, WaitingChildrenError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { readJobSpec } from '../grid';
+import { isFinished } from '../rundir';
 import { dependantsOf, JOB_OPTIONS, jobData, planKey, QUEUE_NAME, queueJobId, readPlan, type GridJobData } from './grid-queue';
 
 export interface WorkerOptions {
@@ -81,6 +82,29 @@ export function startWorker(opts: WorkerOptions): GridWorker {
       });
     });
 
+  /** `moco-cxr run-job` on the job's spec file (its input: a broken one fails this job alone, with the child's message). */
+  const runPlannedJob = async (job: Job<GridJobData>) => {
+    const d = job.data;
+    log(`${d.grid}: ${d.id} started`);
+    const specPath = join(d.experimentDir, 'jobs', `${d.id}.json`);
+    const args = ['run-job', specPath];
+    if (!configuredThreads(specPath)) args.push('--threads', String(threads));
+    for (;;) {
+      try {
+        await runChild(job, args);
+        break;
+      } catch (err) {
+        // A duplicate delivery (the job was taken over while its first run still lives): wait for
+        // that run to end, then run again, which skips the job if that run finished it.
+        if (!/ is in use by process /.test((err as Error).message)) throw err;
+        log(`${d.grid}: ${d.id}: ${(err as Error).message.replace(/^[^:]*: /, '')}; waiting`);
+        await job.updateProgress({ line: `waiting: ${(err as Error).message.replace(/;.*$/, '')}`, at: new Date().toISOString() }).catch(() => undefined);
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    }
+    log(`${d.grid}: ${d.id} done`);
+  };
+
   const processor = async (job: Job<GridJobData>, token?: string) => {
     const d = job.data;
     const dir = d.experimentDir;
@@ -93,25 +117,9 @@ export function startWorker(opts: WorkerOptions): GridWorker {
     const planned = await readPlan(opts.connection, opts.prefix, dir);
     if (!planned) throw new UnrecoverableError(`${d.id}: the grid's plan is not in the queue any more (${planKey(opts.prefix, d.grid)}); enqueue it again with moco-cxr experiment --queue`);
     if (d.step !== 'dependants') {
-      log(`${d.grid}: ${d.id} started`);
-      // The spec file is the job's input: a broken one fails this job alone, with the child's message.
-      const specPath = join(dir, 'jobs', `${d.id}.json`);
-      const args = ['run-job', specPath];
-      if (!configuredThreads(specPath)) args.push('--threads', String(threads));
-      for (;;) {
-        try {
-          await runChild(job, args);
-          break;
-        } catch (err) {
-          // A duplicate delivery (the job was taken over while its first run still lives): wait for
-          // that run to end, then run again, which skips the job if that run finished it.
-          if (!/ is in use by process /.test((err as Error).message)) throw err;
-          log(`${d.grid}: ${d.id}: ${(err as Error).message.replace(/^[^:]*: /, '')}; waiting`);
-          await job.updateProgress({ line: `waiting: ${(err as Error).message.replace(/;.*$/, '')}`, at: new Date().toISOString() }).catch(() => undefined);
-          await new Promise((r) => setTimeout(r, 2000));
-        }
-      }
-      log(`${d.grid}: ${d.id} done`);
+      const outDir = planned.find((p) => p.id === d.id)?.outDir;
+      if (outDir !== undefined && isFinished(join(dir, outDir))) log(`${d.grid}: ${d.id} finished earlier, skipped`);
+      else await runPlannedJob(job);
       // Dependants become this job's children: BullMQ completes it once they have all finished.
       for (const dep of dependantsOf(planned, d.id)) {
         const data = jobData(dir, dep.id, dep.kind);
