@@ -15,7 +15,7 @@ const model = arg('model', 'resnet18') as BackboneName;
 const size = Number(arg('size', '224'));
 const batch = Number(arg('batch', '16'));
 const info = await initBackend({ prefer: 'wasm', threads: Number(arg('threads', '2')) });
-const backbone = await createBackbone(model, { inputShape: [size, size, 3], seed: 1, memoryEfficient: process.argv.includes('--memory-efficient') });
+const backbone = await createBackbone(model, { inputShape: [size, size, 3], seed: 1, ...(process.argv.includes('--memory-efficient') ? { memoryEfficient: true } : {}) });
 const head = tf.variable(tf.randomNormal([backbone.featureDim, 10], 0, 0.01, 'float32', 1));
 const x = tf.randomNormal([batch, size, size, 3], 0, 1, 'float32', 2) as tf.Tensor4D;
 const labels = tf.oneHot(tf.tensor1d(Array.from({ length: batch }, (_, i) => i % 10), 'int32'), 10);

@@ -40,7 +40,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 async function tfjsStep(name: BackboneName, size: number): Promise<number[]> {
   const rng = new Rng(size);
-  const backbone = await createBackbone(name, { inputShape: [size, size, 3], seed: 1, memoryEfficient: name === 'densenet121' && memoryEfficient });
+  const backbone = await createBackbone(name, { inputShape: [size, size, 3], seed: 1, ...(name === 'densenet121' ? { memoryEfficient } : {}) });
   const headInit = new Float32Array(backbone.featureDim * classes);
   for (let i = 0; i < headInit.length; i++) headInit[i] = rng.normal() * Math.sqrt(1 / backbone.featureDim);
   const head = tf.variable(tf.tensor2d(headInit, [backbone.featureDim, classes]));

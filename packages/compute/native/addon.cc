@@ -242,6 +242,21 @@ napi_value OptimizerStep(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// maxPoolGrad(x, dy, dx, shape Int32Array[13] with kh/kw the window and co = ci, threads)
+napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  if (!get_args(env, info, 5, argv)) return fail(env, "maxPoolGrad takes (x, dy, dx, shape, threads)");
+  ConvShape s;
+  if (!read_shape(env, argv[3], &s)) return fail(env, "maxPoolGrad shape must be an Int32Array of 13 non-negative sizes");
+  const long xs = long(s.n) * s.h * s.w * s.ci, ys = long(s.n) * s.oh * s.ow * s.ci;
+  float *x, *dy, *dx;
+  std::string err;
+  if (!f32arg(env, argv[0], xs, "x", &x, false, &err) || !f32arg(env, argv[1], ys, "dy", &dy, false, &err) || !f32arg(env, argv[2], xs, "dx", &dx, false, &err))
+    return fail(env, "maxPoolGrad: " + err);
+  active->maxpool_grad(x, dy, dx, s, std::max(1, get_int(env, argv[4])));
+  return nullptr;
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   if (!active) active = best();
   const napi_property_descriptor props[] = {
@@ -254,6 +269,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"matmul", nullptr, MatMul, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"batchNormTrain", nullptr, BatchNormTrain, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"batchNormTrainGrad", nullptr, BatchNormTrainGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"maxPoolGrad", nullptr, MaxPoolGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"optimizerStep", nullptr, OptimizerStep, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

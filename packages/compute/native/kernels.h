@@ -31,6 +31,7 @@ struct KernelTable {
                                const float* y, float* dx, float* dgamma, float* dbeta, long rows, long c, int threads);
   void (*optimizer_step)(int kind, const float* p, const float* s, const float* t, const float* g, float* p2, float* s2,
                          float* t2, long n, const double* h, int threads);
+  void (*maxpool_grad)(const float* x, const float* dy, float* dx, const ConvShape& s, int threads);
 };
 
 const KernelTable* kernels_avx512();   // null where not compiled (non-x86)

@@ -36,6 +36,17 @@ struct Scratch {
   ~Scratch() { std::free(p); }
 };
 
+// Runs f(tid, item) for every item in [0, items), each once, on up to `threads` threads taking
+// items from a shared counter (a thread the OS does not schedule in time leaves its share to others).
+template <class F>
+static void for_items(long items, int threads, F f) {
+  if (items <= 0) return;
+  std::atomic<long> next{0};
+  mococxr::pool().run(items > 1 ? static_cast<int>(std::min<long>(threads, items)) : 1, [&](int tid, int) {
+    for (long it; (it = next.fetch_add(1, std::memory_order_relaxed)) < items;) f(tid, it);
+  });
+}
+
 // C[mr x nr] (+)= sum_p A[p][0..MR) * B[p][0..NR): A packed p-major in MR rows, B packed in NR columns.
 static inline __attribute__((always_inline)) void micro(long kc, const float* __restrict A, const float* __restrict B,
                                                         float* __restrict C, long ldc, int mr, int nr, bool acc) {
@@ -83,8 +94,8 @@ static inline __attribute__((always_inline)) void micro(long kc, const float* __
 static void pack_b(const float* b, long rs, long cs, long k, long n, float* out, int threads) {
   const long npad = round_up(n, NR), strips = npad / NR;
   const long blocks = cdiv(k, KC);
-  auto body = [&](int tid, int nt) {
-    for (long item = tid; item < blocks * strips; item += nt) {
+  for_items(blocks * strips, blocks * strips >= 4 ? threads : 1, [&](int, long item) {
+    {
       const long p0 = (item / strips) * KC, s = item % strips;
       const long kc = std::min(KC, k - p0), j0 = s * NR, nr = std::min<long>(NR, n - j0);
       float* dst = out + p0 * npad + s * kc * NR;
@@ -100,8 +111,7 @@ static void pack_b(const float* b, long rs, long cs, long k, long n, float* out,
         }
       }
     }
-  };
-  mococxr::pool().run(blocks * strips >= 4 ? threads : 1, body);
+  });
 }
 
 // A row block packed into MR-row strips of kc columns; element (i, p) read as a[i * rs + p * cs].
@@ -276,17 +286,16 @@ static void conv2d_grad_input(const float* dy, const float* w, float* dx, const 
   }
   std::memset(dx, 0, static_cast<size_t>(s.n) * s.h * s.w * s.ci * sizeof(float));
   const long ohw = static_cast<long>(s.oh) * s.ow;
-  const int nt = static_cast<int>(std::max<long>(1, std::min<long>(threads, s.n)));
   // Rows per block: the mc x k dcol block stays within L2.
   const long mc = std::max<long>(MR, std::min<long>(16 * MR, (131072 / std::max<long>(k, 1)) / MR * MR));
   const long npad = round_up(k, NR);
-  auto body = [&](int tid, int nth) {
+  // One image per item: its dx rows are written by one thread only.
+  for_items(s.n, threads, [&](int, long img) {
     static thread_local Scratch abuf, cbuf;
     float* ap = abuf.get(mc * KC);
     float* cb = cbuf.get(mc * k);
-    const long img0 = s.n * tid / nth, img1 = s.n * (tid + 1) / nth;
-    for (long m0 = img0 * ohw; m0 < img1 * ohw; m0 += mc) {
-      const long rows = std::min(mc, img1 * ohw - m0);
+    for (long m0 = img * ohw; m0 < (img + 1) * ohw; m0 += mc) {
+      const long rows = std::min(mc, (img + 1) * ohw - m0);
       for (long p0 = 0; p0 < co; p0 += KC) {
         const long kc = std::min<long>(KC, co - p0);
         pack_dy(m0, rows, p0, kc, ap);
@@ -315,8 +324,7 @@ static void conv2d_grad_input(const float* dy, const float* w, float* dx, const 
         }
       }
     }
-  };
-  mococxr::pool().run(nt, body);
+  });
 }
 
 // dw = im2col(x)^T dy: rows kh * kw * ci, columns co, depth the output pixels. Threads own ranges
@@ -326,17 +334,18 @@ static void conv2d_grad_filter(const float* x, const float* dy, float* dw, const
   std::memset(dw, 0, static_cast<size_t>(k) * co * sizeof(float));
   if (p == 0) return;
   const long strips = cdiv(k, MR), npad = round_up(co, NR);
-  const int nt = static_cast<int>(std::max<long>(1, std::min<long>(threads, strips)));
-  auto body = [&](int tid, int nth) {
+  // Items are groups of row strips: each packs dy once per pixel block for several strips.
+  const long group = std::max<long>(1, std::min<long>(8, strips / (4L * threads)));
+  const long groups = cdiv(strips, group);
+  for_items(groups, threads, [&](int, long gi) {
     static thread_local Scratch abuf, bbuf;
     static thread_local std::vector<Pixel> pix;
     float* ap = abuf.get(MR * KC);
     float* bp = bbuf.get(npad * KC);
     if (pix.size() < static_cast<size_t>(KC)) pix.resize(KC);
-    const long s0 = strips * tid / nth, s1 = strips * (tid + 1) / nth;
+    const long s0 = gi * group, s1 = std::min(strips, s0 + group);
     for (long p0 = 0; p0 < p; p0 += KC) {
       const long kc = std::min(KC, p - p0);
-      // B: kc rows of dy in NR-column strips (each thread packs its own copy: cheap, and no barrier).
       for (long j0 = 0; j0 < npad; j0 += NR) {
         float* d = bp + j0 * kc;
         const long nr = std::min<long>(NR, co - j0);
@@ -359,30 +368,29 @@ static void conv2d_grad_filter(const float* x, const float* dy, float* dw, const
           micro(kc, ap, bp + j0 * kc, dw + k0 * co + j0, co, static_cast<int>(mr), static_cast<int>(std::min<long>(NR, co - j0)), true);
       }
     }
-  };
-  mococxr::pool().run(nt, body);
+  });
 }
 
 // ---- Elementwise and per-channel kernels (memory-bound: one pass each, split over threads) ----
 
 // Runs f(begin, end) over [0, n) in chunks, one per thread, when n is worth splitting.
+// Chunks of 16k elements, so idle threads take over from descheduled ones.
+constexpr long CHUNK = 16384;
+
 template <class F>
 static void parallel_range(long n, int threads, F f) {
-  const int nt = n >= 32768 ? threads : 1;
-  mococxr::pool().run(nt, [&](int tid, int nth) {
-    const long b = n * tid / nth, e = n * (tid + 1) / nth;
-    if (b < e) f(b, e);
-  });
+  for_items(cdiv(n, CHUNK), threads, [&](int, long it) { f(it * CHUNK, std::min(n, (it + 1) * CHUNK)); });
 }
 
 // Per-channel sums over the rows of x [rows, c] (and of (x - shift)^2 when `sq`), in double:
 // BatchNorm statistics over 200k rows must not drift with the row count.
 static void channel_sums(const float* x, long rows, long c, const float* shift, double* out, int threads) {
-  const int nt = rows * c >= 32768 ? threads : 1;
+  const int nt = std::max(1, threads);
+  const long chunk = std::max<long>(1, CHUNK / c);
   std::vector<double> part(static_cast<size_t>(nt) * c, 0.0);
-  mococxr::pool().run(nt, [&](int tid, int nth) {
+  for_items(cdiv(rows, chunk), nt, [&](int tid, long it) {
     double* acc = part.data() + tid * c;
-    const long b = rows * tid / nth, e = rows * (tid + 1) / nth;
+    const long b = it * chunk, e = std::min(rows, b + chunk);
     for (long r = b; r < e; r++) {
       const float* xr = x + r * c;
       if (shift) {
@@ -435,12 +443,13 @@ static void batchnorm_train(const float* x, const float* gamma, const float* bet
 // dx = gamma rstd (g - dbeta / rows - xhat dgamma / rows).
 static void batchnorm_train_grad(const float* dy, const float* x, const float* mean, const float* rstd, const float* gamma,
                                  const float* y, float* dx, float* dgamma, float* dbeta, long rows, long c, int threads) {
-  const int nt = rows * c >= 32768 ? threads : 1;
+  const int nt = std::max(1, threads);
+  const long chunk = std::max<long>(1, CHUNK / c);
   std::vector<double> part(static_cast<size_t>(nt) * 2 * c, 0.0);
-  mococxr::pool().run(nt, [&](int tid, int nth) {
+  for_items(cdiv(rows, chunk), nt, [&](int tid, long it) {
     double* sg = part.data() + tid * 2 * c;
     double* sgx = sg + c;
-    const long b = rows * tid / nth, e = rows * (tid + 1) / nth;
+    const long b = it * chunk, e = std::min(rows, b + chunk);
     for (long r = b; r < e; r++) {
       const float* dr = dy + r * c;
       const float* xr = x + r * c;
@@ -530,5 +539,40 @@ static void optimizer_step(int kind, const float* p, const float* s, const float
   });
 }
 
+// Max-pool gradient, NHWC: each window's dy goes to the first position holding its maximum (as
+// tfjs' cpu backend); shape fields kh/kw are the window, ci the channels. One image per item.
+static void maxpool_grad(const float* x, const float* dy, float* dx, const ConvShape& s, int threads) {
+  const long c = s.ci;
+  for_items(s.n, threads, [&](int, long b) {
+    float* dxb = dx + b * s.h * s.w * c;
+    std::memset(dxb, 0, sizeof(float) * s.h * s.w * c);
+    std::vector<float> best(c);
+    std::vector<long> at(c);
+    for (int p = 0; p < s.oh; p++) {
+      const int r0 = p * s.sh - s.pt, rs = std::max(r0, 0), re = std::min(r0 + s.kh, s.h);
+      for (int q = 0; q < s.ow; q++) {
+        const int c0 = q * s.sw - s.pl, cs = std::max(c0, 0), ce = std::min(c0 + s.kw, s.w);
+        if (rs >= re || cs >= ce) continue;
+        std::fill(best.begin(), best.end(), -INFINITY);
+        std::fill(at.begin(), at.end(), -1L);
+        for (int r = rs; r < re; r++)
+          for (int col = cs; col < ce; col++) {
+            const long base = ((b * s.h + r) * s.w + col) * c;
+            for (long ch = 0; ch < c; ch++) {
+              const float v = x[base + ch];
+              if (v > best[ch]) {
+                best[ch] = v;
+                at[ch] = base + ch;
+              }
+            }
+          }
+        const float* g = dy + ((b * s.oh + p) * s.ow + q) * c;
+        for (long ch = 0; ch < c; ch++)
+          if (at[ch] >= 0) dx[at[ch]] += g[ch];
+      }
+    }
+  });
+}
+
 static const KernelTable table = {ISA_LABEL, conv2d, conv2d_grad_input, conv2d_grad_filter, matmul,
-                                  batchnorm_train, batchnorm_train_grad, optimizer_step};
+                                  batchnorm_train, batchnorm_train_grad, optimizer_step, maxpool_grad};

@@ -1,5 +1,7 @@
 #include "pool.h"
 
+#include <algorithm>
+
 namespace mococxr {
 
 Pool& pool() {
@@ -34,10 +36,18 @@ void Pool::loop(int id, unsigned seen) {
       job = job_;
       n = job_threads_;
     }
-    if (id < n) {
+    if (id < n && claim(seen)) {
       (*job)(id, n);
-      pending_.fetch_sub(1, std::memory_order_acq_rel);
+      finished_.fetch_add(1, std::memory_order_acq_rel);
     }
+  }
+}
+
+bool Pool::claim(unsigned gen) {
+  unsigned long long s = claim_.load(std::memory_order_acquire);
+  for (;;) {
+    if ((s >> 32) != gen || (s & 0xffffffffULL) == 0) return false;
+    if (claim_.compare_exchange_weak(s, s - 1, std::memory_order_acq_rel)) return true;
   }
 }
 
@@ -52,12 +62,18 @@ void Pool::run(int nthreads, const std::function<void(int, int)>& f) {
     ensure(nthreads - 1);
     job_ = &f;
     job_threads_ = nthreads;
-    pending_.store(nthreads - 1, std::memory_order_release);
-    generation_.fetch_add(1, std::memory_order_acq_rel);
+    finished_.store(0, std::memory_order_release);
+    const unsigned gen = generation_.load(std::memory_order_acquire) + 1;
+    claim_.store((static_cast<unsigned long long>(gen) << 32) | static_cast<unsigned>(nthreads - 1), std::memory_order_release);
+    generation_.store(gen, std::memory_order_release);
   }
   wake_.notify_all();
   f(0, nthreads);
-  while (pending_.load(std::memory_order_acquire) > 0) {
+  // Close the region: workers that have not claimed a slot yet will not run it.
+  const unsigned long long closed = claim_.exchange(claim_.load() & ~0xffffffffULL, std::memory_order_acq_rel);
+  const int unclaimed = static_cast<int>(closed & 0xffffffffULL);
+  const int started = nthreads - 1 - unclaimed;
+  while (finished_.load(std::memory_order_acquire) < started) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #else

@@ -3,6 +3,7 @@
 #pragma once
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -12,17 +13,23 @@ namespace mococxr {
 
 class Pool {
  public:
-  // Runs f(tid, nthreads) for tid in [0, nthreads); returns when all have finished.
+  // Runs f(tid, nthreads) on the caller (tid 0) and up to nthreads - 1 workers; returns when every
+  // call that started has finished. A worker that has not started by the time the caller is done
+  // never starts (on a busy machine it may not be scheduled for milliseconds), so f must take its
+  // work from a shared counter rather than assume that every tid runs.
   void run(int nthreads, const std::function<void(int, int)>& f);
 
  private:
   void ensure(int workers);
   void loop(int id, unsigned seen);
+  bool claim(unsigned gen);
   std::mutex call_mu_;  // one parallel region at a time (several Node workers may share the addon)
   std::mutex mu_;
   std::condition_variable wake_;
   std::atomic<unsigned> generation_{0};
-  std::atomic<int> pending_{0};
+  // (region generation << 32) | participations still open: a worker claims only for its own region.
+  std::atomic<unsigned long long> claim_{0};
+  std::atomic<int> finished_{0};  // workers done in this region
   const std::function<void(int, int)>* job_ = nullptr;
   int job_threads_ = 0;
   int started_ = 0;

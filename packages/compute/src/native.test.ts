@@ -139,6 +139,18 @@ describe('fused native kernels against tf ops on the cpu backend', () => {
     }
   });
 
+  it('maxPool gradient: odd sizes, stride 2, padding, ties go to the first maximum', async () => {
+    for (const [shape, k, s, pad] of [[[2, 11, 9, 5], 3, 2, 1], [[1, 8, 8, 3], 2, 2, 'valid'], [[3, 7, 10, 16], 3, 1, 'same']] as const) {
+      // Rounded values make ties common, so the first-maximum rule is exercised.
+      const xv = randn(rng, [...shape]).values.map((v) => Math.round(v * 2) / 2);
+      const run = () => [tf.grad((x: tf.Tensor) => tf.maxPool(x as tf.Tensor4D, k, s, pad as 'same'))(tf.tensor4d(xv, [...shape] as [number, number, number, number]))];
+      await initBackend({ prefer: 'wasm', threads: 2, kernels: 'native' });
+      const [ours] = await onBackend('wasm', run);
+      const [ref] = await onBackend('cpu', run);
+      expect(relErr(ours, ref), `maxPool ${shape} k${k} s${s} ${pad}`).toBeLessThan(1e-6);
+    }
+  });
+
   it('tf.train.adam runs the fused update and matches tfjs on cpu over three steps', async () => {
     const init = randn(rng, [300, 7]).values;
     const targets = randn(rng, [300, 7]).values;
@@ -152,6 +164,7 @@ describe('fused native kernels against tf ops on the cpu backend', () => {
       return [out];
     };
     await initBackend({ prefer: 'wasm', threads: 2, kernels: 'native' });
+    expect(tf.getKernel(FUSED.optimizerStep, 'wasm')).toBeDefined();
     const before = tf.memory().numTensors;
     const [ours] = await onBackend('wasm', train);
     expect(tf.memory().numTensors).toBe(before);

@@ -20,6 +20,7 @@ export interface NativeAddon {
   matmul(a: Float32Array, b: Float32Array, c: Float32Array, params: Float64Array, threads: number): void;
   batchNormTrain(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, mean: Float32Array, variance: Float32Array, rstd: Float32Array, rows: number, channels: number, eps: number, relu: boolean, threads: number): void;
   batchNormTrainGrad(dy: Float32Array, x: Float32Array, mean: Float32Array, rstd: Float32Array, gamma: Float32Array, y: Float32Array | null, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, rows: number, channels: number, threads: number): void;
+  maxPoolGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, shape: Int32Array, threads: number): void;
   optimizerStep(kind: number, p: Float32Array, s: Float32Array | null, t: Float32Array | null, g: Float32Array, p2: Float32Array, s2: Float32Array | null, t2: Float32Array | null, hyper: Float64Array, threads: number): void;
 }
 
@@ -163,6 +164,25 @@ export function nativeConv2DBackpropFilter(fallback: KernelFunc): KernelFunc {
     const info = backend_util.computeConv2DInfo(x.shape as never, at.filterShape, at.strides, 1, at.pad, at.dimRoundingMode, false, 'channelsLast');
     const out = output(backend, at.filterShape);
     if (util.sizeFromShape(at.filterShape) > 0) a.conv2dGradFilter(f32(backend, x), f32(backend, dy), f32(backend, out), convShape(info), state.threads);
+    return out;
+  });
+}
+
+/** MaxPoolGrad (first maximum of each window takes its gradient, as on cpu), one image per thread item. */
+export function nativeMaxPoolGrad(fallback: KernelFunc): KernelFunc {
+  return nativeOr(fallback, ({ inputs, attrs, backend }, a) => {
+    const { dy, input } = inputs as { dy: TensorInfo; input: TensorInfo };
+    const at = attrs as unknown as { filterSize: number | [number, number]; strides: number | [number, number]; pad: 'valid' | 'same' | number; dimRoundingMode?: 'floor' | 'round' | 'ceil' };
+    if (dy.dtype !== 'float32' || input.dtype !== 'float32' || input.shape.length !== 4) return null;
+    const info = backend_util.computePool2DInfo(input.shape as [number, number, number, number], at.filterSize, at.strides, 1, at.pad, at.dimRoundingMode);
+    if (dy.shape[1] !== info.outHeight || dy.shape[2] !== info.outWidth || dy.shape[3] !== info.inChannels) return null; // the fallback names the mismatch
+    const out = output(backend, input.shape);
+    if (util.sizeFromShape(input.shape) === 0) return out;
+    const shape = Int32Array.from([
+      info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.filterHeight, info.filterWidth, info.inChannels,
+      info.outHeight, info.outWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left,
+    ]);
+    a.maxPoolGrad(f32(backend, input), f32(backend, dy), f32(backend, out), shape, state.threads);
     return out;
   });
 }

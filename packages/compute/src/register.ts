@@ -14,7 +14,7 @@ import { channelReduceKernel } from './reduce';
 import { castKernel, identityKernel, sliceKernel, splitVKernel } from './heap';
 import { fusedBatchNormKernel, maxPoolGradKernel } from './norm-pool';
 import { patchTfAdam } from './optimizers';
-import { fusedKernels, nativeBatchMatMul, nativeConv2D, nativeConv2DBackpropFilter, nativeConv2DBackpropInput } from './native';
+import { fusedKernels, nativeMaxPoolGrad, nativeBatchMatMul, nativeConv2D, nativeConv2DBackpropFilter, nativeConv2DBackpropInput } from './native';
 
 const WASM = 'wasm';
 const registered: string[] = [];
@@ -83,7 +83,7 @@ function register(): void {
 
   // Native kernels over everything above: each falls back to the kernel it replaces whenever the
   // native set is off (initBackend's choice) or the call is one it does not handle.
-  for (const [name, wrap] of [['Conv2D', nativeConv2D], ['Conv2DBackpropInput', nativeConv2DBackpropInput], ['Conv2DBackpropFilter', nativeConv2DBackpropFilter], ['BatchMatMul', nativeBatchMatMul]] as const) {
+  for (const [name, wrap] of [['Conv2D', nativeConv2D], ['Conv2DBackpropInput', nativeConv2DBackpropInput], ['Conv2DBackpropFilter', nativeConv2DBackpropFilter], ['BatchMatMul', nativeBatchMatMul], ['MaxPoolGrad', nativeMaxPoolGrad]] as const) {
     const current = getKernel(name, WASM);
     if (current) replaceKernel({ kernelName: name, backendName: WASM, kernelFunc: wrap(current.kernelFunc) });
   }
