@@ -154,18 +154,46 @@ static void gemm_packed_b(long m, long n, long k, const float* bp, float* c, lon
   const long nc = round_up(cdiv(npad, nchunks), NR);
   nchunks = cdiv(npad, nc);
   const long items = mblocks * nchunks;
+  const long kblocks = cdiv(k, KC);
+  if (nchunks > 1) {
+    // Few row blocks, several column chunks: pack A once (all of it is small) and share it, rather
+    // than gathering the same rows again for every chunk.
+    static thread_local Scratch aall;
+    const long mcpad = round_up(mc, MR);
+    float* ap = aall.get(mblocks * mcpad * k);
+    auto a_at = [&](long mb, long p0) { return ap + mb * mcpad * k + p0 * round_up(std::min(mc, m - mb * mc), MR); };
+    for_items(mblocks * kblocks, threads, [&](int, long it) {
+      const long mb = it / kblocks, p0 = (it % kblocks) * KC;
+      pack_a(mb * mc, std::min(mc, m - mb * mc), p0, std::min(KC, k - p0), a_at(mb, p0));
+    });
+    for_items(items, threads, [&](int, long item) {
+      const long mb = item / nchunks, m0 = mb * mc, n0 = (item % nchunks) * nc;
+      const long rows = std::min(mc, m - m0), ncols = std::min(nc, n - n0);
+      if (ncols <= 0) return;
+      for (long p0 = 0; p0 < k; p0 += KC) {
+        const long kc = std::min(KC, k - p0);
+        const float* a = a_at(mb, p0);
+        for (long j0 = n0; j0 < n0 + ncols; j0 += NR) {
+          const float* bs = bp + p0 * npad + (j0 / NR) * kc * NR;
+          const int nr = static_cast<int>(std::min<long>(NR, n - j0));
+          for (long i = 0; i < rows; i += MR)
+            micro(kc, a + i * kc, bs, c + (m0 + i) * ldc + j0, ldc, static_cast<int>(std::min<long>(MR, rows - i)), nr, p0 > 0);
+        }
+      }
+    });
+    return;
+  }
   std::atomic<long> next{0};
   auto body = [&](int, int) {
     static thread_local Scratch abuf;
     float* ap = abuf.get(mc * KC);
     for (long item; (item = next.fetch_add(1, std::memory_order_relaxed)) < items;) {
-      const long m0 = (item / nchunks) * mc, n0 = (item % nchunks) * nc;
-      const long rows = std::min(mc, m - m0), ncols = std::min(nc, n - n0);
-      if (ncols <= 0) continue;
+      const long m0 = item * mc;
+      const long rows = std::min(mc, m - m0);
       for (long p0 = 0; p0 < k; p0 += KC) {
         const long kc = std::min(KC, k - p0);
         pack_a(m0, rows, p0, kc, ap);
-        for (long j0 = n0; j0 < n0 + ncols; j0 += NR) {
+        for (long j0 = 0; j0 < n; j0 += NR) {
           const float* bs = bp + p0 * npad + (j0 / NR) * kc * NR;
           const int nr = static_cast<int>(std::min<long>(NR, n - j0));
           for (long i = 0; i < rows; i += MR)
@@ -271,6 +299,27 @@ static void conv2d(const float* x, const float* w, float* y, const ConvShape& s,
                 threads);
 }
 
+// Adds dcol rows [m0, m0 + rows) (row stride k) onto the input pixels their taps read.
+static void scatter_rows(const ConvShape& s, const float* cb, long k, long m0, long rows, float* dx) {
+  for (long i = 0; i < rows; i++) {
+    const Pixel px = pixel_of(s, m0 + i);
+    const float* src = cb + i * k;
+    for (int kh = 0; kh < s.kh; kh++) {
+      const int ih = px.ih0 + kh;
+      if (ih < 0 || ih >= s.h) continue;
+      for (int kw = 0; kw < s.kw; kw++) {
+        const int iw = px.iw0 + kw;
+        if (iw < 0 || iw >= s.w) continue;
+        float* d = dx + px.base + (static_cast<long>(kh) * s.w + kw) * s.ci;
+        const float* g = src + (static_cast<long>(kh) * s.kw + kw) * s.ci;
+        long c = 0;
+        for (; c + VL <= s.ci; c += VL) storeu(d + c, loadu(d + c) + loadu(g + c));
+        for (; c < s.ci; c++) d[c] += g[c];
+      }
+    }
+      }
+}
+
 // dx = conv2d's input gradient: dcol = dy w^T (rows output pixels, columns kh * kw * ci), then each
 // row is added back onto the input pixels its taps read. Threads own whole images, so no two
 // threads ever add to the same dx element.
@@ -286,6 +335,15 @@ static void conv2d_grad_input(const float* dy, const float* w, float* dx, const 
   }
   std::memset(dx, 0, static_cast<size_t>(s.n) * s.h * s.w * s.ci * sizeof(float));
   const long ohw = static_cast<long>(s.oh) * s.ow;
+  if (m * k <= (1L << 21)) {
+    // Small layers (few output pixels per image): one GEMM over every row fills the register
+    // tiles and splits across threads by columns; then each image's rows are added back.
+    static thread_local Scratch dcol;
+    float* cb = dcol.get(m * k);
+    gemm_packed_b(m, k, co, bp, cb, k, pack_dy, threads);
+    for_items(s.n, threads, [&](int, long img) { scatter_rows(s, cb + img * ohw * k, k, img * ohw, ohw, dx); });
+    return;
+  }
   // Rows per block: the mc x k dcol block stays within L2.
   const long mc = std::max<long>(MR, std::min<long>(16 * MR, (131072 / std::max<long>(k, 1)) / MR * MR));
   const long npad = round_up(k, NR);
@@ -306,23 +364,7 @@ static void conv2d_grad_input(const float* dy, const float* w, float* dx, const 
             micro(kc, ap + i * kc, bs, cb + i * k + j0, k, static_cast<int>(std::min<long>(MR, rows - i)), nr, p0 > 0);
         }
       }
-      for (long i = 0; i < rows; i++) {
-        const Pixel px = pixel_of(s, m0 + i);
-        const float* src = cb + i * k;
-        for (int kh = 0; kh < s.kh; kh++) {
-          const int ih = px.ih0 + kh;
-          if (ih < 0 || ih >= s.h) continue;
-          for (int kw = 0; kw < s.kw; kw++) {
-            const int iw = px.iw0 + kw;
-            if (iw < 0 || iw >= s.w) continue;
-            float* d = dx + px.base + (static_cast<long>(kh) * s.w + kw) * s.ci;
-            const float* g = src + (static_cast<long>(kh) * s.kw + kw) * s.ci;
-            long c = 0;
-            for (; c + VL <= s.ci; c += VL) storeu(d + c, loadu(d + c) + loadu(g + c));
-            for (; c < s.ci; c++) d[c] += g[c];
-          }
-        }
-      }
+      scatter_rows(s, cb, k, m0, rows, dx);
     }
   });
 }
