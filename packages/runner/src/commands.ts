@@ -122,7 +122,7 @@ const experiment: Command = {
 };
 
 /** The experiment pipeline (also used by `demo`): plan, run what is missing, compare, report. */
-export async function runExperiment(cfg: RunnerConfig, out: string, ctx: CommandContext, opts: { jobs: number; planOnly?: boolean; title?: string; queue?: { url: string; prefix: string }; wait?: boolean }) {
+export async function runExperiment(cfg: RunnerConfig, out: string, ctx: CommandContext, opts: { jobs: number; planOnly?: boolean; title?: string; notes?: string[]; queue?: { url: string; prefix: string }; wait?: boolean }) {
   const io = ctx.io;
   if (!(opts.jobs >= 1)) throw new UsageError(`--jobs: expected a positive integer, got ${opts.jobs}`);
   const started = Date.now();
@@ -146,10 +146,10 @@ export async function runExperiment(cfg: RunnerConfig, out: string, ctx: Command
   const { buildReportData, writeExperimentReport } = await import('./experiment-report');
   const comparisons = await experimentComparisons(out, cfg, io);
   writeJsonAtomic(join(out, 'comparison.json'), comparisons);
-  const data = buildReportData(out, cfg, comparisons, { title: opts.title, wallSeconds: (Date.now() - started) / 1000 });
+  const data = buildReportData(out, cfg, comparisons, { title: opts.title, notes: opts.notes, wallSeconds: (Date.now() - started) / 1000 });
   const report = await writeExperimentReport(out, data);
   if (!io.quiet) {
-    io.err(`\n${comparisonText(comparisons.rows)}\n\n`);
+    io.err(`\n${comparisonText(comparisons.rows)}\n\n${data.summary.map((l) => `- ${l}\n`).join('')}\n`);
     io.err(`experiment: ${grid.ran} jobs run, ${grid.finished} reused, ${formatSeconds((Date.now() - started) / 1000)}\n`);
     io.err(`report: ${report.html}\n        ${report.markdown}\n`);
   }

@@ -7,7 +7,7 @@ import type { RunnerConfig } from './config';
 import { cellId, jobDir, planGrid } from './grid';
 import { formatSeconds } from './progress';
 import type { PretrainPoint, RocSeries } from './report/figures';
-import { writeReport, type ReportData, type WrittenReport } from './report/report';
+import { summarise, writeReport, type ReportData, type WrittenReport } from './report/report';
 import { isFinished, readJson, type RunInfo } from './rundir';
 
 /** What a finished cell job writes to its results.json. */
@@ -26,7 +26,7 @@ export interface CellResults {
 }
 
 /** Gathers an experiment directory's finished results into what the report shows. */
-export function buildReportData(experimentDir: string, cfg: RunnerConfig, comparisons: ExperimentComparisons, opts: { title?: string; wallSeconds?: number }): ReportData {
+export function buildReportData(experimentDir: string, cfg: RunnerConfig, comparisons: ExperimentComparisons, opts: { title?: string; wallSeconds?: number; notes?: string[] }): ReportData {
   const cells: ReportData['cells'] = [];
   for (const protocol of cfg.protocols) {
     for (const init of cfg.initialisations) {
@@ -68,6 +68,8 @@ export function buildReportData(experimentDir: string, cfg: RunnerConfig, compar
   ];
   return {
     title: opts.title ?? `MoCo-CXR experiment: ${cfg.initialisations.join(' vs ')}`,
+    summary: summarise(comparisons.rows, cfg.compare.confidence),
+    notShown: [...(opts.notes ?? []), ...notShown(cfg, comparisons)],
     context,
     points: comparisons.points,
     comparisons: comparisons.rows,
@@ -76,6 +78,23 @@ export function buildReportData(experimentDir: string, cfg: RunnerConfig, compar
     cells,
     confidence: cfg.compare.confidence,
   };
+}
+
+/** The limits of what an experiment's page can claim, read from its config. */
+export function notShown(cfg: RunnerConfig, comparisons: Pick<ExperimentComparisons, 'rows'>): string[] {
+  const out: string[] = [];
+  if (cfg.data.source === 'synthetic') {
+    out.push('Real patients: the images are synthetic radiographs made by code with a known finding. The page shows that the pipeline reproduces the method\'s effect there, not how large the effect is on real chest X-rays.');
+  }
+  out.push(`Other seeds: one pretraining run and one random init (seed ${cfg.seed}). The CIs cover the test images${comparisons.rows.some((r) => r.drawsA > 1) ? ' and the label-fraction draws' : ''}, not the spread between training runs.`);
+  if (!cfg.initialisations.includes('imagenet')) out.push('ImageNet initialisation, the paper\'s main baseline: no ImageNet weights were given.');
+  const paper: string[] = [];
+  if (cfg.data.imageSize < 224) paper.push(`${cfg.data.imageSize} px input (the paper: 224 px)`);
+  if (Object.keys(cfg.backbone.options).length) paper.push(`a ${cfg.backbone.name} changed by ${JSON.stringify(cfg.backbone.options)}`);
+  if (cfg.pretrain.epochs < 20) paper.push(`${cfg.pretrain.epochs} pretraining epochs (the paper: 20)`);
+  if (paper.length) out.push(`The paper's scale: ${paper.join(', ')}.`);
+  if (comparisons.rows.length > 1) out.push(`Multiple comparisons: each row's CI and p-value stand alone; nothing corrects for the ${comparisons.rows.length} rows.`);
+  return out;
 }
 
 export function writeExperimentReport(experimentDir: string, data: ReportData, dir = join(experimentDir, 'report')): Promise<WrittenReport> {

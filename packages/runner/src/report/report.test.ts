@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { aurocVsFractionSpec, rasterise, renderSvg, type AurocPoint } from './figures';
-import { comparisonMarkdown, writeReport, type ComparisonRow, type ReportData } from './report';
+import { comparisonMarkdown, summarise, writeReport, type ComparisonRow, type ReportData } from './report';
 
 function points(): AurocPoint[] {
   const out: AurocPoint[] = [];
@@ -65,6 +65,8 @@ describe('report', () => {
     const dir = mkdtempSync(join(tmpdir(), 'runner-report-'));
     const data: ReportData = {
       title: 'test report',
+      summary: summarise([row]),
+      notShown: ['Real patients: synthetic images.'],
       context: ['data: synthetic'],
       points: points(),
       comparisons: [row],
@@ -90,9 +92,16 @@ describe('report', () => {
       expect(readFileSync(f.svg, 'utf8')).toMatch(/^<svg/);
     }
     const md = readFileSync(written.markdown, 'utf8');
+    // The page opens with the findings in words, then what it does not show, then the settings.
+    const lines = md.split('\n');
+    expect(lines.slice(0, 5)).toEqual(['# test report', '', '## Summary', '', `- ${summarise([row])[0]}`]);
+    expect(md.indexOf('**What this page does not show:**')).toBeLessThan(md.indexOf('## Settings'));
+    expect(md).toContain('- Real patients: synthetic images.');
     expect(md).toContain('| linear | 1% (5 draws) | moco | 0.877 [0.855, 0.899] | random | 0.842 [0.819, 0.866] | +0.035 [+0.015, +0.053] | <0.001 | 500 |');
     expect(md).toContain('![auroc-vs-fraction](figures/auroc-vs-fraction.png)');
     const html = readFileSync(written.html, 'utf8');
+    expect(html.indexOf('<h2>Summary</h2>')).toBeLessThan(html.indexOf('<h2>Settings</h2>'));
+    expect(html).toContain(`<li>${summarise([row])[0]}</li>`);
     expect(html).toContain('<td>+0.035 [+0.015, +0.053]</td>');
     expect(html.match(/<svg/g)).toHaveLength(3);
     expect(existsSync(join(dir, 'figures', 'roc.svg'))).toBe(true);
@@ -100,6 +109,16 @@ describe('report', () => {
     expect(roc).toContain('>false-positive rate</text>');
     const pre = readFileSync(join(dir, 'figures', 'pretraining.svg'), 'utf8');
     for (const t of ['InfoNCE loss', 'kNN AUROC', 'linear-probe AUROC']) expect(pre).toContain(`>${t}</text>`);
+  });
+
+  it('says in words who won each comparison, by how much and with what CI', () => {
+    const behind = { ...row, fraction: 1, drawsA: 1, drawsB: 1, difference: { estimate: -0.148, lo: -0.21, hi: -0.084 }, aurocA: { estimate: 0.461, lo: 0.42, hi: 0.5 }, aurocB: { estimate: 0.61, lo: 0.55, hi: 0.66 } };
+    const level = { ...row, protocol: 'finetune', difference: { estimate: -0.026, lo: -0.077, hi: 0.028 } };
+    expect(summarise([row, behind, level])).toEqual([
+      'Linear protocol (frozen backbone, linear head trained with Adam), 1% of the labels (5 draws): MoCo beat random init by +0.035 AUROC (95% CI +0.015 to +0.053; AUROC 0.877 vs 0.842).',
+      'Linear protocol (frozen backbone, linear head trained with Adam), 100% of the labels: MoCo was behind random init by 0.148 AUROC (95% CI -0.210 to -0.084; AUROC 0.461 vs 0.610).',
+      'End-to-end fine-tuning, 1% of the labels (5 draws): no clear difference; MoCo minus random init is -0.026 AUROC and its 95% CI (-0.077 to +0.028) includes 0 (AUROC 0.877 vs 0.842).',
+    ]);
   });
 
   it('formats the table with signed gaps and the draw counts', () => {

@@ -30,6 +30,10 @@ export interface ComparisonRow {
 /** Everything a report shows; `experiment` writes it as results.json. */
 export interface ReportData {
   title: string;
+  /** The findings in words, one sentence per comparison (see `summarise`); the report opens with them. */
+  summary: string[];
+  /** What the page does not show (limits of the data, seeds, baselines), listed under the summary. */
+  notShown: string[];
   /** Lines of context shown under the title (data, backbone, input size, seed, wall time). */
   context: string[];
   points: AurocPoint[];
@@ -53,6 +57,33 @@ const signed = (x: number) => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${x.toF
 export const fmtEstimate = (e: Estimate, sign = false) => `${sign ? signed(e.estimate) : f3(e.estimate)} [${sign ? signed(e.lo) : f3(e.lo)}, ${sign ? signed(e.hi) : f3(e.hi)}]`;
 export const fmtFraction = (f: number | null) => (f === null ? '-' : `${+(f * 100).toPrecision(4)}%`);
 const fmtP = (p: number) => (!Number.isFinite(p) ? 'n/a' : p < 0.001 ? '<0.001' : p.toFixed(3));
+
+const PROTOCOL_NAMES: Record<string, string> = {
+  linear: 'Linear protocol (frozen backbone, linear head trained with Adam)',
+  logistic: 'Logistic-regression probe (frozen backbone)',
+  finetune: 'End-to-end fine-tuning',
+};
+const INIT_NAMES: Record<string, string> = { moco: 'MoCo', random: 'random init', imagenet: 'ImageNet init' };
+const initName = (s: string) => INIT_NAMES[s] ?? s;
+
+/**
+ * One sentence per comparison: who won, by how much, with the CI; "no clear difference" when the
+ * CI includes 0.
+ */
+export function summarise(rows: ComparisonRow[], confidence = 0.95): string[] {
+  const pct = `${Math.round(confidence * 100)}% CI`;
+  const ci = (e: Estimate) => `${pct} ${signed(e.lo)} to ${signed(e.hi)}`;
+  return rows.map((r) => {
+    const where = `${PROTOCOL_NAMES[r.protocol] ?? r.protocol}, ${r.fraction === null ? 'mixed label fractions' : `${fmtFraction(r.fraction)} of the labels`}${r.drawsA > 1 ? ` (${r.drawsA} draws)` : ''}`;
+    const a = initName(r.a);
+    const b = initName(r.b);
+    const d = r.difference;
+    const aurocs = `AUROC ${f3(r.aurocA.estimate)} vs ${f3(r.aurocB.estimate)}`;
+    if (d.lo > 0) return `${where}: ${a} beat ${b} by ${signed(d.estimate)} AUROC (${ci(d)}; ${aurocs}).`;
+    if (d.hi < 0) return `${where}: ${a} was behind ${b} by ${f3(-d.estimate)} AUROC (${ci(d)}; ${aurocs}).`;
+    return `${where}: no clear difference; ${a} minus ${b} is ${signed(d.estimate)} AUROC and its ${pct} (${signed(d.lo)} to ${signed(d.hi)}) includes 0 (${aurocs}).`;
+  });
+}
 
 /** The comparison table in the paper's form, as Markdown. */
 export function comparisonMarkdown(rows: ComparisonRow[], confidence = 0.95): string {
@@ -119,6 +150,13 @@ export async function writeReport(data: ReportData, dir: string): Promise<Writte
   const md = [
     `# ${data.title}`,
     '',
+    '## Summary',
+    '',
+    ...(data.summary.length ? data.summary.map((c) => `- ${c}`) : ['- No comparison finished, so there is nothing to report yet.']),
+    '',
+    ...(data.notShown.length ? ['**What this page does not show:**', '', ...data.notShown.map((c) => `- ${c}`), ''] : []),
+    '## Settings',
+    '',
     ...data.context.map((c) => `- ${c}`),
     '',
     '## MoCo-CXR vs baseline (paired bootstrap)',
@@ -142,6 +180,10 @@ table{border-collapse:collapse;margin:1em 0;font-size:14px}th,td{border:1px soli
 th{background:#f3f3f3}figure{margin:1.5em 0}figcaption{color:#555;font-size:14px}svg{max-width:100%;height:auto}</style></head>
 <body>
 <h1>${escapeHtml(data.title)}</h1>
+<h2>Summary</h2>
+<ul class="summary">${(data.summary.length ? data.summary : ['No comparison finished, so there is nothing to report yet.']).map((c) => `<li>${escapeHtml(c)}</li>`).join('')}</ul>
+${data.notShown.length ? `<p><strong>What this page does not show:</strong></p>\n<ul>${data.notShown.map((c) => `<li>${escapeHtml(c)}</li>`).join('')}</ul>` : ''}
+<h2>Settings</h2>
 <ul>${data.context.map((c) => `<li>${escapeHtml(c)}</li>`).join('')}</ul>
 <h2>MoCo-CXR vs baseline (paired bootstrap)</h2>
 ${data.comparisons.length ? tableHtml(table) : '<p>No comparisons.</p>'}
