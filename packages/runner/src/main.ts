@@ -8,7 +8,7 @@ function topHelp(): string {
   return [
     'moco-cxr: MoCo-CXR (Sowrirajan et al., MIDL 2021) from images to the paper\'s figure.',
     '',
-    'Usage: moco-cxr <command> [options]     moco-cxr <command> --help',
+    'Usage: moco-cxr <command> [options]     moco-cxr <command> --help     moco-cxr --version',
     '',
     'Commands:',
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
@@ -37,7 +37,7 @@ export async function runCli(argv: string[], io: Io = processIo(), cliPath?: str
     else io.err(topHelp());
     return { exitCode: name ? 0 : 2, ...(name ? {} : { error: 'no command given' }) };
   }
-  if (name === '--version') {
+  if (name === '--version' || name === '-v') {
     const { packageVersions } = await import('./rundir');
     io.out(`${packageVersions()['@moco-cxr/runner']}\n`);
     return { exitCode: 0 };
