@@ -43,6 +43,29 @@ describe('syntheticCxr', () => {
     // Not trivially identical: every pair differs by several grey levels per pixel on average.
     expect(minDiff).toBeGreaterThan(3);
   });
+  it('exposure 0 exposes every image alike and keeps the anatomy, findings and patients', () => {
+    const all = Array.from({ length: 80 }, (_, i) => i);
+    // The grey level of the air in the top corners (outside the body) is set by the exposure alone.
+    const airSpread = (exposure: number) => {
+      const { dataset, images } = syntheticCxr({ count: 80, size: 32, seed: 5, exposure });
+      const px = images.read(all);
+      const air = all.map((i) => {
+        let sum = 0;
+        for (let y = 0; y < 3; y++) for (const x of [0, 1, 2, 29, 30, 31]) sum += px[i * 1024 + y * 32 + x];
+        return sum / 18;
+      });
+      const m = air.reduce((a, v) => a + v, 0) / air.length;
+      return { dataset, sd: Math.sqrt(air.reduce((a, v) => a + (v - m) ** 2, 0) / air.length) };
+    };
+    const varied = airSpread(1);
+    const alike = airSpread(0);
+    expect(alike.dataset).toEqual(varied.dataset);
+    expect(syntheticCxr({ count: 80, size: 32, seed: 5 }).images.read(all)).toEqual(syntheticCxr({ count: 80, size: 32, seed: 5, exposure: 1 }).images.read(all));
+    console.log(`spread of the air's grey level over images: exposure 1 ${varied.sd.toFixed(2)}, exposure 0 ${alike.sd.toFixed(2)}`);
+    // Left at exposure 0: the noise (measured 8.6 -> 1.2 grey levels).
+    expect(alike.sd).toBeLessThan(0.25 * varied.sd);
+    expect(() => syntheticCxr({ count: 8, size: 32, seed: 1, exposure: -1 })).toThrow(/exposure must be a finite number >= 0, got -1/);
+  });
   it('effusion is learnable by a linear probe at 32 px, on held-out patients', () => {
     const S = 32;
     const { dataset, images } = syntheticCxr({ count: 400, size: S, seed: 4 });

@@ -18,6 +18,12 @@ export interface SyntheticOptions {
   findings?: SyntheticFindings;
   /** Images per patient, inclusive range (default [1, 3]); a patient's images share anatomy and findings. */
   imagesPerPatient?: [number, number];
+  /**
+   * Spread of exposure as a multiple of the default: per image brightness, contrast and a left-right
+   * gradient, per patient soft-tissue and lung density. 0 exposes every image alike (as after
+   * intensity normalisation); anatomy, pose, noise and findings are the same for every value. Default 1.
+   */
+  exposure?: number;
 }
 
 export interface SyntheticCxr {
@@ -51,7 +57,13 @@ const smooth = (e0: number, e1: number, x: number) => {
   return t * t * (3 - 2 * t);
 };
 
-function drawAnatomy(rng: Rng, effusion: boolean, nodule: boolean): Anatomy {
+/** A draw from [lo, hi] pulled towards its middle by `spread` (1 = the draw itself); one rng call whatever the spread. */
+function spreadUniform(rng: Rng, lo: number, hi: number, spread: number): number {
+  const mid = (lo + hi) / 2;
+  return mid + (rng.uniform(lo, hi) - mid) * spread;
+}
+
+function drawAnatomy(rng: Rng, effusion: boolean, nodule: boolean, exposure: number): Anatomy {
   const lungTop = rng.uniform(0.12, 0.18);
   const lungBottom = rng.uniform(0.74, 0.82);
   const lungOffset = rng.uniform(0.18, 0.21);
@@ -69,8 +81,8 @@ function drawAnatomy(rng: Rng, effusion: boolean, nodule: boolean): Anatomy {
     ribStart: lungTop + rng.uniform(0.0, 0.03),
     ribSpacing: (lungBottom - lungTop) / rng.uniform(8, 10),
     ribCurve: rng.uniform(0.04, 0.07),
-    tissue: rng.uniform(0.5, 0.6),
-    lung: rng.uniform(0.16, 0.26),
+    tissue: spreadUniform(rng, 0.5, 0.6, exposure),
+    lung: spreadUniform(rng, 0.16, 0.26, exposure),
     effusion: [0, 0],
     meniscus: [0, 0],
     nodules: [],
@@ -100,16 +112,16 @@ function drawAnatomy(rng: Rng, effusion: boolean, nodule: boolean): Anatomy {
   return anatomy;
 }
 
-function render(an: Anatomy, size: number, rng: Rng): Uint8Array {
+function render(an: Anatomy, size: number, rng: Rng, exposure: number): Uint8Array {
   const out = new Uint8Array(size * size);
   // Per-image pose and exposure, so two images of one patient are not identical.
   const theta = rng.uniform(-3, 3) * (Math.PI / 180);
   const scale = rng.uniform(0.95, 1.05);
   const dx = rng.uniform(-0.03, 0.03);
   const dy = rng.uniform(-0.03, 0.03);
-  const contrast = rng.uniform(0.85, 1.15);
-  const brightness = rng.uniform(-0.05, 0.05);
-  const ramp = rng.uniform(-0.06, 0.06);
+  const contrast = spreadUniform(rng, 0.85, 1.15, exposure);
+  const brightness = spreadUniform(rng, -0.05, 0.05, exposure);
+  const ramp = spreadUniform(rng, -0.06, 0.06, exposure);
   const noise = rng.uniform(0.015, 0.03);
   const cos = Math.cos(theta);
   const sin = Math.sin(theta);
@@ -209,6 +221,8 @@ export function syntheticCxr(options: SyntheticOptions): SyntheticCxr {
   if (tasks.length === 0) throw new CxrDataError('syntheticCxr: findings names no finding');
   const [lo, hi] = options.imagesPerPatient ?? [1, 3];
   if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= 1 && hi >= lo)) throw new CxrDataError(`syntheticCxr: imagesPerPatient must be integers 1 <= min <= max, got [${lo}, ${hi}]`);
+  const exposure = options.exposure ?? 1;
+  if (!(typeof exposure === 'number' && Number.isFinite(exposure) && exposure >= 0)) throw new CxrDataError(`syntheticCxr: exposure must be a finite number >= 0, got ${exposure}`);
   const rng = new Rng(seed);
   const K = tasks.length;
   const labels = new Float32Array(count * K);
@@ -219,7 +233,7 @@ export function syntheticCxr(options: SyntheticOptions): SyntheticCxr {
   while (samples.length < count) {
     const hasEff = findings.effusion !== undefined && rng.next() < findings.effusion;
     const hasNod = findings.nodule !== undefined && rng.next() < findings.nodule;
-    const an = drawAnatomy(rng, hasEff, hasNod);
+    const an = drawAnatomy(rng, hasEff, hasNod, exposure);
     const sex = rng.int(2) === 0 ? 'M' : 'F';
     const age = 20 + rng.int(60);
     const n = lo + rng.int(hi - lo + 1);
@@ -235,7 +249,7 @@ export function syntheticCxr(options: SyntheticOptions): SyntheticCxr {
     patient++;
   }
   const pixels = size * size;
-  const renderOne = (i: number) => render(anatomyOf[i], size, new Rng(imageSeeds[i]));
+  const renderOne = (i: number) => render(anatomyOf[i], size, new Rng(imageSeeds[i]), exposure);
   // Small sets are rendered once; large ones are rendered on demand (the same pixels every time).
   const memo = count * pixels <= 64 * 2 ** 20 ? new Array<Uint8Array | undefined>(count) : undefined;
   const images: ImageSet = {

@@ -27,6 +27,7 @@ describe('config validation', () => {
   it('names the field, the expected value and what was given', () => {
     expect(problemsOf({ pretrain: { epochs: 'ten' } })).toEqual(['pretrain.epochs: expected an integer in [0, 10000], got "ten"']);
     expect(problemsOf({ data: { imageSize: 8 } })).toEqual(['data.imageSize: expected an integer in [16, 1024], got 8']);
+    expect(problemsOf({ data: { synthetic: { exposure: -1 } } })).toEqual(['data.synthetic.exposure: expected a number in [0, 100], got -1']);
     expect(problemsOf({ fractions: [0.1, 0] })).toEqual(['fractions[1]: expected a number in (0, 1], got 0']);
     expect(problemsOf({ protocols: ['linear', 'probe'] })).toEqual(['protocols[1]: expected one of "linear", "finetune", "logistic", got "probe"']);
     expect(problemsOf({ backend: 'gpu' })[0]).toMatch(/^backend: expected one of "auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu", got "gpu"$/);

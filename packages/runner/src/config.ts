@@ -25,8 +25,8 @@ export interface RunnerConfig {
     valFraction: number;
     /** Use only this many images of each split (stratified by label, seeded): for CI-sized runs. */
     limit: { train?: number; test?: number };
-    /** Synthetic dataset size (synthetic source). */
-    synthetic: { train: number; test: number; prevalence: number };
+    /** Synthetic dataset (synthetic source): sizes, effusion prevalence, exposure spread (cxr-data's `exposure`; 0 = alike). */
+    synthetic: { train: number; test: number; prevalence: number; exposure: number };
     /** Skip unreadable images (counted and reported) instead of stopping. */
     skipBadImages: boolean;
     /** Where the uint8 image cache lives; default `<out>/cache`. */
@@ -101,7 +101,7 @@ export function defaultConfig(): RunnerConfig {
       imageSize: 64,
       valFraction: 0.1,
       limit: {},
-      synthetic: { train: 400, test: 200, prevalence: 0.5 },
+      synthetic: { train: 400, test: 200, prevalence: 0.5, exposure: 1 },
       skipBadImages: true,
     },
     backbone: { name: 'resnet18', options: {} },
@@ -204,7 +204,7 @@ const schema: Schema = {
     imageSize: num(16, 1024, { integer: true }),
     valFraction: num(0, 0.9, { open: true }),
     limit: { train: num(4, 1e9, { integer: true }), test: num(4, 1e9, { integer: true }) },
-    synthetic: { train: num(8, 1e7, { integer: true }), test: num(8, 1e7, { integer: true }), prevalence: num(0, 1, { open: true }) },
+    synthetic: { train: num(8, 1e7, { integer: true }), test: num(8, 1e7, { integer: true }), prevalence: num(0, 1, { open: true }), exposure: num(0, 100) },
     skipBadImages: bool,
     cacheDir: str,
   },

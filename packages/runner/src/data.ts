@@ -115,14 +115,14 @@ async function prepareDataUncached(cfg: RunnerConfig, io: Io, experimentDir: str
   if (d.source === 'synthetic') {
     const total = d.synthetic.train + d.synthetic.test;
     // Task 0 is the effusion-like finding; nodules are a second, distracting finding.
-    const synth = syntheticCxr({ count: total, size: d.imageSize, seed: cfg.seed, findings: { effusion: d.synthetic.prevalence, nodule: 0.3 } });
+    const synth = syntheticCxr({ count: total, size: d.imageSize, seed: cfg.seed, findings: { effusion: d.synthetic.prevalence, nodule: 0.3 }, exposure: d.synthetic.exposure });
     dataset = synth.dataset;
     images = synth.images;
     // Patients hold several images: split by patient so no patient is in both train and test.
     const parts = splitByPatient(dataset, { sizes: { train: d.synthetic.train, test: d.synthetic.test }, seed: cfg.seed, stratify: [dataset.tasks[0]] });
     trainRows = parts.train;
     testRows = parts.test;
-    description = `synthetic chest X-rays, ${total} images at ${d.imageSize} px (seed ${cfg.seed})`;
+    description = `synthetic chest X-rays, ${total} images at ${d.imageSize} px (seed ${cfg.seed}${d.synthetic.exposure !== 1 ? `, exposure spread ${d.synthetic.exposure}` : ''})`;
   } else {
     const root = dataRoot(cfg);
     let full: CxrDataset;
