@@ -232,8 +232,8 @@ napi_value OptimizerStep(napi_env env, napi_callback_info info) {
   if (!view(env, argv[1], napi_float32_array, &p[0], &n)) return fail(env, "optimizerStep: param must be a Float32Array");
   for (int i = 1; i < 7; i++)
     if (!f32arg(env, argv[i + 1], long(n), names[i], &p[i], i != 3 && i != 4, &err)) return fail(env, "optimizerStep: " + err);
-  const bool needs_s = kind <= 1 || kind == 2, needs_t = kind <= 1;
-  if ((needs_s && kind != 2 && (!p[1] || !p[5])) || (needs_t && (!p[2] || !p[6]))) return fail(env, "optimizerStep: missing slot views");
+  // Both Adams read and write two slots; SGD's buffer is checked below, the EMA has none.
+  if (kind <= 1 && (!p[1] || !p[2] || !p[5] || !p[6])) return fail(env, "optimizerStep: missing slot views");
   double* h = nullptr;
   size_t nh = 0;
   if (!view(env, argv[8], napi_float64_array, &h, &nh) || nh != 6) return fail(env, "optimizerStep: hyper must be a Float64Array of 6");

@@ -95,20 +95,18 @@ static void pack_b(const float* b, long rs, long cs, long k, long n, float* out,
   const long npad = round_up(n, NR), strips = npad / NR;
   const long blocks = cdiv(k, KC);
   for_items(blocks * strips, blocks * strips >= 4 ? threads : 1, [&](int, long item) {
-    {
-      const long p0 = (item / strips) * KC, s = item % strips;
-      const long kc = std::min(KC, k - p0), j0 = s * NR, nr = std::min<long>(NR, n - j0);
-      float* dst = out + p0 * npad + s * kc * NR;
-      for (long p = 0; p < kc; p++) {
-        const float* src = b + (p0 + p) * rs + j0 * cs;
-        float* d = dst + p * NR;
-        if (cs == 1 && nr == NR) {
-          std::memcpy(d, src, NR * sizeof(float));
-        } else {
-          long j = 0;
-          for (; j < nr; j++) d[j] = src[j * cs];
-          for (; j < NR; j++) d[j] = 0.f;
-        }
+    const long p0 = (item / strips) * KC, s = item % strips;
+    const long kc = std::min(KC, k - p0), j0 = s * NR, nr = std::min<long>(NR, n - j0);
+    float* dst = out + p0 * npad + s * kc * NR;
+    for (long p = 0; p < kc; p++) {
+      const float* src = b + (p0 + p) * rs + j0 * cs;
+      float* d = dst + p * NR;
+      if (cs == 1 && nr == NR) {
+        std::memcpy(d, src, NR * sizeof(float));
+      } else {
+        long j = 0;
+        for (; j < nr; j++) d[j] = src[j * cs];
+        for (; j < NR; j++) d[j] = 0.f;
       }
     }
   });

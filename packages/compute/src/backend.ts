@@ -115,6 +115,7 @@ function applyKernels(info: BackendInfo, options: InitBackendOptions): void {
     info.nativeIsa = null;
     return;
   }
+  let active: string | null = null;
   if (wanted === 'wasm') {
     configureNative(false, info.threads);
   } else if (loadNative() === null) {
@@ -126,9 +127,8 @@ function applyKernels(info: BackendInfo, options: InitBackendOptions): void {
     if (isa !== undefined && !available.includes(isa)) {
       throw new Error(`initBackend: native instruction set '${isa}' was requested but this CPU runs only ${available.join(', ')}`);
     }
-    configureNative(true, info.threads, isa);
+    active = configureNative(true, info.threads, isa);
   }
-  const active = wanted === 'wasm' ? null : (loadNative()?.isa() ?? null);
   setFusedKernels(active !== null);
   info.kernels = active ? 'native' : 'wasm';
   info.nativeIsa = active;

@@ -132,41 +132,40 @@ function output(backend: KernelBackend, shape: number[]): TensorInfo {
   return (backend as unknown as HeapBackend).makeOutput(shape, 'float32');
 }
 
-export function nativeConv2D(fallback: KernelFunc): KernelFunc {
-  return nativeOr(fallback, ({ inputs, attrs, backend }, a) => {
-    const { x, filter } = inputs as { x: TensorInfo; filter: TensorInfo };
+type ConvKind = 'conv2d' | 'conv2dGradInput' | 'conv2dGradFilter';
+
+/**
+ * One of the three convolution kernels: `a` and `b` name its two inputs, `geometry` gives the
+ * input shape, filter shape and output shape from them and the attributes.
+ */
+function nativeConv(
+  fallback: KernelFunc,
+  kind: ConvKind,
+  [a, b]: [string, string],
+  geometry: (ta: TensorInfo, tb: TensorInfo, at: Record<string, unknown>) => { inShape: number[]; filterShape: number[]; outShape: (info: backend_util.Conv2DInfo) => number[] },
+): KernelFunc {
+  return nativeOr(fallback, ({ inputs, attrs, backend }, addon) => {
+    const ta = inputs[a];
+    const tb = inputs[b];
     const at = attrs as unknown as ConvAttrs;
-    if (x.dtype !== 'float32' || filter.dtype !== 'float32' || !isNhwc(at.dataFormat) || dilated(at.dilations)) return null;
-    const info = backend_util.computeConv2DInfo(x.shape as never, filter.shape as never, at.strides, 1, at.pad, at.dimRoundingMode, false, 'channelsLast');
-    const out = output(backend, info.outShape);
-    if (util.sizeFromShape(info.outShape) > 0) a.conv2d(f32(backend, x), f32(backend, filter), f32(backend, out), convShape(info), state.threads);
+    if (!ta || !tb || ta.dtype !== 'float32' || tb.dtype !== 'float32' || !isNhwc(at.dataFormat) || dilated(at.dilations)) return null;
+    const g = geometry(ta, tb, attrs);
+    const info = backend_util.computeConv2DInfo(g.inShape as never, g.filterShape as never, at.strides, 1, at.pad, at.dimRoundingMode, false, 'channelsLast');
+    const shape = g.outShape(info);
+    const out = output(backend, shape);
+    if (util.sizeFromShape(shape) > 0) addon[kind](f32(backend, ta), f32(backend, tb), f32(backend, out), convShape(info), state.threads);
     return out;
   });
 }
 
-export function nativeConv2DBackpropInput(fallback: KernelFunc): KernelFunc {
-  return nativeOr(fallback, ({ inputs, attrs, backend }, a) => {
-    const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
-    const at = attrs as unknown as ConvAttrs & { inputShape: [number, number, number, number] };
-    if (dy.dtype !== 'float32' || filter.dtype !== 'float32' || !isNhwc(at.dataFormat) || dilated(at.dilations)) return null;
-    const info = backend_util.computeConv2DInfo(at.inputShape, filter.shape as never, at.strides, 1, at.pad, at.dimRoundingMode, false, 'channelsLast');
-    const out = output(backend, info.inShape);
-    if (util.sizeFromShape(info.inShape) > 0) a.conv2dGradInput(f32(backend, dy), f32(backend, filter), f32(backend, out), convShape(info), state.threads);
-    return out;
-  });
-}
+export const nativeConv2D = (fallback: KernelFunc): KernelFunc =>
+  nativeConv(fallback, 'conv2d', ['x', 'filter'], (x, w) => ({ inShape: x.shape, filterShape: w.shape, outShape: (i) => i.outShape }));
 
-export function nativeConv2DBackpropFilter(fallback: KernelFunc): KernelFunc {
-  return nativeOr(fallback, ({ inputs, attrs, backend }, a) => {
-    const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
-    const at = attrs as unknown as ConvAttrs & { filterShape: [number, number, number, number] };
-    if (x.dtype !== 'float32' || dy.dtype !== 'float32' || !isNhwc(at.dataFormat) || dilated(at.dilations)) return null;
-    const info = backend_util.computeConv2DInfo(x.shape as never, at.filterShape, at.strides, 1, at.pad, at.dimRoundingMode, false, 'channelsLast');
-    const out = output(backend, at.filterShape);
-    if (util.sizeFromShape(at.filterShape) > 0) a.conv2dGradFilter(f32(backend, x), f32(backend, dy), f32(backend, out), convShape(info), state.threads);
-    return out;
-  });
-}
+export const nativeConv2DBackpropInput = (fallback: KernelFunc): KernelFunc =>
+  nativeConv(fallback, 'conv2dGradInput', ['dy', 'filter'], (_dy, w, at) => ({ inShape: at.inputShape as number[], filterShape: w.shape, outShape: (i) => i.inShape }));
+
+export const nativeConv2DBackpropFilter = (fallback: KernelFunc): KernelFunc =>
+  nativeConv(fallback, 'conv2dGradFilter', ['x', 'dy'], (x, _dy, at) => ({ inShape: x.shape, filterShape: at.filterShape as number[], outShape: () => at.filterShape as number[] }));
 
 /** MaxPoolGrad (first maximum of each window takes its gradient, as on cpu), one image per thread item. */
 export function nativeMaxPoolGrad(fallback: KernelFunc): KernelFunc {
@@ -278,7 +277,7 @@ export const fusedKernels: Array<{ kernelName: string; kernelFunc: KernelFunc }>
       const kind = Number(attrs.kind);
       const hyper = Float64Array.from(attrs.hyper as number[]);
       const slots = kind === OPTIMIZER_KIND.ema ? 0 : kind === OPTIMIZER_KIND.sgd ? (hyper[0] !== 0 ? 1 : 0) : 2;
-      const outs = [param, ...Array.from({ length: slots }, () => param)].map(() => output(backend, param.shape));
+      const outs = Array.from({ length: 1 + slots }, () => output(backend, param.shape));
       const v = (t: TensorInfo | undefined) => (t ? f32(backend, t) : null);
       addon!.optimizerStep(kind, v(param)!, v(inputs.slot1), v(inputs.slot2), v(grad)!, v(outs[0])!, v(outs[1]), v(outs[2]), hyper, state.threads);
       return outs;
