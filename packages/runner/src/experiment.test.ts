@@ -13,6 +13,7 @@ if (!present && process.env.CI === 'true') throw new Error(`Kermany data missing
 
 // The issue-7 study config (examples/kermany.yaml) at CI size, through examples/tiny-kermany.yaml
 // which extends it: a change to the study's grid, protocols or statistics is tested here.
+const RUNNER_VERSION = (JSON.parse(readFileSync(fileURLToPath(new URL('../package.json', import.meta.url)), 'utf8')) as { version: string }).version;
 const TINY = fileURLToPath(new URL('../examples/tiny-kermany.yaml', import.meta.url));
 const tinyConfig = (cacheDir: string) => `
 extends: ${JSON.stringify(TINY)}
@@ -67,7 +68,7 @@ describe.skipIf(!present)('experiment on a slice of Kermany (CI-sized; skipped w
 
     // The audit trail: resolved config, versions, backend, seed; pretraining monitor history.
     const runInfo = JSON.parse(readFileSync(join(out, 'pretrain', 'run.json'), 'utf8'));
-    expect(runInfo).toMatchObject({ status: 'finished', seed: 3, versions: { '@moco-cxr/runner': '0.1.0' } });
+    expect(runInfo).toMatchObject({ status: 'finished', seed: 3, versions: { '@moco-cxr/runner': RUNNER_VERSION } });
     expect(['wasm', 'cpu', 'tensorflow', 'tensorflow-gpu']).toContain(runInfo.backend.backend);
     const history = JSON.parse(readFileSync(join(out, 'pretrain', 'history.json'), 'utf8'));
     expect(history.map((h: { epoch: number }) => h.epoch)).toEqual([0, 1, 2]);
