@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -48,12 +48,14 @@ function runJobChild(cliPath: string, specPath: string, io: Io, threads?: number
   return new Promise<void>((resolveP, reject) => {
     const args = [cliPath, 'run-job', specPath, ...(threads ? ['--threads', String(threads)] : [])];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    jobProcesses.add(child);
     let tail = '';
     child.stderr.on('data', (b: Buffer) => {
       tail = (tail + b.toString()).slice(-4000);
     });
     child.on('error', reject);
     child.on('close', (code) => {
+      jobProcesses.delete(child);
       if (code === 0) return resolveP();
       const reason = tail.trim().split('\n').pop() ?? '';
       reject(new Error(`job ${specPath} failed (exit ${code}): ${reason}`));
@@ -121,15 +123,65 @@ const experiment: Command = {
   },
 };
 
+export interface ExperimentOptions {
+  jobs: number;
+  planOnly?: boolean;
+  title?: string;
+  notes?: string[];
+  queue?: { url: string; prefix: string };
+  wait?: boolean;
+}
+
 /** The experiment pipeline (also used by `demo`): plan, run what is missing, compare, report. */
-export async function runExperiment(cfg: RunnerConfig, out: string, ctx: CommandContext, opts: { jobs: number; planOnly?: boolean; title?: string; notes?: string[]; queue?: { url: string; prefix: string }; wait?: boolean }) {
+export async function runExperiment(cfg: RunnerConfig, out: string, ctx: CommandContext, opts: ExperimentOptions) {
   const io = ctx.io;
   if (!(opts.jobs >= 1)) throw new UsageError(`--jobs: expected a positive integer, got ${opts.jobs}`);
   const started = Date.now();
   const run = new RunDir(out, 'experiment', cfg.seed, ctx.argv);
   // A resumed grid must be the same grid: refuse a different config in a directory holding results.
   run.writeConfig(cfg);
+  // From here run.json says how the experiment ended: finished, failed with the reason, or interrupted.
+  const stopWatching = recordInterrupt(run);
   run.writeInfo();
+  try {
+    const result = await experimentSteps(cfg, out, ctx, opts, run, started);
+    if (opts.planOnly) run.handOff('planned');
+    else if (opts.queue && !opts.wait) run.handOff('queued');
+    else run.end('finished');
+    return result;
+  } catch (err) {
+    run.end('failed', err);
+    throw err;
+  } finally {
+    stopWatching();
+  }
+}
+
+/** Job processes started by this one (--jobs > 1), stopped with it. */
+const jobProcesses = new Set<ChildProcess>();
+
+/**
+ * On Ctrl-C or SIGTERM while an experiment runs here: records `interrupted` in its run.json, stops
+ * its job processes, then lets the signal end the process as it would have. Returns the undo.
+ */
+function recordInterrupt(run: RunDir): () => void {
+  const onSignal = (signal: NodeJS.Signals) => {
+    stop();
+    run.end('interrupted', `stopped by ${signal}; rerun the same command to resume`);
+    for (const child of jobProcesses) child.kill(signal);
+    process.kill(process.pid, signal);
+  };
+  const stop = () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return stop;
+}
+
+async function experimentSteps(cfg: RunnerConfig, out: string, ctx: CommandContext, opts: ExperimentOptions, run: RunDir, started: number) {
+  const io = ctx.io;
   const all = planGrid(cfg);
   const paths = writeJobSpecs(out, all);
   const specPaths = new Map(all.map((j, i) => [j.id, paths[i]]));

@@ -55,8 +55,11 @@ export interface RunInfo {
   machine: { cpus: number; cpuModel: string; platform: string };
   started: string;
   finished?: string;
+  /** When the run stopped, however it ended (finished, failed or interrupted). */
+  ended?: string;
   seconds?: number;
-  status: 'running' | 'finished' | 'failed';
+  /** `planned` / `queued`: an experiment that only wrote its job specs, or handed them to a queue. */
+  status: 'running' | 'finished' | 'failed' | 'interrupted' | 'planned' | 'queued';
   error?: string;
 }
 
@@ -153,17 +156,33 @@ export class RunDir {
    */
   tryFinish(results: unknown): boolean {
     if (!createExclusive(this.path('results.json'), `${JSON.stringify(results, null, 2)}\n`)) return false;
-    this.info.status = 'finished';
-    this.info.finished = new Date().toISOString();
-    this.info.seconds = (Date.now() - this.started) / 1000;
-    this.writeInfo();
+    this.end('finished');
     return true;
   }
 
   fail(err: unknown): void {
-    this.info.status = 'failed';
-    this.info.error = err instanceof Error ? err.message : String(err);
-    this.info.seconds = (Date.now() - this.started) / 1000;
+    this.end('failed', err);
+  }
+
+  /**
+   * Records in run.json how the run ended: `finished` (with its end time), `failed` or
+   * `interrupted` with the reason. For runs whose results.json is rewritten (an experiment's);
+   * job runs finish through `tryFinish`.
+   */
+  end(status: 'finished' | 'failed' | 'interrupted', reason?: unknown): void {
+    const now = new Date();
+    this.info.status = status;
+    if (status === 'finished') this.info.finished = now.toISOString();
+    if (reason !== undefined) this.info.error = reason instanceof Error ? reason.message : String(reason);
+    else delete this.info.error;
+    this.info.ended = now.toISOString();
+    this.info.seconds = (now.getTime() - this.started) / 1000;
+    this.writeInfo();
+  }
+
+  /** Records that nothing runs in this process: the jobs were only planned, or handed to a queue. */
+  handOff(status: 'planned' | 'queued'): void {
+    this.info.status = status;
     this.writeInfo();
   }
 }
