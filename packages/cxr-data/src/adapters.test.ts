@@ -1,5 +1,5 @@
 import { mkdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { pngBytes, tempDir } from '../test/fixtures';
 import { CHEXPERT_TASKS, KERMANY_PATIENT_PATTERN, loadCheXpert, loadImageFolder, loadNihChestXray14, loadNlmTb, parseClinicalReading, parseCsv } from './index';
@@ -16,6 +16,15 @@ function writeChexpert(name: string, rows: string[]): string {
   mkdirSync(d, { recursive: true });
   const file = join(d, name);
   writeFileSync(file, [CHEXPERT_HEADER, ...rows].join('\n') + '\n');
+  // The images the rows name exist (empty files: only their presence is checked when loading).
+  for (const row of rows) {
+    const path = row.split(',')[0];
+    const abs = resolve(dir, path);
+    if (!path.startsWith('/') && abs.startsWith(`${dir}/`)) {
+      mkdirSync(dirname(abs), { recursive: true });
+      writeFileSync(abs, '');
+    }
+  }
   return file;
 }
 
@@ -44,7 +53,7 @@ describe('loadCheXpert', () => {
   const K = CHEXPERT_TASKS.length;
 
   it('reads paths, patients, studies, views and labels with the U-Ones policy', () => {
-    const ds = loadCheXpert(file, { uncertainty: 'ones' });
+    const ds = loadCheXpert(file, { uncertainty: 'ones', tasks: CHEXPERT_TASKS });
     expect(ds.root).toBe(dir);
     expect(ds.tasks).toEqual([...CHEXPERT_TASKS]);
     expect(ds.samples.map((s) => s.patientId)).toEqual(['patient00001', 'patient00001', 'patient00002', 'patient00002']);
@@ -63,6 +72,7 @@ describe('loadCheXpert', () => {
   });
   it('filters frontal views and AP/PA', () => {
     expect(loadCheXpert(file, { uncertainty: 'ones', frontalOnly: true }).samples).toHaveLength(3);
+    expect(loadCheXpert(file, { uncertainty: 'ones' }).samples).toHaveLength(4);
     const pa = loadCheXpert(file, { uncertainty: 'ones', frontalOnly: true, apPa: ['PA'] });
     expect(pa.samples.map((s) => s.path)).toEqual([`${p}/patient00002/study1/view1_frontal.jpg`]);
   });
@@ -71,7 +81,7 @@ describe('loadCheXpert', () => {
       chexpertRow(`${p}/patient00001/study1/view1_frontal.jpg`, 'Female', 68, 'Frontal', 'AP', {}),
       chexpertRow(`${p}/patient00003/study1/view1_frontal.jpg`, 'Male', 50, 'Frontal', 'AP', { Cardiomegaly: '2.0' }),
     ]);
-    expect(() => loadCheXpert(bad, { uncertainty: 'ones' })).toThrow(/bad\.csv line 3, column "Cardiomegaly": unknown label value "2\.0"/);
+    expect(() => loadCheXpert(bad, { uncertainty: 'ones', tasks: CHEXPERT_TASKS })).toThrow(/bad\.csv line 3, column "Cardiomegaly": unknown label value "2\.0"/);
   });
   it('accepts only the label spellings CheXpert writes (1.0, 0.0, -1.0 and their integer forms)', () => {
     const ok = writeChexpert('spellings.csv', [chexpertRow(`${p}/patient00001/study1/view1_frontal.jpg`, 'Female', 68, 'Frontal', 'AP', { Edema: '1', Cardiomegaly: '-1', 'Pleural Effusion': '0' })]);
@@ -219,7 +229,16 @@ describe('loadImageFolder', () => {
     expect(() => loadImageFolder(linked, { splits: ['train'] })).toThrow(/symlink .*train\/DANGLING cannot be followed: ENOENT/);
   });
   it('names a file the pattern does not match and an unknown positive class', () => {
-    expect(() => loadImageFolder(root, { patientPattern: /^(person\d+)_/ })).toThrow(/does not match file name "IM-0001-0001\.jpeg"/);
+    // Every file the pattern misses is named in one error, with the option that fixes it.
+    expect(() => loadImageFolder(root, { patientPattern: /^(person\d+)_/ })).toThrow(
+      /5 of 9 file names under .*kermany do not match patientPattern \/\^\(person\\d\+\)_\/: "test\/NORMAL\/IM-0001-0001\.jpeg", "train\/NORMAL\/IM-0115-0001\.jpeg", .*patientPattern: 'per-image'/,
+    );
+    expect(loadImageFolder(root, { patientPattern: '^(person\\d+)_|^((?:NORMAL2-)?IM-\\d+)-' }).samples.map((s) => s.patientId)).toEqual(
+      loadImageFolder(root, { patientPattern: KERMANY_PATIENT_PATTERN }).samples.map((s) => s.patientId),
+    );
+    expect(loadImageFolder(root, { patientPattern: 'per-image' }).samples.every((s) => s.patientId === s.path)).toBe(true);
+    expect(() => loadImageFolder(root, { patientPattern: '^person\\d+_' })).toThrow(/patientPattern "\^person\\\\d\+_" has no capture group/);
+    expect(() => loadImageFolder(root, { patientPattern: '^(person' })).toThrow(/patientPattern "\^\(person" is not a regular expression/);
     expect(() => loadImageFolder(root, { positive: 'COVID' })).toThrow(/positive class "COVID" is not among the classes .*NORMAL, PNEUMONIA/);
     expect(() => loadImageFolder(root, { splits: ['../kermany'] })).toThrow(/not a plain directory name/);
   });

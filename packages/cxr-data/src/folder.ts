@@ -15,8 +15,12 @@ const IMAGE_EXT = /\.(png|jpe?g)$/i;
 export interface ImageFolderOptions {
   /** Split directories to read (e.g. ['train']). Default: every directory under root. */
   splits?: string[];
-  /** Patient ID = the first capture group that matched the file name. Without it, each image is its own patient. */
-  patientPattern?: RegExp;
+  /**
+   * Patient ID = the first capture group that matched the file name (a RegExp, or its source as a string).
+   * Every file name must match: the error names the files that do not. `'per-image'` (or leaving it out)
+   * makes each image its own patient.
+   */
+  patientPattern?: RegExp | string;
   /** One binary task named after this class (1 if the image is in it). Default: one task per class, one-hot. */
   positive?: string;
 }
@@ -42,9 +46,25 @@ export function parsePatientId(fileName: string, pattern: RegExp): string {
   return id;
 }
 
+function compilePattern(p: RegExp | string | undefined): RegExp | undefined {
+  if (p === undefined || p === 'per-image') return undefined;
+  if (p instanceof RegExp) return p;
+  if (typeof p !== 'string') throw new CxrDataError(`loadImageFolder: patientPattern must be a RegExp, a regular expression string or 'per-image', got ${JSON.stringify(p)}`);
+  let re: RegExp;
+  try {
+    re = new RegExp(p);
+  } catch (err) {
+    throw new CxrDataError(`loadImageFolder: patientPattern ${JSON.stringify(p)} is not a regular expression: ${(err as Error).message}`);
+  }
+  // An alternation with the empty string always matches, so its result has one slot per capture group.
+  if (new RegExp(`(?:${p})|`).exec('')!.length < 2) throw new CxrDataError(`loadImageFolder: patientPattern ${JSON.stringify(p)} has no capture group; its first group must be the patient ID`);
+  return re;
+}
+
 /** Loads the folder layout `<split>/<CLASS>/<image>` (Kermany and many others). */
 export function loadImageFolder(rootDir: string, options: ImageFolderOptions = {}): CxrDataset {
   const root = resolve(rootDir);
+  const pattern = compilePattern(options.patientPattern);
   const splits = options.splits ?? listDirs(root, root);
   if (splits.length === 0) throw new CxrDataError(`loadImageFolder: no split directories under ${root} (expected <split>/<CLASS>/<image>)`, root);
   const entries: { split: string; cls: string; file: string }[] = [];
@@ -67,12 +87,28 @@ export function loadImageFolder(rootDir: string, options: ImageFolderOptions = {
   const tasks = options.positive !== undefined ? [options.positive] : classes;
   const K = tasks.length;
   const labels = new Float32Array(entries.length * K);
+  const unmatched: string[] = [];
   const samples: CxrSample[] = entries.map((e, i) => {
     if (options.positive !== undefined) labels[i] = e.cls === options.positive ? 1 : 0;
     else labels[i * K + classes.indexOf(e.cls)] = 1;
     const path = `${e.split}/${e.cls}/${e.file}`;
-    const patientId = options.patientPattern ? parsePatientId(e.file, options.patientPattern) : path;
+    let patientId = path;
+    if (pattern) {
+      const m = pattern.exec(e.file);
+      const id = m?.slice(1).find((g) => g !== undefined);
+      if (id === undefined) unmatched.push(path);
+      else patientId = id;
+    }
     return { path, patientId, split: e.split, meta: { class: e.cls } };
   });
+  // One error for all of them: a single odd name must not silently change how the whole set is grouped.
+  if (unmatched.length > 0) {
+    const shown = unmatched.slice(0, 5).map((f) => JSON.stringify(f)).join(', ');
+    throw new CxrDataError(
+      `loadImageFolder: ${unmatched.length} of ${entries.length} file names under ${root} do not match patientPattern ${pattern}: ${shown}${unmatched.length > 5 ? `, ... (${unmatched.length - 5} more)` : ''}; ` +
+        `rename them, set patientPattern to a pattern whose first group is the patient ID, or patientPattern: 'per-image' to make each image its own patient`,
+      join(root, unmatched[0]),
+    );
+  }
   return { root, tasks, labels, samples };
 }

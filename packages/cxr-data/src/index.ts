@@ -1,7 +1,7 @@
 export { CxrDataError } from './errors';
 export { resolveInsideRoot } from './paths';
 export { parseCsv, readCsv } from './csv';
-export { CHEXPERT_TASKS, loadCheXpert } from './chexpert';
+export { CHEXPERT_COMPETITION_TASKS, CHEXPERT_TASKS, MOCO_CXR_UNCERTAINTY, loadCheXpert } from './chexpert';
 export { NIH_TASKS, loadNihChestXray14 } from './nih';
 export { loadNlmTb, parseClinicalReading } from './nlmtb';
 export { KERMANY_PATIENT_PATTERN, loadImageFolder, parsePatientId } from './folder';
@@ -14,9 +14,9 @@ export { syntheticCxr } from './synthetic';
 
 export type { CxrDataset, CxrSample, ImageSet } from './types';
 export type { CsvTable } from './csv';
-export type { CheXpertOptions } from './chexpert';
+export type { CheXpertDataset, CheXpertOptions, UncertaintyPolicy } from './chexpert';
 export type { NihDataset, NihOptions } from './nih';
-export type { ClinicalReading } from './nlmtb';
+export type { ClinicalReading, NlmTbOptions } from './nlmtb';
 export type { ImageFolderOptions } from './folder';
 export type { DatasetSummary, FilterOptions, StudyGroups } from './dataset';
 export type { SampleFractionOptions, ShenzhenSplit, ShenzhenSplitOptions, SplitByPatientOptions } from './splits';

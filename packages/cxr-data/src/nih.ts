@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { column, readCsv } from './csv';
 import { CxrDataError } from './errors';
@@ -29,12 +29,40 @@ export interface NihOptions {
   /** A row whose image is not under root: 'throw' (default, naming the row) or 'skip' (listed in `missing`). */
   onMissingImage?: 'throw' | 'skip';
   /** Label columns to keep, in this order. Default: all 14. */
-  tasks?: string[];
+  tasks?: readonly string[];
+  /**
+   * The official split lists (`train_val_list.txt`, `test_list.txt`: one image name a line). Given, each
+   * sample's `split` is 'train' or 'test', and rows in neither list are left out (counted in `unlisted`).
+   * A listed image with no CSV row is an error naming the list file and line.
+   */
+  trainValList?: string;
+  testList?: string;
 }
 
 export interface NihDataset extends CxrDataset {
   /** CSV rows whose image was not found (only with onMissingImage 'skip'). */
   missing: { line: number; image: string }[];
+  /** CSV rows in neither split list (only when lists are given). */
+  unlisted: number;
+}
+
+/** Reads an NIH split list: image name -> line number; blank lines skipped, duplicates are errors. */
+function readList(file: string): Map<string, number> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new CxrDataError(`cannot read split list ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, file);
+  }
+  const out = new Map<string, number>();
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const name = raw.trim();
+    if (name === '') return;
+    if (!/^[^/\\]+\.png$/i.test(name)) throw new CxrDataError(`${file} line ${i + 1}: ${JSON.stringify(name)} is not an image name (expected e.g. 00000001_000.png)`, file, i + 1);
+    if (out.has(name)) throw new CxrDataError(`${file} line ${i + 1}: image ${name} is listed twice (first on line ${out.get(name)})`, file, i + 1);
+    out.set(name, i + 1);
+  });
+  return out;
 }
 
 function indexImages(root: string): Map<string, string> {
@@ -61,7 +89,7 @@ export function loadNihChestXray14(csvPath: string, options: NihOptions): NihDat
   if (!options || typeof options.root !== 'string') throw new CxrDataError('loadNihChestXray14: options.root (the image directory) is required');
   const root = resolve(options.root);
   const table = readCsv(csvPath);
-  const tasks = options.tasks ?? [...NIH_TASKS];
+  const tasks = [...(options.tasks ?? NIH_TASKS)];
   for (const t of tasks) {
     if (!(NIH_TASKS as readonly string[]).includes(t)) throw new CxrDataError(`loadNihChestXray14: unknown task ${JSON.stringify(t)}; known: ${NIH_TASKS.join(', ')}`);
   }
@@ -79,6 +107,17 @@ export function loadNihChestXray14(csvPath: string, options: NihOptions): NihDat
     throw new CxrDataError(`loadNihChestXray14: cannot list image root ${root}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, root);
   }
   const taskIndex = new Map(tasks.map((t, k) => [t, k]));
+  if ((options.trainValList === undefined) !== (options.testList === undefined)) {
+    throw new CxrDataError(`loadNihChestXray14: give both trainValList and testList (the official split lists), or neither`);
+  }
+  const lists = options.trainValList !== undefined ? { train: readList(options.trainValList), test: readList(options.testList!) } : undefined;
+  if (lists) {
+    for (const [name, line] of lists.test) {
+      if (lists.train.has(name)) throw new CxrDataError(`${options.testList} line ${line}: image ${name} is also in ${options.trainValList} (line ${lists.train.get(name)})`, options.testList, line);
+    }
+  }
+  const inCsv = new Set<string>();
+  let unlisted = 0;
   const samples: CxrSample[] = [];
   const missing: { line: number; image: string }[] = [];
   const labels: number[] = [];
@@ -88,6 +127,12 @@ export function loadNihChestXray14(csvPath: string, options: NihOptions): NihDat
     const where = `${csvPath} line ${line}`;
     const image = row[imgCol].trim();
     resolveInsideRoot(root, image, `${where}, column "Image Index"`);
+    inCsv.add(image);
+    const split = lists ? (lists.train.has(image) ? 'train' : lists.test.has(image) ? 'test' : undefined) : undefined;
+    if (lists && split === undefined) {
+      unlisted++;
+      continue;
+    }
     const findings = row[findCol].trim();
     const rowLabels = new Array<number>(tasks.length).fill(0);
     if (findings !== 'No Finding') {
@@ -124,10 +169,18 @@ export function loadNihChestXray14(csvPath: string, options: NihOptions): NihDat
       view: row[viewCol].trim() || undefined,
       sex: row[sexCol].trim() || undefined,
       age,
+      split,
       meta: { findings, csvLine: String(line) },
     });
     labels.push(...rowLabels);
   }
-  if (samples.length === 0) throw new CxrDataError(`loadNihChestXray14: no rows of ${csvPath} have an image under ${root}`, csvPath);
-  return { root, tasks: [...tasks], labels: Float32Array.from(labels), samples, missing };
+  if (lists) {
+    for (const [file, list] of [[options.trainValList!, lists.train], [options.testList!, lists.test]] as const) {
+      for (const [name, line] of list) {
+        if (!inCsv.has(name)) throw new CxrDataError(`${file} line ${line}: image ${name} is listed but has no row in ${csvPath}`, file, line);
+      }
+    }
+  }
+  if (samples.length === 0) throw new CxrDataError(`loadNihChestXray14: no rows of ${csvPath} have an image under ${root}${lists ? ' and in a split list' : ''}`, csvPath);
+  return { root, tasks, labels: Float32Array.from(labels), samples, missing, unlisted };
 }

@@ -36,12 +36,21 @@ export function parseClinicalReading(text: string): ClinicalReading {
   return { sex, age, finding: rest.join(' ') };
 }
 
+export interface NlmTbOptions {
+  /** Which of the two sets to keep. Default both (whatever is under `dir`). */
+  sets?: readonly ('shenzhen' | 'montgomery')[];
+}
+
 /**
  * Loads the NLM tuberculosis sets under `dir` (Shenzhen `CHNCXR_*_0|1.png`, Montgomery `MCUCXR_*_0|1.png`,
  * at any depth), with `ClinicalReadings/<stem>.txt` attached when present. Task: `Tuberculosis`.
  */
-export function loadNlmTb(dir: string): CxrDataset {
+export function loadNlmTb(dir: string, options: NlmTbOptions = {}): CxrDataset {
   const root = resolve(dir);
+  const sets = options.sets ?? ['shenzhen', 'montgomery'];
+  for (const s of sets) if (s !== 'shenzhen' && s !== 'montgomery') throw new CxrDataError(`loadNlmTb: sets may hold 'shenzhen' and 'montgomery', got ${JSON.stringify(s)}`);
+  if (sets.length === 0) throw new CxrDataError(`loadNlmTb: sets is empty; name 'shenzhen' and/or 'montgomery'`);
+  const prefixes = new Set<string>(sets.map((s) => (s === 'shenzhen' ? 'CHNCXR' : 'MCUCXR')));
   const images: string[] = [];
   const readings = new Map<string, string>();
   const seen = new Set<string>();
@@ -60,12 +69,12 @@ export function loadNlmTb(dir: string): CxrDataset {
       const full = join(d, e.name);
       const kind = entryKind(root, d, e);
       if (kind === 'dir') walk(full);
-      else if (kind === 'file' && NLM_NAME.test(e.name)) images.push(full);
+      else if (kind === 'file' && NLM_NAME.test(e.name) && prefixes.has(e.name.slice(0, 6).toUpperCase())) images.push(full);
       else if (kind === 'file' && /\.txt$/i.test(e.name) && /^(CHNCXR|MCUCXR)_/i.test(e.name)) readings.set(basename(e.name, '.txt').toUpperCase(), full);
     }
   };
   walk(root);
-  if (images.length === 0) throw new CxrDataError(`loadNlmTb: no CHNCXR_*_0|1.png or MCUCXR_*_0|1.png images under ${root}`, root);
+  if (images.length === 0) throw new CxrDataError(`loadNlmTb: no ${[...prefixes].map((p) => `${p}_*_0|1.png`).join(' or ')} images under ${root}`, root);
   images.sort((a, b) => basename(a).localeCompare(basename(b)) || a.localeCompare(b));
   const samples: CxrSample[] = [];
   const labels = new Float32Array(images.length);

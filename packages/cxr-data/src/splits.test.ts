@@ -134,4 +134,30 @@ describe('sampleFraction', () => {
     expect(() => sampleFraction(ds, 0.5, { draws: 1, seed: 1, indices: negOnly })).toThrow(/has no positive for task "Finding"/);
     expect(() => sampleFraction(ds, 0, { draws: 1, seed: 1 })).toThrow(/fraction 0 is not in \(0, 1\]/);
   });
+  it('several tasks: every draw holds a positive and a negative of each; rare tasks are repaired in; impossible draws are errors', () => {
+    // Task A is common, task B has 3 positive images among 2000: rejection alone almost never covers B at 0.1%.
+    const N = 2000;
+    const labels = new Float32Array(N * 2);
+    for (let i = 0; i < N; i++) {
+      labels[i * 2] = i % 3 === 0 ? 1 : 0;
+      labels[i * 2 + 1] = i === 10 || i === 900 || i === 1500 ? 1 : i % 7 === 0 ? NaN : 0;
+    }
+    const two = { root: '/x', tasks: ['A', 'B'], labels, samples: Array.from({ length: N }, (_, i) => ({ path: `${i}.png`, patientId: `p${i}` })) };
+    const draws = sampleFraction(two, 0.001, { draws: 20, seed: 3, tasks: ['A', 'B'] });
+    for (const d of draws) {
+      expect(d).toHaveLength(2);
+      for (const k of [0, 1]) {
+        expect(d.some((i) => labels[i * 2 + k] === 1)).toBe(true);
+        expect(d.some((i) => labels[i * 2 + k] === 0)).toBe(true);
+      }
+    }
+    expect(new Set(draws.map((d) => d.join())).size).toBeGreaterThan(10);
+    // No image holds more than two of the four needs (A+, A-, B+, B-), and A+ only comes alone: 3 images are needed.
+    const hard = new Float32Array([1, NaN, 1, NaN, 0, 1, 0, 1, NaN, 0, NaN, 0]);
+    const tiny = { root: '/x', tasks: ['A', 'B'], labels: hard, samples: Array.from({ length: 6 }, (_, i) => ({ path: `${i}.png`, patientId: `p${i}` })) };
+    expect(() => sampleFraction(tiny, 0.001, { draws: 1, seed: 1, tasks: ['A', 'B'] })).toThrow(
+      /no draw of 2 patients \(fraction 0\.001 of 6\) found holding a positive and a negative of every task \(A, B\) after 1000 random draws and a repair; raise the fraction/,
+    );
+    expect(sampleFraction(tiny, 0.5, { draws: 1, seed: 1, tasks: ['A', 'B'] })[0]).toHaveLength(3);
+  });
 });

@@ -16,8 +16,9 @@ export interface SplitByPatientOptions {
 
 interface Unit {
   members: number[];
-  hasPos: boolean;
-  hasNeg: boolean;
+  /** Per required task: has a positive, has a negative. */
+  hasPos: boolean[];
+  hasNeg: boolean[];
 }
 
 function pool(ds: CxrDataset, indices: ArrayLike<number> | undefined, what: string): number[] {
@@ -190,6 +191,8 @@ export interface SampleFractionOptions {
   nested?: boolean;
   /** The task whose positives / negatives each draw must contain (default: the first task). */
   task?: string;
+  /** Several tasks: each draw holds a positive and a negative of every one (overrides `task`). */
+  tasks?: readonly string[];
   /** Sample only from these rows (e.g. the train split); returned indices still refer to `dataset`. */
   indices?: ArrayLike<number>;
 }
@@ -211,43 +214,71 @@ export function sampleFraction(ds: CxrDataset, fraction: number | number[], opti
   const by = options.by ?? 'patient';
   if (by !== 'patient' && by !== 'image') throw new CxrDataError(`${what}: by must be 'patient' or 'image', got ${JSON.stringify(by)}`);
   const rows = pool(ds, options.indices, what);
-  const taskName = options.task ?? ds.tasks[0];
-  const k = ds.tasks.indexOf(taskName);
-  if (k < 0) throw new CxrDataError(`${what}: task ${JSON.stringify(taskName)} is not in the dataset; tasks are ${ds.tasks.join(', ')}`);
-  const groups = by === 'patient' ? patientsOf(ds, rows) : rows.map((i) => [i]);
-  const units: Unit[] = groups.map((members) => {
-    const l = patientLabel(ds, members, k);
-    const K = ds.tasks.length;
-    return { members, hasPos: l === '1', hasNeg: members.some((i) => ds.labels[i * K + k] === 0) };
+  const taskNames = options.tasks ?? [options.task ?? ds.tasks[0]];
+  if (taskNames.length === 0) throw new CxrDataError(`${what}: tasks is empty`);
+  const ks = taskNames.map((t) => {
+    const k = ds.tasks.indexOf(t);
+    if (k < 0) throw new CxrDataError(`${what}: task ${JSON.stringify(t)} is not in the dataset; tasks are ${ds.tasks.join(', ')}`);
+    return k;
   });
-  if (!units.some((u) => u.hasPos) || !units.some((u) => u.hasNeg)) {
-    throw new CxrDataError(`${what}: the selection of ${rows.length} samples has no ${units.some((u) => u.hasPos) ? 'negative' : 'positive'} for task ${JSON.stringify(taskName)}, so no draw can hold both`);
-  }
+  const K = ds.tasks.length;
+  const groups = by === 'patient' ? patientsOf(ds, rows) : rows.map((i) => [i]);
+  const units: Unit[] = groups.map((members) => ({
+    members,
+    hasPos: ks.map((k) => patientLabel(ds, members, k) === '1'),
+    hasNeg: ks.map((k) => members.some((i) => ds.labels[i * K + k] === 0)),
+  }));
+  ks.forEach((_, t) => {
+    const pos = units.some((u) => u.hasPos[t]);
+    if (!pos || !units.some((u) => u.hasNeg[t])) {
+      throw new CxrDataError(`${what}: the selection of ${rows.length} samples has no ${pos ? 'negative' : 'positive'} for task ${JSON.stringify(taskNames[t])}, so no draw can hold both`);
+    }
+  });
   const U = units.length;
   const sizes = fractions.map((f) => Math.min(U, Math.max(2, Math.round(f * U))));
-  const valid = (perm: number[], n: number) => {
-    let pos = false;
-    let neg = false;
-    for (let j = 0; j < n && !(pos && neg); j++) {
-      pos ||= units[perm[j]].hasPos;
-      neg ||= units[perm[j]].hasNeg;
-    }
-    return pos && neg;
+  // Needs: [task, 'hasPos' | 'hasNeg'] pairs a draw must cover, in a fixed order.
+  const needs = ks.flatMap((_, t) => [[t, 'hasPos'], [t, 'hasNeg']] as const);
+  const covered = (perm: number[], n: number, t: number, need: 'hasPos' | 'hasNeg') => {
+    for (let j = 0; j < n; j++) if (units[perm[j]][need][t]) return true;
+    return false;
   };
+  const valid = (perm: number[], n: number) => needs.every(([t, need]) => covered(perm, n, t, need));
+  const impossible = (n: number) =>
+    new CxrDataError(
+      `${what}: no draw of ${n} ${by === 'patient' ? 'patients' : 'images'} (fraction ${fractions[sizes.indexOf(n)]} of ${U}) found holding a positive and a negative ` +
+        `of every task (${taskNames.join(', ')}) after 1000 random draws and a repair; raise the fraction or use fewer tasks`,
+    );
   const draw = (rng: Rng, n: number): number[] => {
     const perm = Array.from({ length: U }, (_, j) => j);
-    // Rejection keeps each draw uniform among the valid ones; the swap fallback only runs for tiny, skewed pools.
+    // Rejection keeps each draw uniform among the valid ones; the repair below only runs for small, skewed pools.
     for (let attempt = 0; attempt < 1000; attempt++) {
       rng.shuffle(perm);
       if (valid(perm, n)) return perm;
     }
-    for (const need of ['hasPos', 'hasNeg'] as const) {
-      if (valid(perm, n)) break;
-      if (perm.slice(0, n).some((u) => units[u][need])) continue;
-      const from = perm.findIndex((u, j) => j >= n && units[u][need]);
-      const to = rng.int(n);
-      [perm[to], perm[from]] = [perm[from], perm[to]];
+    // Greedy cover: repeatedly take a random unit among those covering the most needs still open.
+    const open = new Set(needs.map((_, j) => j));
+    const chosen: number[] = [];
+    const taken = new Uint8Array(U);
+    while (open.size > 0) {
+      let best: number[] = [];
+      let bestGain = 0;
+      for (let u = 0; u < U; u++) {
+        if (taken[u]) continue;
+        let gain = 0;
+        for (const j of open) if (units[u][needs[j][1]][needs[j][0]]) gain++;
+        if (gain > bestGain) [best, bestGain] = [[u], gain];
+        else if (gain === bestGain && gain > 0) best.push(u);
+      }
+      if (bestGain === 0 || chosen.length === n) throw impossible(n);
+      const u = best[rng.int(best.length)];
+      taken[u] = 1;
+      chosen.push(u);
+      for (const j of [...open]) if (units[u][needs[j][1]][needs[j][0]]) open.delete(j);
     }
+    // The rest of the draw: the shuffled order, skipping the units already chosen.
+    const rest = perm.filter((u) => !taken[u]);
+    perm.splice(0, U, ...chosen, ...rest);
+    if (!valid(perm, n)) throw impossible(n);
     return perm;
   };
   const toRows = (perm: number[], n: number) => perm.slice(0, n).flatMap((u) => units[u].members).sort((a, b) => a - b);
