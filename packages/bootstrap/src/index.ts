@@ -1,5 +1,7 @@
 export { bootstrapCI } from './bootstrap-ci';
 export { pairedBootstrap } from './paired';
+export { pairedBootstrapTasks } from './tasks';
 export { aurocFromCounts } from './count-auroc';
 export type { BootstrapCI, BootstrapCIOptions, DegenerateReplicates } from './bootstrap-ci';
 export type { Draws, Interval, Metric, PairedBootstrapOptions, PairedBootstrapResult } from './paired';
+export type { PairedBootstrapTasksOptions, PairedBootstrapTasksResult, TaskComparison, TaskDraws } from './tasks';

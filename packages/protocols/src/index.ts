@@ -2,7 +2,7 @@ export { epochsForFraction, evalInterval } from './schedule';
 export { linearProtocol, scoreFeatures } from './linear';
 export type { LinearHead, LinearProtocolOptions, LinearProtocolResult, ProtocolEvalRecord, ProtocolProgress } from './linear';
 export { logisticProtocol, LOGISTIC_L2_GRID } from './logistic';
-export type { LogisticProtocolOptions, LogisticProtocolResult } from './logistic';
+export type { LogisticProtocolOptions, LogisticProtocolResult, LogisticTaskFit } from './logistic';
 export { embedImages } from './embed';
 export type { EmbedImagesOptions, ImageInputOptions, ProtocolBackbone } from './embed';
 export { finetuneProtocol, maskedBceWithLogits, snapshotWeights, restoreWeights } from './finetune';

@@ -55,4 +55,28 @@ describe('logisticProtocol', () => {
     expect(() => logisticProtocol({ ...base, valFeatures: t.features.slice(1) })).toThrow(/valFeatures have 59 values, expected 20 x 3/);
     expect(() => logisticProtocol({ ...base, trainLabels: t.labels.map(() => 1) })).toThrow(/one class only/);
   });
+  it('fits one regression per task on its labelled rows (NaN masked): each head row equals that task fitted alone', () => {
+    const d = 5;
+    const train = classes(240, d, 2, 1.5, 7);
+    const val = classes(120, d, 2, 1.5, 8);
+    // Task 1: a second finding on feature 4, masked (NaN) on every third row.
+    const second = (f: Float32Array, n: number) => Array.from({ length: n }, (_, i) => (i % 3 === 0 ? NaN : f[i * d + 4] > 12 ? 1 : 0));
+    const rows = (a: number[], b: number[]) => a.map((y, i) => [y, b[i]]);
+    const t2 = second(train.features, 240);
+    const v2 = second(val.features, 120);
+    const r = logisticProtocol({ trainFeatures: train.features, trainLabels: rows(train.labels, t2), valFeatures: val.features, valLabels: rows(val.labels, v2), featureDim: d });
+    expect(r.head.tasks).toBe(2);
+    const keep = (ys: number[]) => ys.flatMap((y, i) => (Number.isNaN(y) ? [] : [i]));
+    const pick = (f: Float32Array, idx: number[]) => Float32Array.from(idx.flatMap((i) => Array.from(f.subarray(i * d, (i + 1) * d))));
+    const alone0 = logisticProtocol({ trainFeatures: train.features, trainLabels: train.labels, valFeatures: val.features, valLabels: val.labels, featureDim: d });
+    const ti = keep(t2);
+    const vi = keep(v2);
+    const alone1 = logisticProtocol({ trainFeatures: pick(train.features, ti), trainLabels: ti.map((i) => t2[i]), valFeatures: pick(val.features, vi), valLabels: vi.map((i) => v2[i]), featureDim: d });
+    expect(Array.from(r.head.weight.subarray(0, d))).toEqual(Array.from(alone0.head.weight));
+    expect(Array.from(r.head.weight.subarray(d))).toEqual(Array.from(alone1.head.weight));
+    expect(Array.from(r.head.bias)).toEqual([alone0.head.bias[0], alone1.head.bias[0]]);
+    expect(r.perTask.map((t) => t.valAuroc)).toEqual([alone0.valAuroc, alone1.valAuroc]);
+    expect(r.valAuroc).toBeCloseTo((alone0.valAuroc + alone1.valAuroc) / 2, 12);
+    expect(alone1.valAuroc).toBeGreaterThan(0.9);
+  });
 });
