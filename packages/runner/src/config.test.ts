@@ -2,6 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { MOCO_CXR_DEFAULTS } from '@moco-cxr/moco';
+import { LOGISTIC_L2_GRID } from '@moco-cxr/protocols';
 import { ConfigError, defaultConfig, loadConfig, resolveConfig } from './config';
 import { runCli } from './main';
 import { captureIo } from '../test/io';
@@ -22,6 +24,40 @@ describe('config validation', () => {
     expect(resolveConfig({})).toEqual(defaultConfig());
     expect(defaultConfig().pretrain).toMatchObject({ queueSize: 24576, momentum: 0.999, temperature: 0.2, batchSize: 16, epochs: 20, stepEpochs: [12, 18, 24] });
     expect(defaultConfig().compare.replicates).toBe(500);
+  });
+
+  it("takes the paper's defaults from @moco-cxr/moco and @moco-cxr/protocols", () => {
+    const d = defaultConfig();
+    const m = MOCO_CXR_DEFAULTS;
+    expect(d.pretrain).toMatchObject({ epochs: m.epochs, batchSize: m.batchSize, queueSize: m.queueSize, momentum: m.momentum, temperature: m.temperature, weightDecay: m.weightDecay });
+    expect(m.schedule.kind).toBe('step');
+    expect(d.pretrain.schedule).toBe(m.schedule.kind);
+    expect(d.pretrain.stepEpochs).toEqual(m.schedule.kind === 'step' ? m.schedule.milestones : []);
+    expect(d.logistic.l2).toEqual(LOGISTIC_L2_GRID);
+    // Each config gets its own lists: changing one changes neither the next nor the source.
+    d.logistic.l2.push(5);
+    d.pretrain.stepEpochs.push(30);
+    expect(defaultConfig().logistic.l2).toEqual(LOGISTIC_L2_GRID);
+    expect(LOGISTIC_L2_GRID).toHaveLength(5);
+    expect(defaultConfig().pretrain.stepEpochs).toHaveLength(3);
+  });
+
+  it('resolves a resolved config to itself', () => {
+    for (const partial of [{}, { fractions: [0.1, 1], imagenetWeights: 'w.pth', backbone: { name: 'densenet121', options: { growthRate: 8 } } }]) {
+      const cfg = resolveConfig(partial);
+      expect(resolveConfig(JSON.parse(JSON.stringify(cfg)))).toEqual(cfg);
+    }
+  });
+
+  it('names unknown fields at any depth, and a config that is not an object', () => {
+    expect(problemsOf({ linear: { epohcs: 3 } })).toEqual(['linear.epohcs: unknown field (did you mean "epochs"?); known fields here: lr, batchSize, epochs, maxEpochs, evalEvery']);
+    const p = problemsOf({ sed: 1, data: { limit: { tran: 8 } } });
+    expect(p).toHaveLength(2);
+    expect(p).toContain('data.limit.tran: unknown field (did you mean "train"?); known fields here: train, test');
+    expect(p.find((x) => x.startsWith('sed:'))).toMatch(/^sed: unknown field \(did you mean "seed"\?\); known fields here: seed, backend, threads, data,/);
+    expect(problemsOf({ data: { limit: { tran: 8 } }, zzzzzz: 1 })).toContain('zzzzzz: unknown field; known fields here: seed, backend, threads, data, backbone, initialisations, imagenetWeights, pretrain, protocols, fractions, draws, linear, finetune, logistic, compare');
+    expect(problemsOf([1, 2])[0]).toMatch(/^config: expected an object with fields seed, backend, .*, got \[1, 2\]$/);
+    expect(problemsOf({ data: 'x' })[0]).toMatch(/^data: expected an object with fields source, root, .*, got "x"$/);
   });
 
   it('names the field, the expected value and what was given', () => {

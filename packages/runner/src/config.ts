@@ -1,134 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { dirname, extname, resolve as resolvePath } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-
-export type Initialisation = 'moco' | 'imagenet' | 'random';
-/** `logistic`: L2 logistic regression fitted to convergence on the frozen features (not in the paper; the usual SSL linear evaluation). */
-export type Protocol = 'linear' | 'finetune' | 'logistic';
-export type BackendName = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
-
-/** Everything a run or a grid needs; every field has a default except where noted. */
-export interface RunnerConfig {
-  seed: number;
-  backend: BackendName;
-  /** wasm threads; 0 = all cores. */
-  threads: number;
-  data: {
-    /** `synthetic` (the default: nothing to download) or `folder` (`<root>/<split>/<CLASS>/<image>`, e.g. Kermany). */
-    source: 'synthetic' | 'folder';
-    root?: string;
-    /** Class folder name that is the positive label (folder source). */
-    positiveClass: string;
-    /** Square input size the images are cached at, pixels. */
-    imageSize: number;
-    /** Share of train patients held out for validation (checkpoint selection). */
-    valFraction: number;
-    /** Use only this many images of each split (stratified by label, seeded): for CI-sized runs. */
-    limit: { train?: number; test?: number };
-    /** Synthetic dataset (synthetic source): sizes, effusion prevalence, exposure spread (cxr-data's `exposure`; 0 = alike). */
-    synthetic: { train: number; test: number; prevalence: number; exposure: number };
-    /** Skip unreadable images (counted and reported) instead of stopping. */
-    skipBadImages: boolean;
-    /** Where the uint8 image cache lives; default `<out>/cache`. */
-    cacheDir?: string;
-  };
-  backbone: {
-    name: 'resnet18' | 'resnet50' | 'densenet121';
-    /** Extra options passed to `createBackbone` (e.g. narrower widths for tests). */
-    options: Record<string, unknown>;
-  };
-  /** Initialisations compared in `experiment`; `imagenet` needs `imagenetWeights`. */
-  initialisations: Initialisation[];
-  /** A torchvision `.pth` / `.safetensors` file: the ImageNet baseline, and MoCo starts from it. */
-  imagenetWeights?: string;
-  pretrain: {
-    epochs: number;
-    batchSize: number;
-    queueSize: number;
-    momentum: number;
-    temperature: number;
-    /** Adam learning rate; default 1e-4 with ImageNet init, 5e-4 without (the paper's x5). */
-    lr?: number;
-    weightDecay: number;
-    schedule: 'step' | 'cosine' | 'constant';
-    stepEpochs: number[];
-    /** Run the kNN / linear-probe monitor every this many epochs (0 = off). */
-    monitorEvery: number;
-    /** Images in the monitor's labelled probe set. */
-    probeSize: number;
-    knnK: number;
-    /** Checkpoint every this many steps (and at each epoch end). */
-    checkpointEvery: number;
-  };
-  protocols: Protocol[];
-  /** Label fractions of the train split, e.g. [0.01, 0.1, 1]. */
-  fractions: number[];
-  /** Draws per fraction: one number for all, or one per entry of `fractions`. */
-  draws: number | number[];
-  linear: ProtocolConfig;
-  finetune: ProtocolConfig;
-  logistic: {
-    /** L2 penalties tried on standardised features (scikit-learn's C = 1 / l2); the best validation AUROC wins. */
-    l2: number[];
-  };
-  compare: {
-    replicates: number;
-    confidence: number;
-    /** The initialisation every other one is compared against. */
-    baseline: Initialisation;
-  };
-}
-
-export interface ProtocolConfig {
-  lr: number;
-  batchSize: number;
-  /** `paper` = int(5 * 4^(log8(1/fraction))); a number fixes the epochs for every fraction. */
-  epochs: 'paper' | number;
-  /** Upper bound on epochs after the paper's formula (0 = none): for demos and CI. */
-  maxEpochs: number;
-  /** Validation every this many examples; `paper` = min(2^17 * fraction, 8192). */
-  evalEvery: 'paper' | number;
-}
-
-export function defaultConfig(): RunnerConfig {
-  return {
-    seed: 0,
-    backend: 'auto',
-    threads: 0,
-    data: {
-      source: 'synthetic',
-      positiveClass: 'PNEUMONIA',
-      imageSize: 64,
-      valFraction: 0.1,
-      limit: {},
-      synthetic: { train: 400, test: 200, prevalence: 0.5, exposure: 1 },
-      skipBadImages: true,
-    },
-    backbone: { name: 'resnet18', options: {} },
-    initialisations: ['moco', 'random'],
-    pretrain: {
-      epochs: 20,
-      batchSize: 16,
-      queueSize: 24576,
-      momentum: 0.999,
-      temperature: 0.2,
-      weightDecay: 1e-4,
-      schedule: 'step',
-      stepEpochs: [12, 18, 24],
-      monitorEvery: 1,
-      probeSize: 512,
-      knnK: 20,
-      checkpointEvery: 500,
-    },
-    protocols: ['linear', 'finetune'],
-    fractions: [0.01, 0.1, 1],
-    draws: [5, 5, 1],
-    linear: { lr: 1e-4, batchSize: 16, epochs: 'paper', maxEpochs: 0, evalEvery: 'paper' },
-    finetune: { lr: 1e-4, batchSize: 16, epochs: 'paper', maxEpochs: 0, evalEvery: 'paper' },
-    logistic: { l2: [0.1, 1, 10, 100, 1000] },
-    compare: { replicates: 500, confidence: 0.95, baseline: 'random' },
-  };
-}
+import { z } from 'zod';
+import { validateBackboneOptions } from '@moco-cxr/backbones';
+import { MOCO_CXR_DEFAULTS } from '@moco-cxr/moco';
+import { LOGISTIC_L2_GRID } from '@moco-cxr/protocols';
 
 /** A config problem: every message names the field (`pretrain.epochs`) or the file. */
 export class ConfigError extends Error {
@@ -141,99 +17,8 @@ export class ConfigError extends Error {
   }
 }
 
-type Check = (value: unknown, path: string, problems: string[]) => void;
-type Schema = { [key: string]: Check | Schema };
-
-const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : Array.isArray(v) ? `[${v.map(show).join(', ')}]` : String(v));
-const num =
-  (lo: number, hi: number, opts: { integer?: boolean; open?: boolean } = {}): Check =>
-  (v, path, problems) => {
-    const kind = opts.integer ? 'an integer' : 'a number';
-    const bad = typeof v !== 'number' || !Number.isFinite(v) || (opts.integer && !Number.isInteger(v));
-    const outside = !bad && ((v as number) < lo || (v as number) > hi || (opts.open && (v as number) === lo));
-    if (bad || outside) problems.push(`${path}: expected ${kind} in ${opts.open ? '(' : '['}${lo}, ${hi}], got ${show(v)}`);
-  };
-const oneOf =
-  (...allowed: string[]): Check =>
-  (v, path, problems) => {
-    if (typeof v !== 'string' || !allowed.includes(v)) problems.push(`${path}: expected one of ${allowed.map((a) => `"${a}"`).join(', ')}, got ${show(v)}`);
-  };
-const str: Check = (v, path, problems) => {
-  if (typeof v !== 'string' || v.length === 0) problems.push(`${path}: expected a non-empty string, got ${show(v)}`);
-};
-const bool: Check = (v, path, problems) => {
-  if (typeof v !== 'boolean') problems.push(`${path}: expected true or false, got ${show(v)}`);
-};
-const listOf =
-  (item: Check, { nonEmpty = true, unique = false } = {}): Check =>
-  (v, path, problems) => {
-    if (!Array.isArray(v)) return void problems.push(`${path}: expected a list, got ${show(v)}`);
-    if (nonEmpty && v.length === 0) problems.push(`${path}: expected at least one entry`);
-    v.forEach((x, i) => item(x, `${path}[${i}]`, problems));
-    if (unique && new Set(v).size !== v.length) problems.push(`${path}: entries must not repeat, got ${show(v)}`);
-  };
-const either =
-  (a: Check, b: Check, what: string): Check =>
-  (v, path, problems) => {
-    const pa: string[] = [];
-    const pb: string[] = [];
-    a(v, path, pa);
-    b(v, path, pb);
-    if (pa.length && pb.length) problems.push(`${path}: expected ${what}, got ${show(v)}`);
-  };
-const anyObject: Check = (v, path, problems) => {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) problems.push(`${path}: expected an object, got ${show(v)}`);
-};
-
-const protocolSchema: Schema = {
-  lr: num(0, 10, { open: true }),
-  batchSize: num(1, 65536, { integer: true }),
-  epochs: either(oneOf('paper'), num(1, 100000, { integer: true }), '"paper" or a positive integer'),
-  maxEpochs: num(0, 100000, { integer: true }),
-  evalEvery: either(oneOf('paper'), num(1, 1e9, { integer: true }), '"paper" or a positive integer'),
-};
-
-const schema: Schema = {
-  seed: num(-(2 ** 31), 2 ** 32, { integer: true }),
-  backend: oneOf('auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'),
-  threads: num(0, 1024, { integer: true }),
-  data: {
-    source: oneOf('synthetic', 'folder'),
-    root: str,
-    positiveClass: str,
-    imageSize: num(16, 1024, { integer: true }),
-    valFraction: num(0, 0.9, { open: true }),
-    limit: { train: num(4, 1e9, { integer: true }), test: num(4, 1e9, { integer: true }) },
-    synthetic: { train: num(8, 1e7, { integer: true }), test: num(8, 1e7, { integer: true }), prevalence: num(0, 1, { open: true }), exposure: num(0, 100) },
-    skipBadImages: bool,
-    cacheDir: str,
-  },
-  backbone: { name: oneOf('resnet18', 'resnet50', 'densenet121'), options: anyObject },
-  initialisations: listOf(oneOf('moco', 'imagenet', 'random'), { unique: true }),
-  imagenetWeights: str,
-  pretrain: {
-    epochs: num(0, 10000, { integer: true }),
-    batchSize: num(2, 65536, { integer: true }),
-    queueSize: num(1, 1e7, { integer: true }),
-    momentum: num(0, 1),
-    temperature: num(0, 100, { open: true }),
-    lr: num(0, 10, { open: true }),
-    weightDecay: num(0, 1),
-    schedule: oneOf('step', 'cosine', 'constant'),
-    stepEpochs: listOf(num(1, 10000, { integer: true }), { nonEmpty: false }),
-    monitorEvery: num(0, 10000, { integer: true }),
-    probeSize: num(8, 1e6, { integer: true }),
-    knnK: num(1, 10000, { integer: true }),
-    checkpointEvery: num(1, 1e9, { integer: true }),
-  },
-  protocols: listOf(oneOf('linear', 'finetune', 'logistic'), { unique: true }),
-  fractions: listOf(num(0, 1, { open: true }), { unique: true }),
-  draws: either(num(1, 1000, { integer: true }), listOf(num(1, 1000, { integer: true })), 'a positive integer or a list of them'),
-  linear: protocolSchema,
-  finetune: protocolSchema,
-  logistic: { l2: listOf(num(0, 1e9, { open: true }), { unique: true }) },
-  compare: { replicates: num(10, 1e6, { integer: true }), confidence: num(0, 1, { open: true }), baseline: oneOf('moco', 'imagenet', 'random') },
-};
+const show = (v: unknown): string =>
+  typeof v === 'string' ? JSON.stringify(v) : Array.isArray(v) ? `[${v.map(show).join(', ')}]` : v !== null && typeof v === 'object' ? JSON.stringify(v) : String(v);
 
 /** Edit distance, to suggest the field a typo meant. */
 function distance(a: string, b: string): number {
@@ -245,25 +30,211 @@ function distance(a: string, b: string): number {
   return d[a.length][b.length];
 }
 
-function checkObject(value: unknown, s: Schema, path: string, problems: string[]): void {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    problems.push(`${path || 'config'}: expected an object with fields ${Object.keys(s).join(', ')}, got ${show(value)}`);
-    return;
+/** `unknown field (did you mean "epochs"?); known fields here: ...` for one key zod reported as unrecognized. */
+export function unknownFieldMessage(key: string, known: readonly string[]): string {
+  const near = known.filter((k) => distance(k.toLowerCase(), key.toLowerCase()) <= 2);
+  return `unknown field${near.length ? ` (did you mean "${near[0]}"?)` : ''}; known fields here: ${known.join(', ')}`;
+}
+
+// Every schema below carries its own message, `expected ...`; the formatter adds the path.
+const got = (iss: { input?: unknown }) => `, got ${show(iss.input)}`;
+
+/** A number in [lo, hi] (or (lo, hi] when `open`), optionally an integer; one message for every way it can fail. */
+function num(lo: number, hi: number, opts: { integer?: boolean; open?: boolean } = {}) {
+  const expected = `expected ${opts.integer ? 'an integer' : 'a number'} in ${opts.open ? '(' : '['}${lo}, ${hi}]`;
+  const error = (iss: { input?: unknown }) => expected + got(iss);
+  return z.number({ error }).refine((v) => (!opts.integer || Number.isInteger(v)) && v >= lo && v <= hi && !(opts.open && v === lo), { error });
+}
+
+function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
+  return z.enum(values, { error: (iss) => `expected one of ${values.map((a) => `"${a}"`).join(', ')}${got(iss)}` });
+}
+
+const str = () => z.string({ error: (iss) => `expected a non-empty string${got(iss)}` }).min(1, { error: (iss) => `expected a non-empty string${got(iss)}` });
+const bool = () => z.boolean({ error: (iss) => `expected true or false${got(iss)}` });
+
+function listOf<T extends z.ZodType>(item: T, { nonEmpty = true, unique = false } = {}) {
+  return z
+    .array(item, { error: (iss) => `expected a list${got(iss)}` })
+    .refine((v) => !nonEmpty || v.length > 0, { error: 'expected at least one entry' })
+    .refine((v) => !unique || new Set(v).size === v.length, { error: (iss) => `entries must not repeat${got(iss)}` });
+}
+
+/** A strict object: an unknown key is a problem per key, with the nearest known field. */
+function obj<S extends z.ZodRawShape>(shape: S) {
+  const known = Object.keys(shape);
+  return z.strictObject(shape, {
+    error: (iss) => {
+      if (iss.code === 'unrecognized_keys') return iss.keys.map((k) => unknownFieldMessage(k, known)).join('\n');
+      return `expected an object with fields ${known.join(', ')}${got(iss)}`;
+    },
+  });
+}
+
+const INITIALISATIONS = ['moco', 'imagenet', 'random'] as const;
+const PROTOCOLS = ['linear', 'finetune', 'logistic'] as const;
+const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+const BACKBONES = ['resnet18', 'resnet50', 'densenet121'] as const;
+const SCHEDULES = ['step', 'cosine', 'constant'] as const;
+
+const paperOr = (n: z.ZodType<number>) =>
+  z.union([z.literal('paper'), n], { error: (iss) => `expected "paper" or a positive integer${got(iss)}` });
+
+/** One supervised protocol (linear or end-to-end): the paper's Adam 1e-4, batch 16 and epoch formula. */
+const protocolSchema = obj({
+  lr: num(0, 10, { open: true }).default(1e-4),
+  batchSize: num(1, 65536, { integer: true }).default(16),
+  /** `paper` = int(5 * 4^(log8(1/fraction))); a number fixes the epochs for every fraction. */
+  epochs: paperOr(num(1, 100000, { integer: true })).default('paper'),
+  /** Upper bound on epochs after the paper's formula (0 = none): for demos and CI. */
+  maxEpochs: num(0, 100000, { integer: true }).default(0),
+  /** Validation every this many examples; `paper` = min(2^17 * fraction, 8192). */
+  evalEvery: paperOr(num(1, 1e9, { integer: true })).default('paper'),
+});
+
+const M = MOCO_CXR_DEFAULTS;
+const paperMilestones = (): number[] => (M.schedule.kind === 'step' ? [...M.schedule.milestones] : []);
+
+const backboneSchema = obj({
+  name: oneOf(BACKBONES).default('resnet18'),
+  /** Extra options passed to `createBackbone` (e.g. narrower widths for tests); checked by @moco-cxr/backbones. */
+  options: z.record(z.string(), z.unknown(), { error: (iss) => `expected an object${got(iss)}` }).default(() => ({})),
+}).superRefine((b, ctx) => {
+  try {
+    validateBackboneOptions(b.name, b.options);
+  } catch (err) {
+    // backbones names the option; the path names where it sits in the config.
+    ctx.addIssue({ code: 'custom', path: ['options'], message: (err as Error).message.replace(/^createBackbone(\([^)]*\))?: /, '') });
   }
-  for (const [key, v] of Object.entries(value)) {
-    const at = path ? `${path}.${key}` : key;
-    const rule = s[key];
-    if (rule === undefined) {
-      const near = Object.keys(s).filter((k) => distance(k.toLowerCase(), key.toLowerCase()) <= 2);
-      problems.push(`${at}: unknown field${near.length ? ` (did you mean "${near[0]}"?)` : ''}; known fields here: ${Object.keys(s).join(', ')}`);
-    } else if (v === undefined) {
-      continue;
-    } else if (typeof rule === 'function') {
-      rule(v, at, problems);
+});
+
+const fieldsSchema = obj({
+  seed: num(-(2 ** 31), 2 ** 32, { integer: true }).default(0),
+  backend: oneOf(BACKENDS).default('auto'),
+  /** wasm threads; 0 = all cores. */
+  threads: num(0, 1024, { integer: true }).default(0),
+  data: obj({
+    /** `synthetic` (the default: nothing to download) or `folder` (`<root>/<split>/<CLASS>/<image>`, e.g. Kermany). */
+    source: oneOf(['synthetic', 'folder']).default('synthetic'),
+    root: str().optional(),
+    /** Class folder name that is the positive label (folder source). */
+    positiveClass: str().default('PNEUMONIA'),
+    /** Square input size the images are cached at, pixels. */
+    imageSize: num(16, 1024, { integer: true }).default(64),
+    /** Share of train patients held out for validation (checkpoint selection). */
+    valFraction: num(0, 0.9, { open: true }).default(0.1),
+    /** Use only this many images of each split (stratified by label, seeded): for CI-sized runs. */
+    limit: obj({ train: num(4, 1e9, { integer: true }).optional(), test: num(4, 1e9, { integer: true }).optional() }).prefault({}),
+    /** Synthetic dataset (synthetic source): sizes, effusion prevalence, exposure spread (cxr-data's `exposure`; 0 = alike). */
+    synthetic: obj({
+      train: num(8, 1e7, { integer: true }).default(400),
+      test: num(8, 1e7, { integer: true }).default(200),
+      prevalence: num(0, 1, { open: true }).default(0.5),
+      exposure: num(0, 100).default(1),
+    }).prefault({}),
+    /** Skip unreadable images (counted and reported) instead of stopping. */
+    skipBadImages: bool().default(true),
+    /** Where the uint8 image cache lives; default `<out>/cache`. */
+    cacheDir: str().optional(),
+  }).prefault({}),
+  backbone: backboneSchema.prefault({}),
+  /** Initialisations compared in `experiment`; default moco and random, plus imagenet when `imagenetWeights` is given. */
+  initialisations: listOf(oneOf(INITIALISATIONS), { unique: true }).optional(),
+  /** A torchvision `.pth` / `.safetensors` file: the ImageNet baseline, and MoCo starts from it. */
+  imagenetWeights: str().optional(),
+  // The paper's MoCo settings are @moco-cxr/moco's MOCO_CXR_DEFAULTS, not copies.
+  pretrain: obj({
+    epochs: num(0, 10000, { integer: true }).default(M.epochs),
+    batchSize: num(2, 65536, { integer: true }).default(M.batchSize),
+    queueSize: num(1, 1e7, { integer: true }).default(M.queueSize),
+    momentum: num(0, 1).default(M.momentum),
+    temperature: num(0, 100, { open: true }).default(M.temperature),
+    /** Adam learning rate; default 1e-4 with ImageNet init, 5e-4 without (the paper's x5). */
+    lr: num(0, 10, { open: true }).optional(),
+    weightDecay: num(0, 1).default(M.weightDecay),
+    schedule: oneOf(SCHEDULES).default(M.schedule.kind),
+    stepEpochs: listOf(num(1, 10000, { integer: true }), { nonEmpty: false }).default(paperMilestones),
+    /** Run the kNN / linear-probe monitor every this many epochs (0 = off). */
+    monitorEvery: num(0, 10000, { integer: true }).default(1),
+    /** Images in the monitor's labelled probe set. */
+    probeSize: num(8, 1e6, { integer: true }).default(512),
+    knnK: num(1, 10000, { integer: true }).default(20),
+    /** Checkpoint every this many steps (and at each epoch end). */
+    checkpointEvery: num(1, 1e9, { integer: true }).default(500),
+  }).prefault({}),
+  protocols: listOf(oneOf(PROTOCOLS), { unique: true }).default((): Protocol[] => ['linear', 'finetune']),
+  /** Label fractions of the train split, e.g. [0.01, 0.1, 1]. */
+  fractions: listOf(num(0, 1, { open: true }), { unique: true }).default(() => [0.01, 0.1, 1]),
+  /** Draws per fraction: one number for all, or one per entry of `fractions`; default the paper's (5, and 1 at 100%). */
+  draws: z
+    .union([num(1, 1000, { integer: true }), listOf(num(1, 1000, { integer: true }))], {
+      error: (iss) => `expected a positive integer or a list of them${got(iss)}`,
+    })
+    .optional(),
+  linear: protocolSchema.prefault({}),
+  finetune: protocolSchema.prefault({}),
+  logistic: obj({
+    /** L2 penalties tried on standardised features (scikit-learn's C = 1 / l2); the best validation AUROC wins. */
+    l2: listOf(num(0, 1e9, { open: true }), { unique: true }).default(() => [...LOGISTIC_L2_GRID]),
+  }).prefault({}),
+  compare: obj({
+    replicates: num(10, 1e6, { integer: true }).default(500),
+    confidence: num(0, 1, { open: true }).default(0.95),
+    /** The initialisation every other one is compared against. */
+    baseline: oneOf(INITIALISATIONS).default('random'),
+  }).prefault({}),
+});
+
+/**
+ * The runner's config: field types, defaults and checks in one schema, then the defaults that
+ * depend on other fields and the rules across fields.
+ */
+export const configSchema = fieldsSchema.transform((c, ctx) => {
+  const fail = (path: (string | number)[], message: string) => ctx.issues.push({ code: 'custom', path, message, input: c });
+  // Without explicit draws, the paper's (5 per fraction, 1 at 100%) for the fractions given.
+  const draws = c.draws ?? c.fractions.map((f) => (f >= 1 ? 1 : 5));
+  const initialisations: Initialisation[] = c.initialisations ?? (c.imagenetWeights ? ['moco', 'imagenet', 'random'] : ['moco', 'random']);
+  if (Array.isArray(draws) && draws.length !== c.fractions.length) {
+    fail(['draws'], `has ${draws.length} entries but fractions has ${c.fractions.length}; give one per fraction or a single number`);
+  }
+  if (c.data.source === 'folder' && !c.data.root) fail(['data', 'root'], 'required when data.source is "folder" (a directory laid out <split>/<CLASS>/<image>)');
+  if (initialisations.includes('imagenet') && !c.imagenetWeights) {
+    fail(['initialisations'], '"imagenet" needs imagenetWeights (a torchvision .pth or .safetensors file); this project cannot download ImageNet weights');
+  }
+  if (!initialisations.includes(c.compare.baseline)) fail(['compare', 'baseline'], `"${c.compare.baseline}" is not one of initialisations ${show(initialisations)}`);
+  return { ...c, initialisations, draws };
+});
+
+/** Everything a run or a grid needs; every field has a default except `data.root`, `data.cacheDir`, `imagenetWeights` and `pretrain.lr`. */
+export type RunnerConfig = z.output<typeof configSchema>;
+export type ProtocolConfig = z.output<typeof protocolSchema>;
+export type Initialisation = (typeof INITIALISATIONS)[number];
+/** `logistic`: L2 logistic regression fitted to convergence on the frozen features (not in the paper; the usual SSL linear evaluation). */
+export type Protocol = (typeof PROTOCOLS)[number];
+export type BackendName = (typeof BACKENDS)[number];
+
+function pathText(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((at, k) => (typeof k === 'number' ? `${at}[${k}]` : at ? `${at}.${String(k)}` : String(k)), '');
+}
+
+/** Zod's issues as one line each, `field.path: message`; unknown fields first (a typo often explains the rest). */
+function problemsOf(issues: readonly z.core.$ZodIssue[]): string[] {
+  const unknown: string[] = [];
+  const rest: string[] = [];
+  for (const iss of issues) {
+    if (iss.code === 'unrecognized_keys') {
+      const lines = iss.message.split('\n');
+      iss.keys.forEach((k, i) => unknown.push(`${pathText([...iss.path, k])}: ${lines[i] ?? lines[0]}`));
     } else {
-      checkObject(v, rule, at, problems);
+      rest.push(`${pathText(iss.path) || 'config'}: ${iss.message}`);
     }
   }
+  return [...unknown, ...rest];
+}
+
+/** The config with every default filled in. */
+export function defaultConfig(): RunnerConfig {
+  return configSchema.parse({});
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -283,30 +254,13 @@ export function mergeConfig<T>(base: T, override: unknown): T {
 }
 
 /**
- * Validates a partial config (from a file or an API call), fills defaults and checks the
- * cross-field rules. Throws ConfigError listing every problem, each naming its field.
+ * Validates a partial config (from a file, an API call or a job spec) and fills its defaults.
+ * Throws ConfigError listing every problem, each naming its field. A resolved config resolves to itself.
  */
 export function resolveConfig(partial: unknown = {}, source = 'config'): RunnerConfig {
-  const problems: string[] = [];
-  checkObject(partial, schema, '', problems);
-  if (problems.length) throw new ConfigError(problems, source);
-  const cfg = mergeConfig(defaultConfig(), partial);
-  const given = partial as Partial<RunnerConfig>;
-  // Without explicit draws, use the paper's (5 per fraction, 1 at 100%) for the fractions given.
-  if (given.fractions && given.draws === undefined) cfg.draws = cfg.fractions.map((f) => (f >= 1 ? 1 : 5));
-  if (given.imagenetWeights && !given.initialisations) cfg.initialisations = ['moco', 'imagenet', 'random'];
-  if (Array.isArray(cfg.draws) && cfg.draws.length !== cfg.fractions.length) {
-    problems.push(`draws: has ${cfg.draws.length} entries but fractions has ${cfg.fractions.length}; give one per fraction or a single number`);
-  }
-  if (cfg.data.source === 'folder' && !cfg.data.root) problems.push('data.root: required when data.source is "folder" (a directory laid out <split>/<CLASS>/<image>)');
-  if (cfg.initialisations.includes('imagenet') && !cfg.imagenetWeights) {
-    problems.push('initialisations: "imagenet" needs imagenetWeights (a torchvision .pth or .safetensors file); this project cannot download ImageNet weights');
-  }
-  if (!cfg.initialisations.includes(cfg.compare.baseline)) {
-    problems.push(`compare.baseline: "${cfg.compare.baseline}" is not one of initialisations ${show(cfg.initialisations)}`);
-  }
-  if (problems.length) throw new ConfigError(problems, source);
-  return cfg;
+  const parsed = configSchema.safeParse(partial);
+  if (!parsed.success) throw new ConfigError(problemsOf(parsed.error.issues), source);
+  return parsed.data;
 }
 
 /**
