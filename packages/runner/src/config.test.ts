@@ -79,6 +79,16 @@ describe('config validation', () => {
     expect(p).toContain('seed: expected an integer in [-2147483648, 4294967296], got 1.5');
   });
 
+  it('checks backbone.options with @moco-cxr/backbones: a typo or a bad width is named before anything runs', () => {
+    expect(problemsOf({ backbone: { options: { widht: 32 } } })).toEqual([
+      "backbone.options: unknown option 'widht' (did you mean 'widths'?); known options: inputShape, weights, weightsLayout, readOptions, seed, blocks, widths, stemWidth",
+    ]);
+    expect(problemsOf({ backbone: { options: { widths: [-4, 8, 8, 8] } } })).toEqual(['backbone.options: widths must be a list of 4 positive integers, got [-4,8,8,8]']);
+    expect(problemsOf({ backbone: { name: 'densenet121', options: { stemWidth: 8 } } })[0]).toMatch(/^backbone\.options: option 'stemWidth' applies to ResNet only/);
+    expect(problemsOf({ backbone: { options: [] } })).toEqual(['backbone.options: expected an object, got []']);
+    expect(resolveConfig({ backbone: { name: 'densenet121', options: { growthRate: 8, blockConfig: [2, 2] } } }).backbone.options).toEqual({ growthRate: 8, blockConfig: [2, 2] });
+  });
+
   it('checks rules across fields', () => {
     expect(problemsOf({ fractions: [0.01, 0.1], draws: [5, 5, 1] })).toEqual(['draws: has 3 entries but fractions has 2; give one per fraction or a single number']);
     expect(problemsOf({ data: { source: 'folder' } })[0]).toMatch(/^data\.root: required when data\.source is "folder"/);

@@ -77,19 +77,22 @@ const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as cons
 const BACKBONES = ['resnet18', 'resnet50', 'densenet121'] as const;
 const SCHEDULES = ['step', 'cosine', 'constant'] as const;
 
-const paperOr = (n: z.ZodType<number>) =>
-  z.union([z.literal('paper'), n], { error: (iss) => `expected "paper" or a positive integer${got(iss)}` });
+/** `"paper"` or an integer in [1, hi]; one message for both (a union would report only the number's). */
+const paperOr = (hi: number) =>
+  z.custom<'paper' | number>((v) => v === 'paper' || (Number.isInteger(v) && (v as number) >= 1 && (v as number) <= hi), {
+    error: (iss) => `expected "paper" or a positive integer${got(iss)}`,
+  });
 
 /** One supervised protocol (linear or end-to-end): the paper's Adam 1e-4, batch 16 and epoch formula. */
 const protocolSchema = obj({
   lr: num(0, 10, { open: true }).default(1e-4),
   batchSize: num(1, 65536, { integer: true }).default(16),
   /** `paper` = int(5 * 4^(log8(1/fraction))); a number fixes the epochs for every fraction. */
-  epochs: paperOr(num(1, 100000, { integer: true })).default('paper'),
+  epochs: paperOr(100000).default('paper'),
   /** Upper bound on epochs after the paper's formula (0 = none): for demos and CI. */
   maxEpochs: num(0, 100000, { integer: true }).default(0),
   /** Validation every this many examples; `paper` = min(2^17 * fraction, 8192). */
-  evalEvery: paperOr(num(1, 1e9, { integer: true })).default('paper'),
+  evalEvery: paperOr(1e9).default('paper'),
 });
 
 const M = MOCO_CXR_DEFAULTS;
