@@ -76,13 +76,32 @@ export function helpText(cmd: Command): string {
   ].join('\n');
 }
 
+/**
+ * `--epochs -1` as `--epochs=-1`: node's parseArgs calls a value starting with a dash ambiguous,
+ * which hid a bad number behind a usage error. Only number-like values are joined.
+ */
+function negativeValuesInline(argv: string[], options: NonNullable<ParseArgsConfig['options']>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--') return [...out, ...argv.slice(i)];
+    const name = arg.startsWith('--') ? arg.slice(2) : arg.length === 2 && arg[0] === '-' ? Object.keys(options).find((k) => options[k].short === arg[1]) : undefined;
+    if (name && options[name]?.type === 'string' && i + 1 < argv.length && /^-(\d|\.\d|Infinity)/.test(argv[i + 1])) {
+      out.push(`--${name}=${argv[++i]}`);
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
+}
+
 export function parseCommandArgs(cmd: Command, argv: string[]): { values: CommandContext['values']; positionals: string[] } {
   const options: ParseArgsConfig['options'] = {};
   for (const [name, o] of Object.entries({ ...cmd.options, ...commonOptions })) {
     options[name] = { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) };
   }
   try {
-    const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    const { values, positionals } = parseArgs({ args: negativeValuesInline(argv, options), options, allowPositionals: true, strict: true });
     return { values: values as CommandContext['values'], positionals };
   } catch (err) {
     // Node's messages name the flag; add where to look.

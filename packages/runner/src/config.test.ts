@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -6,6 +6,8 @@ import { MOCO_CXR_DEFAULTS } from '@moco-cxr/moco';
 import { LOGISTIC_L2_GRID } from '@moco-cxr/protocols';
 import { ConfigError, defaultConfig, loadConfig, resolveConfig } from './config';
 import { runCli } from './main';
+import { commands } from './commands';
+import { parseCommandArgs } from './cli-framework';
 import { captureIo } from '../test/io';
 
 function problemsOf(partial: unknown): string[] {
@@ -61,7 +63,7 @@ describe('config validation', () => {
   });
 
   it('names the field, the expected value and what was given', () => {
-    expect(problemsOf({ pretrain: { epochs: 'ten' } })).toEqual(['pretrain.epochs: expected an integer in [0, 10000], got "ten"']);
+    expect(problemsOf({ pretrain: { epochs: 'ten' } })).toEqual(['pretrain.epochs: expected an integer in [1, 10000], got "ten"']);
     expect(problemsOf({ data: { imageSize: 8 } })).toEqual(['data.imageSize: expected an integer in [16, 1024], got 8']);
     expect(problemsOf({ data: { synthetic: { exposure: -1 } } })).toEqual(['data.synthetic.exposure: expected a number in [0, 100], got -1']);
     expect(problemsOf({ fractions: [0.1, 0] })).toEqual(['fractions[1]: expected a number in (0, 1], got 0']);
@@ -151,6 +153,43 @@ describe('CLI usage errors', () => {
     const r = await runCli(['experiment', '--config', file, '--out', join(dir, 'out')], io);
     expect(r.exitCode).toBe(2);
     expect(io.text()).toBe(`moco-cxr experiment: ${file}: pretrain.queueSize: expected an integer in [1, 10000000], got "many"\n`);
+  });
+
+  it('refuses --epochs 0 before writing anything, so the corrected command then runs', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runner-epochs-'));
+    const file = join(dir, 'tiny.json');
+    // A pretraining that takes seconds: a few synthetic images at 16 px, a narrow ResNet18.
+    writeFileSync(
+      file,
+      JSON.stringify({
+        data: { imageSize: 16, valFraction: 0.3, synthetic: { train: 48, test: 8 } },
+        backbone: { options: { widths: [4, 4, 4, 4], stemWidth: 4 } },
+        pretrain: { batchSize: 8, queueSize: 8, monitorEvery: 0, checkpointEvery: 100 },
+      }),
+    );
+    const out = join(dir, 'pre');
+    let io = captureIo();
+    const bad = await runCli(['pretrain', '--config', file, '--epochs', '0', '--out', out], io);
+    expect(bad.exitCode).toBe(2);
+    expect(io.text()).toBe(`moco-cxr pretrain: ${file} (with command-line overrides): pretrain.epochs: expected an integer in [1, 10000], got 0\n`);
+    expect(existsSync(out)).toBe(false);
+    io = captureIo();
+    const good = await runCli(['pretrain', '--config', file, '--epochs', '1', '--out', out], io);
+    expect(io.text()).not.toMatch(/different config/);
+    expect(good.exitCode, io.text()).toBe(0);
+    expect(readdirSync(out)).toContain('results.json');
+  }, 120_000);
+
+  it('reports a negative flag value as a bad value, not as an ambiguous flag', async () => {
+    const io = captureIo();
+    const dir = mkdtempSync(join(tmpdir(), 'runner-neg-'));
+    expect((await runCli(['pretrain', '--epochs', '-1', '--out', join(dir, 'pre')], io)).exitCode).toBe(2);
+    expect(io.text()).toBe('moco-cxr pretrain: command-line options: pretrain.epochs: expected an integer in [1, 10000], got -1\n');
+    expect(existsSync(join(dir, 'pre'))).toBe(false);
+    // A negative seed is a value, for long and short flags alike; a missing value is still named.
+    const linear = commands.find((c) => c.name === 'linear')!;
+    expect(parseCommandArgs(linear, ['--seed', '-3', '-f', '-0.5', '-o', 'x']).values).toMatchObject({ seed: '-3', fraction: '-0.5', out: 'x' });
+    expect(() => parseCommandArgs(linear, ['--seed', '--out', 'x'])).toThrow(/--seed/);
   });
 
   it('exits 2 on an unknown flag or command, 0 with --help', async () => {

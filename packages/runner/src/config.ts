@@ -37,16 +37,16 @@ export function unknownFieldMessage(key: string, known: readonly string[]): stri
 }
 
 // Every schema below carries its own message, `expected ...`; the formatter adds the path.
-const got = (iss: { input?: unknown }) => `, got ${show(iss.input)}`;
+export const got = (iss: { input?: unknown }) => `, got ${show(iss.input)}`;
 
 /** A number in [lo, hi] (or (lo, hi] when `open`), optionally an integer; one message for every way it can fail. */
-function num(lo: number, hi: number, opts: { integer?: boolean; open?: boolean } = {}) {
+export function num(lo: number, hi: number, opts: { integer?: boolean; open?: boolean } = {}) {
   const expected = `expected ${opts.integer ? 'an integer' : 'a number'} in ${opts.open ? '(' : '['}${lo}, ${hi}]`;
   const error = (iss: { input?: unknown }) => expected + got(iss);
   return z.number({ error }).refine((v) => (!opts.integer || Number.isInteger(v)) && v >= lo && v <= hi && !(opts.open && v === lo), { error });
 }
 
-function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
+export function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
   return z.enum(values, { error: (iss) => `expected one of ${values.map((a) => `"${a}"`).join(', ')}${got(iss)}` });
 }
 
@@ -61,7 +61,7 @@ function listOf<T extends z.ZodType>(item: T, { nonEmpty = true, unique = false 
 }
 
 /** A strict object: an unknown key is a problem per key, with the nearest known field. */
-function obj<S extends z.ZodRawShape>(shape: S) {
+export function obj<S extends z.ZodRawShape>(shape: S) {
   const known = Object.keys(shape);
   return z.strictObject(shape, {
     error: (iss) => {
@@ -71,8 +71,8 @@ function obj<S extends z.ZodRawShape>(shape: S) {
   });
 }
 
-const INITIALISATIONS = ['moco', 'imagenet', 'random'] as const;
-const PROTOCOLS = ['linear', 'finetune', 'logistic'] as const;
+export const INITIALISATIONS = ['moco', 'imagenet', 'random'] as const;
+export const PROTOCOLS = ['linear', 'finetune', 'logistic'] as const;
 const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 const BACKBONES = ['resnet18', 'resnet50', 'densenet121'] as const;
 const SCHEDULES = ['step', 'cosine', 'constant'] as const;
@@ -147,7 +147,7 @@ const fieldsSchema = obj({
   imagenetWeights: str().optional(),
   // The paper's MoCo settings are @moco-cxr/moco's MOCO_CXR_DEFAULTS, not copies.
   pretrain: obj({
-    epochs: num(0, 10000, { integer: true }).default(M.epochs),
+    epochs: num(1, 10000, { integer: true }).default(M.epochs),
     batchSize: num(2, 65536, { integer: true }).default(M.batchSize),
     queueSize: num(1, 1e7, { integer: true }).default(M.queueSize),
     momentum: num(0, 1).default(M.momentum),
@@ -220,8 +220,8 @@ function pathText(path: readonly PropertyKey[]): string {
   return path.reduce<string>((at, k) => (typeof k === 'number' ? `${at}[${k}]` : at ? `${at}.${String(k)}` : String(k)), '');
 }
 
-/** Zod's issues as one line each, `field.path: message`; unknown fields first (a typo often explains the rest). */
-function problemsOf(issues: readonly z.core.$ZodIssue[]): string[] {
+/** Zod's issues as one line each, `field.path: message` (`root` names the whole); unknown fields first (a typo often explains the rest). */
+export function problemsOf(issues: readonly z.core.$ZodIssue[], root = 'config'): string[] {
   const unknown: string[] = [];
   const rest: string[] = [];
   for (const iss of issues) {
@@ -229,7 +229,8 @@ function problemsOf(issues: readonly z.core.$ZodIssue[]): string[] {
       const lines = iss.message.split('\n');
       iss.keys.forEach((k, i) => unknown.push(`${pathText([...iss.path, k])}: ${lines[i] ?? lines[0]}`));
     } else {
-      rest.push(`${pathText(iss.path) || 'config'}: ${iss.message}`);
+      const at = pathText(iss.path) || root;
+      rest.push(at ? `${at}: ${iss.message}` : iss.message);
     }
   }
   return [...unknown, ...rest];

@@ -8,6 +8,7 @@ import { executeJob, protocolEpochs } from './pipeline';
 import { DirLock } from './dir-lock';
 import { RunDir } from './rundir';
 import { captureIo } from '../test/io';
+import { runCli } from './main';
 
 describe('planGrid', () => {
   it("plans the paper's grid: initialisations x protocols x fractions x draws, plus pretraining and features", () => {
@@ -184,11 +185,47 @@ describe('resume', () => {
     expect(readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
   });
 
+  it('validates a run-job spec like a config and keeps its output inside the experiment', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runner-spec-'));
+    const exp = join(dir, 'runs', 'exp');
+    // A job that takes seconds, were it run.
+    const cfg = resolveConfig({
+      data: { imageSize: 16, valFraction: 0.3, synthetic: { train: 48, test: 8 } },
+      backbone: { options: { widths: [4, 4, 4, 4], stemWidth: 4 } },
+      initialisations: ['random'],
+      protocols: ['finetune'],
+      fractions: [1],
+      finetune: { epochs: 1 },
+    });
+    const [path] = writeJobSpecs(exp, planGrid(cfg));
+    const spec = JSON.parse(readFileSync(path, 'utf8')) as JobSpec;
+    expect(readJobSpec(path)).toEqual(spec);
+    const refused = async (edited: unknown, message: string | RegExp) => {
+      writeFileSync(path, JSON.stringify(edited));
+      const io = captureIo();
+      expect((await runCli(['run-job', path], io)).exitCode).toBe(2);
+      if (typeof message === 'string') expect(io.text()).toBe(`moco-cxr run-job: ${path}: ${message}\n`);
+      else expect(io.text()).toMatch(message);
+    };
+    await refused({ ...spec, outDir: '../../escaped' }, `outDir: must be a directory inside the experiment ${exp}, got "../../escaped"`);
+    expect(existsSync(join(dir, 'escaped'))).toBe(false);
+    await refused({ ...spec, outDir: join(dir, 'abs') }, `outDir: must be a directory inside the experiment ${exp}, got "${join(dir, 'abs')}"`);
+    await refused({ ...spec, outDir: '.' }, `outDir: must be a directory inside the experiment ${exp}, got "."`);
+    expect(existsSync(join(dir, 'abs'))).toBe(false);
+    expect(readdirSync(exp)).toEqual(['jobs']);
+    await refused({ ...spec, config: { ...spec.config, finetune: { ...spec.config.finetune, epochs: 'abc' } } }, 'config.finetune.epochs: expected "paper" or a positive integer, got "abc"');
+    await refused({ ...spec, config: { ...spec.config, pretrain: { ...spec.config.pretrain, epoch: 2 } } }, /: config\.pretrain\.epoch: unknown field \(did you mean "epochs"\?\)/);
+    await refused({ ...spec, fraction: 2 }, 'fraction: expected a number in (0, 1], got 2');
+    expect(readdirSync(exp)).toEqual(['jobs']);
+  });
+
   it('rejects a job spec that is not one, naming the file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'runner-spec-'));
     mkdirSync(join(dir, 'jobs'));
     const file = join(dir, 'jobs', 'x.json');
     writeFileSync(file, JSON.stringify({ version: 1, id: 'x', kind: 'cell', outDir: 'cells/x' }));
-    expect(() => readJobSpec(file)).toThrow(`${file}: not a job spec: a cell needs protocol, init, fraction and draw`);
+    expect(() => readJobSpec(file)).toThrow(`${file}: dependsOn: expected a list of job ids, got undefined; seed: expected an integer in [-2147483648, 4294967296], got undefined; config: expected an object with fields`);
+    writeFileSync(file, JSON.stringify({ version: 1, id: 'x', kind: 'cell', dependsOn: [], outDir: 'cells/x', seed: 0, config: {} }));
+    expect(() => readJobSpec(file)).toThrow(`${file}: a cell needs protocol, init, fraction and draw`);
   });
 });

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { drawsFor, type Initialisation, type Protocol, type RunnerConfig } from './config';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import { z } from 'zod';
+import { ConfigError, configSchema, drawsFor, got, INITIALISATIONS, num, obj, oneOf, problemsOf, PROTOCOLS, type Initialisation, type Protocol, type RunnerConfig } from './config';
 import { isFinished, readJson, writeJsonAtomic } from './rundir';
 
 export type JobKind = 'pretrain' | 'features' | 'cell';
@@ -180,17 +181,43 @@ export function writeJobSpecs(experimentDir: string, jobs: JobSpec[]): string[] 
   });
 }
 
-export function readJobSpec(path: string): JobSpec {
-  const spec = readJson<JobSpec>(path);
-  const problems: string[] = [];
-  if (spec?.version !== 1) problems.push(`version: expected 1, got ${JSON.stringify(spec?.version)}`);
-  if (typeof spec?.id !== 'string') problems.push('id: expected a string');
-  if (!['pretrain', 'features', 'cell'].includes(spec?.kind)) problems.push(`kind: expected "pretrain", "features" or "cell", got ${JSON.stringify(spec?.kind)}`);
-  if (typeof spec?.outDir !== 'string') problems.push('outDir: expected a path relative to the experiment directory');
-  if (spec?.kind === 'cell' && (typeof spec.fraction !== 'number' || typeof spec.draw !== 'number' || !spec.protocol || !spec.init)) {
-    problems.push('a cell needs protocol, init, fraction and draw');
+const jobId = z.string({ error: (iss) => `expected a job id${got(iss)}` }).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: (iss) => `expected a job id (letters, digits, ".", "_", "-")${got(iss)}` });
+
+/** A job spec is input (it may be edited, or written elsewhere): checked as strictly as a config. */
+const jobSpecSchema = obj({
+  version: z.literal(1, { error: (iss) => `expected 1${got(iss)}` }),
+  id: jobId,
+  kind: oneOf(['pretrain', 'features', 'cell']),
+  dependsOn: z.array(jobId, { error: (iss) => `expected a list of job ids${got(iss)}` }),
+  outDir: z.string({ error: (iss) => `expected a path relative to the experiment directory${got(iss)}` }),
+  init: oneOf(INITIALISATIONS).optional(),
+  protocol: oneOf(PROTOCOLS).optional(),
+  fraction: num(0, 1, { open: true }).optional(),
+  draw: num(0, 1e6, { integer: true }).optional(),
+  draws: num(1, 1e6, { integer: true }).optional(),
+  drawSeed: num(-(2 ** 31), 2 ** 32, { integer: true }).optional(),
+  seed: num(-(2 ** 31), 2 ** 32, { integer: true }),
+  config: configSchema,
+}).superRefine((spec, ctx) => {
+  if (spec.kind === 'cell' && (spec.fraction === undefined || spec.draw === undefined || !spec.protocol || !spec.init)) {
+    ctx.addIssue({ code: 'custom', path: [], message: 'a cell needs protocol, init, fraction and draw' });
   }
-  if (problems.length) throw new Error(`${path}: not a job spec: ${problems.join('; ')}`);
+  if (spec.kind === 'features' && !spec.init) ctx.addIssue({ code: 'custom', path: ['init'], message: 'a features job needs init' });
+});
+
+/**
+ * Reads and checks a job spec (its config against the config schema) and keeps its output
+ * directory inside the experiment (`<experiment>/jobs/<id>.json` by default). Errors name the file and field.
+ */
+export function readJobSpec(path: string, experimentDir = resolve(path, '..', '..')): JobSpec {
+  const parsed = jobSpecSchema.safeParse(readJson<unknown>(path));
+  // One line (as a worker reports a failed job by its last line), every problem named.
+  if (!parsed.success) throw new ConfigError([problemsOf(parsed.error.issues, '').join('; ')], path);
+  const spec: JobSpec = parsed.data;
+  const inside = relative(experimentDir, resolve(experimentDir, spec.outDir));
+  if (isAbsolute(spec.outDir) || !inside || inside.startsWith('..') || isAbsolute(inside)) {
+    throw new ConfigError([`outDir: must be a directory inside the experiment ${experimentDir}, got ${JSON.stringify(spec.outDir)}`], path);
+  }
   return spec;
 }
 

@@ -155,10 +155,11 @@ describe('experiment grids on BullMQ (real Redis)', () => {
     expect(r.error).toBeUndefined();
     // Its spec is its input: break one cell's before its features job has finished.
     const spec = join(out, 'jobs', 'linear-random-50pct-d0.json');
-    writeFileSync(spec, JSON.stringify({ version: 1, id: 'linear-random-50pct-d0', kind: 'cell', outDir: 'cells/linear-random-50pct-d0' }));
+    const intact = JSON.parse(readFileSync(spec, 'utf8')) as Record<string, unknown>;
+    writeFileSync(spec, JSON.stringify({ ...intact, protocol: undefined, fraction: undefined }));
     const final = await settled(out);
     const byId = Object.fromEntries(final.jobs.map((j) => [j.id, j]));
-    expect(byId['linear-random-50pct-d0']).toMatchObject({ state: 'failed', reason: `linear-random-50pct-d0: ${spec}: not a job spec: a cell needs protocol, init, fraction and draw` });
+    expect(byId['linear-random-50pct-d0']).toMatchObject({ state: 'failed', reason: `linear-random-50pct-d0: ${spec}: a cell needs protocol, init, fraction and draw` });
     for (const id of ['features-random', 'linear-random-100pct-d0', 'compare', 'report']) expect(byId[id].state).toBe('done');
     // Failed once: started once, not retried.
     const queue = new Queue(QUEUE_NAME, { connection: redis, prefix });
@@ -170,7 +171,7 @@ describe('experiment grids on BullMQ (real Redis)', () => {
     // --wait on the settled grid reports the failure, naming the job and the reason.
     const io = captureIo();
     const again = await runCli(['status', ...queueArgs, out], io);
-    expect(io.stdout()).toMatch(/failed +linear-random-50pct-d0 .*not a job spec/);
+    expect(io.stdout()).toMatch(/failed +linear-random-50pct-d0 .*a cell needs protocol, init, fraction and draw/);
     expect(again.exitCode).toBe(0);
   }, 300_000);
 
