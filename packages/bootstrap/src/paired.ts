@@ -46,7 +46,7 @@ export interface PairedBootstrapResult {
   degenerate: DegenerateReplicates;
 }
 
-function asDraws(scores: Draws, name: string, fn: string): ArrayLike<number>[] {
+export function asDraws(scores: Draws, name: string, fn: string): ArrayLike<number>[] {
   if (scores.length === 0) throw new RangeError(`${fn}: ${name} is empty; expected scores or a list of draws`);
   const first = (scores as ArrayLike<unknown>)[0];
   const draws = typeof first === 'number' ? [scores as ArrayLike<number>] : Array.from(scores as ReadonlyArray<ArrayLike<number>>);

@@ -10,6 +10,7 @@ export { sampleFraction, shenzhenSplit, splitByPatient } from './splits';
 export { checkImageBytes, cropGrey, decodeImage, decodeImageBytes, resizeGrey, resizeShortSideAndCrop, resolveDecoder, sharpAvailable } from './decode';
 export { buildImageCache } from './cache';
 export { batchIterator, epochOrder } from './batches';
+export { subsetImages } from './image-set';
 export { syntheticCxr } from './synthetic';
 
 export type { CxrDataset, CxrSample, ImageSet } from './types';

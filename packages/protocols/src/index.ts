@@ -1,5 +1,7 @@
 export { epochsForFraction, evalInterval } from './schedule';
 export { linearProtocol, scoreFeatures } from './linear';
+export { linearHeadFromJson, linearHeadToJson } from './head-json';
+export type { LinearHeadJson } from './head-json';
 export type { LinearHead, LinearProtocolOptions, LinearProtocolResult, ProtocolEvalRecord, ProtocolProgress } from './linear';
 export { logisticProtocol, LOGISTIC_L2_GRID } from './logistic';
 export type { LogisticProtocolOptions, LogisticProtocolResult, LogisticTaskFit } from './logistic';

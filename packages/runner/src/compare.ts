@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { bootstrapCI, pairedBootstrap } from '@moco-cxr/bootstrap';
-import { auroc } from '@moco-cxr/eval-metrics';
+import { meanAurocCI, pairedBootstrap } from '@moco-cxr/bootstrap';
 import { drawsFor, type RunnerConfig } from './config';
 import { cellId } from './grid';
 import type { Io } from './progress';
@@ -93,15 +92,7 @@ export async function compareDirs(a: string[], b: string[], opts: CompareOptions
 /** AUROC of one configuration (mean over its draws) with a bootstrap CI, when it has nothing to be paired with. */
 function singleConfiguration(dirs: string[], replicates: number, confidence: number, seed: number): { estimate: number; lo: number; hi: number } {
   const { draws, first } = loadDraws(dirs);
-  const labels = first.labels;
-  const ci = bootstrapCI(
-    (indices) => {
-      const y = Array.from(indices, (i) => labels[i]);
-      return draws.reduce((s, d) => s + auroc(y, Array.from(indices, (i) => d[i])), 0) / draws.length;
-    },
-    labels.length,
-    { replicates, confidence, seed },
-  );
+  const ci = meanAurocCI(first.labels, draws, { replicates, confidence, seed });
   return { estimate: ci.estimate, lo: ci.lower, hi: ci.upper };
 }
 

@@ -6,6 +6,7 @@ import {
   loadImageFolder,
   splitByPatient,
   subset,
+  subsetImages,
   syntheticCxr,
   type CxrDataset,
   type ImageSet,
@@ -46,23 +47,13 @@ export interface PreparedData {
   description: string;
 }
 
-/** A view of some images of a set, in the given order (no copy). */
-export function viewOf(images: ImageSet, rows: number[]): ImageSet {
-  return {
-    count: rows.length,
-    height: images.height,
-    width: images.width,
-    read: (indices) => images.read(Array.from(indices, (i) => rows[i])),
-  };
-}
-
 function splitData(name: SplitName, ds: CxrDataset, images: ImageSet, rows: number[], taskIndex: number): SplitData {
   const K = ds.tasks.length;
   const studies = rows.map((i) => ds.samples[i].studyId ?? ds.samples[i].path);
   return {
     name,
     indices: rows,
-    images: viewOf(images, rows),
+    images: subsetImages(images, rows),
     labels: Float32Array.from(rows, (i) => ds.labels[i * K + taskIndex]),
     paths: rows.map((i) => ds.samples[i].path),
     patients: rows.map((i) => ds.samples[i].patientId),
@@ -173,7 +164,7 @@ async function prepareDataUncached(cfg: RunnerConfig, io: Io, experimentDir: str
     train: splitData('train', dataset, images, carved.train, 0),
     val: splitData('val', dataset, images, carved.val, 0),
     test: splitData('test', dataset, images, testRows, 0),
-    pretrainImages: viewOf(images, [...carved.train, ...carved.val]),
+    pretrainImages: subsetImages(images, [...carved.train, ...carved.val]),
     pretrainLabels: Float32Array.from([...carved.train, ...carved.val], (i) => dataset.labels[i * K]),
     skipped,
     description,

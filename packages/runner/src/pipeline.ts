@@ -8,6 +8,8 @@ import {
   epochsForFraction,
   evaluateScores,
   finetuneProtocol,
+  linearHeadFromJson,
+  linearHeadToJson,
   linearProtocol,
   logisticProtocol,
   loadFinetuneCheckpoint,
@@ -244,7 +246,7 @@ async function runCellJob(spec: JobSpec, experimentDir: string, run: RunDir, io:
       history = r.history;
     }
     testScores = scoreFeatures(head, test);
-    writeJsonAtomic(run.path('head.json'), headToJson(head, { init, features: relative(run.dir, fdir) }));
+    writeJsonAtomic(run.path('head.json'), { init, features: relative(run.dir, fdir), ...linearHeadToJson(head) });
   } else {
     const weights = weightsFor(init, cfg, experimentDir, weightsOverride);
     const backbone = await makeBackbone(cfg, weights);
@@ -296,14 +298,6 @@ async function runCellJob(spec: JobSpec, experimentDir: string, run: RunDir, io:
   };
 }
 
-function headToJson(head: LinearHead, extra: Record<string, unknown>) {
-  return { ...extra, featureDim: head.featureDim, tasks: head.tasks, weight: Array.from(head.weight), bias: Array.from(head.bias) };
-}
-
-function headFromJson(j: { featureDim: number; tasks: number; weight: number[]; bias: number[] }): LinearHead {
-  return { featureDim: j.featureDim, tasks: j.tasks, weight: Float32Array.from(j.weight), bias: Float32Array.from(j.bias) };
-}
-
 /**
  * `evaluate`: scores a finished linear or finetune run on a split, from its saved model (the
  * finetune checkpoint, or the linear head on top of the backbone it was trained on).
@@ -323,14 +317,16 @@ export async function evaluateCheckpoint(runDir: string, split: SplitName, out: 
     const target = data[split];
     let scores: Float64Array;
     if (job.protocol === 'linear' || job.protocol === 'logistic') {
-      const headJson = readJson<{ featureDim: number; tasks: number; weight: number[]; bias: number[]; features: string }>(join(runDir, 'head.json'));
+      const headFile = join(runDir, 'head.json');
+      const headJson = readJson<{ features: string }>(headFile);
+      const head = linearHeadFromJson(headJson, headFile);
       const fmeta = readJson<{ weights: string }>(join(runDir, headJson.features, 'results.json'));
       const weights = fmeta.weights.startsWith('random init') ? undefined : fmeta.weights;
       const backbone = await makeBackbone(cfg, weights);
       try {
         const bar = new Progress(io, `embed ${split}`, target.images.count, 'img');
         const f = await embedImages(backbone, target.images, range(target.images.count), { batchSize: 64, onProgress: (d) => bar.set(d) });
-        scores = scoreFeatures(headFromJson(headJson), f);
+        scores = scoreFeatures(head, f);
       } finally {
         backbone.dispose();
       }

@@ -1,9 +1,10 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { subsetImages } from '@moco-cxr/cxr-data';
 import { pretrain, type EpochRecord, type LrSchedule } from '@moco-cxr/moco';
 import type { RunnerConfig } from './config';
 import { Rng } from '@moco-cxr/rng';
-import { prepareData, viewOf } from './data';
+import { prepareData } from './data';
 import { makeBackbone } from './pipeline';
 import type { Io } from './progress';
 import type { PretrainPoint } from './report/figures';
@@ -78,7 +79,7 @@ export async function runPretrainJob(cfg: RunnerConfig, run: RunDir, io: Io, exp
       monitor:
         p.monitorEvery > 0
           ? {
-              probe: { images: viewOf(data.pretrainImages, probeRows), labels: probeRows.map((i) => data.pretrainLabels[i]) },
+              probe: { images: subsetImages(data.pretrainImages, probeRows), labels: probeRows.map((i) => data.pretrainLabels[i]) },
               everyEpochs: p.monitorEvery,
               knnK: p.knnK,
               seed: cfg.seed,

@@ -64,6 +64,12 @@ describe('a grid split into independent jobs', () => {
     expect(readFileSync(join(dir, 'page', 'report.md'), 'utf8')).toContain('| linear | 50% (2 draws) | moco |');
     expect(readdirSync(join(dir, 'page', 'figures')).sort()).toEqual(['auroc-vs-fraction.png', 'auroc-vs-fraction.svg', 'pretraining.png', 'pretraining.svg', 'roc.png', 'roc.svg']);
 
+    // evaluate reproduces a linear cell's test AUROC from its saved head.json (on the backbone it was trained on).
+    const lin = JSON.parse(readFileSync(join(out, 'cells', 'linear-moco-100pct-d0', 'results.json'), 'utf8')) as { testAuroc: number };
+    const ev = await runCli(['evaluate', join(out, 'cells', 'linear-moco-100pct-d0'), '--out', join(dir, 'ev-linear')], captureIo());
+    expect(ev.error).toBeUndefined();
+    expect((ev.result as { auroc: number }).auroc).toBeCloseTo(lin.testAuroc, 5);
+
     // A changed config in the same directory is refused, naming the fields, and nothing is lost.
     writeFileSync(join(dir, 'd.yaml'), config.replace('lr: 0.003, epochs: 5', 'lr: 0.003, epochs: 6'));
     const io2 = captureIo();
