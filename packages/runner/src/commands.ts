@@ -6,11 +6,13 @@ import { commandConfig, intFlag, UsageError, type Command, type CommandContext }
 import type { Initialisation, Protocol, RunnerConfig } from './config';
 import type { ExperimentComparisons } from './compare';
 import { demoConfig } from './demo';
-import { gridStatus, jobCost, planGrid, readJobSpec, runScheduled, writeJobSpecs, type JobSpec } from './grid';
+import { gridStatus, jobCost, jobDir, planGrid, readJobSpec, runScheduled, writeJobSpecs, type JobSpec } from './grid';
 import type { JobOutcome } from './pipeline';
 import { formatSeconds, type Io } from './progress';
 import { comparisonText } from './report/report';
-import { readJson, RunDir, writeJsonAtomic } from './rundir';
+import { failureFromOutput } from './cli-error';
+import { lockHolder } from './dir-lock';
+import { isFinished, readJson, RunDir, writeJsonAtomic } from './rundir';
 import { queueCommands, queueOptions, queueTarget } from './queue/commands';
 
 const dataOptions = {
@@ -43,49 +45,101 @@ async function runJobHere(spec: JobSpec, experimentDir: string, io: Io, argv: st
   return executeJob(spec, experimentDir, io, argv);
 }
 
-/** Runs one job as a child `moco-cxr run-job` process (for --jobs > 1). */
-function runJobChild(cliPath: string, specPath: string, io: Io, threads?: number): Promise<void> {
-  return new Promise<void>((resolveP, reject) => {
-    const args = [cliPath, 'run-job', specPath, ...(threads ? ['--threads', String(threads)] : [])];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+/**
+ * Runs one job as a child `moco-cxr run-job` process (for --jobs > 1). Resolves true when the child
+ * ran it, false when it found the job finished (by another process) and skipped it.
+ */
+function runJobChild(cliPath: string, specPath: string, io: Io, threads?: number): Promise<boolean> {
+  return new Promise<boolean>((resolveP, reject) => {
+    const args = [cliPath, 'run-job', specPath, '--json', ...(threads ? ['--threads', String(threads)] : [])];
+    // The same node options as this process (a checkout run from source loads the sources' hooks).
+    const child = spawn(process.execPath, [...process.execArgv, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     jobProcesses.add(child);
+    let stdout = '';
     let tail = '';
+    child.stdout.on('data', (b: Buffer) => void (stdout += b.toString()));
     child.stderr.on('data', (b: Buffer) => {
       tail = (tail + b.toString()).slice(-4000);
     });
     child.on('error', reject);
     child.on('close', (code) => {
       jobProcesses.delete(child);
-      if (code === 0) return resolveP();
-      const reason = tail.trim().split('\n').pop() ?? '';
-      reject(new Error(`job ${specPath} failed (exit ${code}): ${reason}`));
+      if (code !== 0) {
+        const reason = failureFromOutput(tail);
+        return reject(new Error(`job ${specPath} failed (exit ${code}): ${reason}`));
+      }
+      // run-job --json prints the job's outcome; `skipped` says another process had finished it.
+      let skipped = false;
+      try {
+        skipped = (JSON.parse(stdout) as Partial<JobOutcome>).skipped === true;
+      } catch {
+        // no outcome printed: the child ran the job
+      }
+      resolveP(!skipped);
     });
-  }).then(() => {
-    say(io, `  finished ${specPath}`);
   });
 }
 
-/** Runs every unfinished job; `jobs` > 1 runs up to that many at once in child processes, each as soon as its dependencies are done. */
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs a job unless another process is running or has run it: while a live process holds the job's
+ * directory this waits for it, then reuses its results (or runs the job, if that process stopped
+ * without finishing). Returns whether this process ran the job.
+ */
+async function runUnlessTaken(dir: string, id: string, io: Io, runIt: () => Promise<boolean>): Promise<boolean> {
+  let told = '';
+  for (;;) {
+    const holder = lockHolder(dir);
+    if (holder) {
+      if (told !== holder) say(io, `  ${id}: being run by process ${holder}; waiting for it (delete ${join(dir, '.lock')} if that process is gone)`);
+      told = holder;
+      await sleep(1000);
+      continue;
+    }
+    if (isFinished(dir)) return false;
+    try {
+      return await runIt();
+    } catch (err) {
+      // Refused because another process took the job first: wait for it as above.
+      if (lockHolder(dir) || isFinished(dir)) continue;
+      throw err;
+    }
+  }
+}
+
+/**
+ * Runs every unfinished job; `jobs` > 1 runs up to that many at once in child processes, each as
+ * soon as its dependencies are done. Jobs other processes run meanwhile (another `experiment`,
+ * `run-job` or a queue worker on the same directory) are waited for and counted as reused.
+ */
 async function runGrid(experimentDir: string, all: JobSpec[], specPaths: Map<string, string>, io: Io, jobs: number, ctx: CommandContext) {
   const { finished, remaining } = gridStatus(experimentDir, all);
   say(io, `grid: ${all.length} jobs, ${finished.length} already finished, ${remaining.length} to run${jobs > 1 ? ` on ${jobs} processes` : ''}`);
   let started = 0;
+  let ran = 0;
+  let byOthers = 0;
   const { protocolEpochs } = await import('./pipeline');
   const cost = (job: JobSpec) => jobCost(job, (fraction) => protocolEpochs(job.config.finetune, fraction));
-  if (jobs > 1 && ctx.cliPath) {
-    // Share the cores between the processes unless the config fixes the thread count.
-    const threads = all[0]?.config.threads ? undefined : Math.max(1, Math.floor(cpus().length / Math.min(jobs, remaining.length || 1)));
-    await runScheduled(remaining, jobs, async (job) => {
+  const inChildren = jobs > 1 && ctx.cliPath;
+  // Share the cores between the processes unless the config fixes the thread count.
+  const threads = !inChildren || all[0]?.config.threads ? undefined : Math.max(1, Math.floor(cpus().length / Math.min(jobs, remaining.length || 1)));
+  await runScheduled(
+    remaining,
+    inChildren ? jobs : 1,
+    async (job) => {
       say(io, `[${++started}/${remaining.length}] ${job.id}`);
-      await runJobChild(ctx.cliPath!, specPaths.get(job.id)!, io, threads);
-    }, cost);
-  } else {
-    await runScheduled(remaining, 1, async (job) => {
-      say(io, `[${++started}/${remaining.length}] ${job.id}`);
-      await runJobHere(job, experimentDir, io, ctx.argv);
-    }, cost);
-  }
-  return { finished: finished.length, ran: remaining.length };
+      const specPath = specPaths.get(job.id)!;
+      const ranHere = await runUnlessTaken(jobDir(experimentDir, job), job.id, io, async () =>
+        inChildren ? runJobChild(ctx.cliPath!, specPath, io, threads) : !(await runJobHere(job, experimentDir, io, ctx.argv)).skipped,
+      );
+      if (ranHere) ran++;
+      else byOthers++;
+      say(io, ranHere ? `  finished ${job.id}` : `  ${job.id}: finished by another process`);
+    },
+    cost,
+  );
+  return { finished: finished.length + byOthers, ran, byOthers };
 }
 
 const experiment: Command = {
@@ -202,7 +256,7 @@ async function experimentSteps(cfg: RunnerConfig, out: string, ctx: CommandConte
   const report = await writeExperimentReport(out, data);
   if (!io.quiet) {
     io.err(`\n${comparisonText(comparisons.rows)}\n\n${data.summary.map((l) => `- ${l}\n`).join('')}\n`);
-    io.err(`experiment: ${grid.ran} jobs run, ${grid.finished} reused, ${formatSeconds((Date.now() - started) / 1000)}\n`);
+    io.err(`experiment: ${grid.ran} jobs run, ${grid.finished} reused${grid.byOthers ? ` (${grid.byOthers} finished meanwhile by another process)` : ''}, ${formatSeconds((Date.now() - started) / 1000)}\n`);
     io.err(`report: ${report.html}\n        ${report.markdown}\n`);
   }
   const result = { experimentDir: out, jobsRun: grid.ran, jobsReused: grid.finished, comparisons: comparisons.rows, report };

@@ -83,6 +83,12 @@ export class DirLock {
   }
 }
 
+/** Who holds the lock on `dir` (`pid@host`), if a process that is not gone does; else undefined. */
+export function lockHolder(dir: string): string | undefined {
+  const owner = readOwner(join(dir, '.lock'));
+  return owner === undefined || ownerGone(owner) ? undefined : owner.split('#')[0];
+}
+
 function readOwner(file: string): string | undefined {
   try {
     return readFileSync(file, 'utf8').trim();

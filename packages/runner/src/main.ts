@@ -2,6 +2,7 @@ import { ConfigError } from './config';
 import { helpText, parseCommandArgs, UsageError, type Command } from './cli-framework';
 import { processIo, type Io } from './progress';
 import { commands } from './commands';
+import { failureText } from './cli-error';
 
 function topHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -27,7 +28,8 @@ export interface CliResult {
 
 /**
  * Runs one `moco-cxr` command line. Exit codes: 0 success, 1 the work failed,
- * 2 bad usage or config. Failures print one line, `moco-cxr <command>: <reason>`.
+ * 2 bad usage or config. Failures print `moco-cxr <command>: <reason>`, then the first few items
+ * of each problem the reason lists (missing keys, unexpected keys, ...) with how many more there are.
  */
 export async function runCli(argv: string[], io: Io = processIo(), cliPath?: string): Promise<CliResult> {
   const [name, ...rest] = argv;
@@ -60,8 +62,8 @@ export async function runCli(argv: string[], io: Io = processIo(), cliPath?: str
   } catch (err) {
     const usage = err instanceof UsageError || err instanceof ConfigError;
     const msg = err instanceof Error ? err.message : String(err);
-    // One line: the first line of the reason (config errors list each field on its own line after it).
-    io.err(`moco-cxr ${name}: ${err instanceof ConfigError ? msg : msg.split('\n')[0]}\n`);
+    // The reason's first line, then its listed problems shortened (config errors list each field on its own line).
+    io.err(`moco-cxr ${name}: ${err instanceof ConfigError ? msg : failureText(msg)}\n`);
     if (process.env.MOCO_CXR_DEBUG && err instanceof Error && err.stack) io.err(`${err.stack}\n`);
     return { exitCode: usage ? 2 : 1, error: msg };
   }

@@ -3,6 +3,7 @@ import { cpus, hostname } from 'node:os';
 import { join } from 'node:path';
 import { Queue, UnrecoverableError, WaitingChildrenError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { failureFromOutput } from '../cli-error';
 import { readJobSpec } from '../grid';
 import { isFinished } from '../rundir';
 import { dependantsOf, JOB_OPTIONS, jobData, planKey, QUEUE_NAME, queueJobId, readPlan, type GridJobData } from './grid-queue';
@@ -76,7 +77,7 @@ export function startWorker(opts: WorkerOptions): GridWorker {
         // then another worker takes it over.
         if (stopping) return;
         if (code === 0) return resolveP();
-        const reason = lastLine(tail).replace(/^moco-cxr [\w-]+: /, '') || (signal ? `killed by ${signal}` : `exit ${code}`);
+        const reason = failureFromOutput(tail, { headline: true }).replace(/^moco-cxr [\w-]+: /, '') || (signal ? `killed by ${signal}` : `exit ${code}`);
         // The same input fails the same way each time: fail once, with its message.
         reject(new UnrecoverableError(`${job.data.id}: ${reason}`));
       });
