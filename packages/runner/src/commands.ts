@@ -221,9 +221,13 @@ const jobProcesses = new Set<ChildProcess>();
 function recordInterrupt(run: RunDir): () => void {
   const onSignal = (signal: NodeJS.Signals) => {
     stop();
-    run.end('interrupted', `stopped by ${signal}; rerun the same command to resume`);
-    for (const child of jobProcesses) child.kill(signal);
-    process.kill(process.pid, signal);
+    try {
+      run.end('interrupted', `stopped by ${signal}; rerun the same command to resume`);
+    } finally {
+      // Even if run.json cannot be written (disk full), the signal still stops everything.
+      for (const child of jobProcesses) child.kill(signal);
+      process.kill(process.pid, signal);
+    }
   };
   const stop = () => {
     process.off('SIGINT', onSignal);
