@@ -73,6 +73,10 @@ const result = await pretrain({
   maxSeconds: MAX_MINUTES * 60,
   logEvery: 20,
   monitor: { probe: { images: probeImages, labels: probeIdx.map((i) => yTrain[i]) }, knnK: 20 },
+  // pretrain() prints nothing itself: this script shows its notes, every 20th step and each epoch.
+  onLog: (m) => console.error(m),
+  onStep: (s) => s.step % 20 === 0 && console.error(`step ${s.step}/${s.totalSteps} loss ${s.loss.toFixed(4)} ${s.imagesPerSecond.toFixed(1)} img/s`),
+  onEpoch: (e) => console.error(`epoch ${e.epoch}: loss ${e.loss.toFixed(4)}, probe linear AUROC ${e.probe?.linearAuroc.toFixed(3) ?? 'n/a'}`),
 });
 const pretrainMinutes = (performance.now() - started) / 60000;
 console.log(`pretraining ${result.status} at epoch ${result.epoch}, step ${result.step}, ${pretrainMinutes.toFixed(1)} min this call`);

@@ -32,8 +32,6 @@ async function shortRun(data: ImageSet, name: string): Promise<{ history: EpochR
     momentum: 0.9,
     learningRate: 1e-3,
     seed: 3,
-    progress: 'none',
-    handleSigint: false,
     export: false,
   });
   backbone.dispose();

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@moco-cxr/compute';
 import { createBackbone, readSafetensors, type Backbone } from '@moco-cxr/backbones';
 import { readPretrainCheckpoint, exportBackbone } from './checkpoint';
-import { NonFiniteLossError, pretrain, type PretrainOptions } from './pretrain';
+import { NonFiniteLossError, PretrainAbortError, pretrain, type EpochRecord, type PretrainOptions, type StepInfo } from './pretrain';
 import { blobImages, TINY_RESNET, tinyResnet } from './test-fixtures';
 
 const SIZE = 32;
@@ -15,7 +15,6 @@ const probe = { images: blobImages(16, SIZE, 2), labels: Array.from({ length: 16
 const root = mkdtempSync(join(tmpdir(), 'moco-pretrain-test-'));
 let dirCount = 0;
 const freshDir = () => join(root, `run${dirCount++}`);
-const quiet = { progress: 'none' as const, handleSigint: false };
 
 // 3 steps per epoch; K = 20 is not a multiple of the batch, so the queue wraps mid-batch.
 const base = (backbone: Backbone, outDir: string): PretrainOptions => ({
@@ -30,7 +29,6 @@ const base = (backbone: Backbone, outDir: string): PretrainOptions => ({
   checkpointEvery: 2,
   seed: 7,
   monitor: { probe, knnK: 3 },
-  ...quiet,
 });
 
 function snapshot(backbone: Backbone): Map<string, Float32Array | Int32Array> {
@@ -68,7 +66,7 @@ describe('pretrain', () => {
     expect(config.schedule).toEqual({ kind: 'step', milestones: [12, 18, 24], gamma: 0.1 });
     const capped = await pretrain({ ...base(bb, freshDir()), queueSize: undefined, epochs: 1, monitor: false, export: false, maxSteps: 0 });
     expect(capped.config).toMatchObject({ queueSize: 24, queueSizeRequested: 24576, learningRate: 1e-3 });
-    const defaults = await pretrain({ backbone: bb, data, outDir: freshDir(), maxSteps: 0, ...quiet, batchSize: 8 });
+    const defaults = await pretrain({ backbone: bb, data, outDir: freshDir(), maxSteps: 0, batchSize: 8 });
     expect(defaults.config).toMatchObject({ momentum: 0.999, temperature: 0.2, learningRate: 5e-4, weightDecay: 1e-4, epochs: 20, optimizer: 'adam', head: 'mlp', embeddingDim: 128 });
     bb.dispose();
   });
@@ -213,49 +211,75 @@ describe('pretrain', () => {
     bb.dispose();
   });
 
-  it('writes a checkpoint on SIGINT and stops', async () => {
+  it('stops on an AbortSignal between steps: checkpoint, AbortError, no process listener', async () => {
     const outDir = freshDir();
     const bb = await tinyResnet(SIZE, 8);
-    const result = await pretrain({
+    const sigintListeners = process.listenerCount('SIGINT');
+    const controller = new AbortController();
+    const checkpoints: number[] = [];
+    const run = pretrain({
       ...base(bb, outDir),
       monitor: false,
       checkpointEvery: 100,
-      handleSigint: true,
-      exitOnSigint: false,
+      signal: controller.signal,
+      onCheckpoint: (c) => checkpoints.push(c.step),
       onStep: (info) => {
-        if (info.step === 1) process.emit('SIGINT');
+        expect(process.listenerCount('SIGINT')).toBe(sigintListeners);
+        if (info.step === 1) controller.abort();
       },
     });
-    expect(result.status).toBe('interrupted');
-    expect(result.step).toBe(1);
-    expect(process.listenerCount('SIGINT')).toBe(0);
-    const { tensors, metadata } = await readPretrainCheckpoint(result.checkpoint);
+    await expect(run).rejects.toThrow(PretrainAbortError);
+    await expect(run).rejects.toMatchObject({ name: 'AbortError', step: 1, checkpoint: join(outDir, 'checkpoint.safetensors') });
+    await expect(run).rejects.toThrow(/aborted at step 1 \(epoch 1, batch 1\).*run again with the same outDir to resume/);
+    expect(checkpoints).toEqual([1]);
+    expect(process.listenerCount('SIGINT')).toBe(sigintListeners);
+    const { tensors, metadata } = await readPretrainCheckpoint(join(outDir, 'checkpoint.safetensors'));
     expect(metadata.position).toMatchObject({ step: 1, stepInEpoch: 1, epoch: 0 });
     tensors.forEach((t) => t.dispose());
     expect(existsSync(join(outDir, 'backbone.safetensors'))).toBe(false);
+    const lines = readFileSync(join(outDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.at(-1)).toMatchObject({ event: 'interrupted', step: 1 });
     bb.dispose();
   });
 
-  it('prints plain log lines and epoch summaries with the monitor when not on a terminal', async () => {
+  it('reports through its callbacks and writes nothing to stdout or stderr', async () => {
     const outDir = freshDir();
     const bb = await tinyResnet(SIZE, 9);
-    let text = '';
-    const stream = { isTTY: false, write: (s: string) => (text += s) };
-    const result = await pretrain({ ...base(bb, outDir), progress: 'auto', stream, logEvery: 2, export: false });
-    expect(text).toMatch(/probe at initialisation: linear AUROC \d\.\d{3}, kNN AUROC \d\.\d{3}/);
-    expect(text).toMatch(/epoch 1\/2 step 2\/3 \(total 2\/6\) lr 1\.00e-3 loss \d+\.\d{4} acc \d\.\d{3} [\d.]+ img\/s ETA/);
-    expect(text).toMatch(/epoch 2\/2: loss \d\.\d{4}, top-1 \d\.\d{3}.*probe linear AUROC \d\.\d{3} \(init \d\.\d{3}\), kNN AUROC/);
-    expect(text).not.toContain('\r');
+    const written: string[] = [];
+    const writes = [process.stdout.write, process.stderr.write];
+    const capture = ((chunk: string | Uint8Array) => (written.push(String(chunk)), true)) as typeof process.stdout.write;
+    const logs: string[] = [];
+    const steps: StepInfo[] = [];
+    const epochs: EpochRecord[] = [];
+    const checkpoints: number[] = [];
+    let result;
+    process.stdout.write = capture;
+    process.stderr.write = capture;
+    try {
+      result = await pretrain({
+        ...base(bb, outDir),
+        logEvery: 2,
+        onLog: (m) => logs.push(m),
+        onStep: (s) => steps.push(s),
+        onEpoch: (e) => epochs.push(e),
+        onCheckpoint: (c) => checkpoints.push(c.step),
+      });
+    } finally {
+      [process.stdout.write, process.stderr.write] = writes;
+    }
+    expect(written).toEqual([]);
+    expect(logs[0]).toMatch(/probe at initialisation: linear AUROC \d\.\d{3}, kNN AUROC \d\.\d{3}/);
+    expect(logs.at(-1)).toMatch(/^exported .*backbone\.safetensors/);
+    expect(steps.map((s) => [s.epoch, s.stepInEpoch, s.step])).toEqual([[0, 1, 1], [0, 2, 2], [0, 3, 3], [1, 1, 4], [1, 2, 5], [1, 3, 6]]);
+    expect(steps[0]).toMatchObject({ epochs: 2, stepsPerEpoch: 3, totalSteps: 6, batchSize: 8, lr: 1e-3 });
+    for (const s of steps) expect(s.imagesPerSecond).toBeGreaterThan(0);
+    expect(epochs).toEqual(result.history);
+    expect(epochs.map((e) => e.epoch)).toEqual([1, 2]);
+    // checkpointEvery 2 (not at an epoch's last step), then each epoch end.
+    expect(checkpoints).toEqual([2, 3, 4, 6]);
     const lines = readFileSync(join(outDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.filter((l) => l.event === 'step').map((l) => l.step)).toEqual([2, 4, 6]);
-    const epochs = lines.filter((l) => l.event === 'epoch');
-    expect(epochs).toHaveLength(2);
-    expect(epochs[1].probe).toMatchObject({ trainRows: 8, testRows: 8 });
-    expect(epochs[1].probe.initKnnAuroc).toBe(result.initialProbe!.knnAuroc);
-    // A terminal gets a redrawn bar instead.
-    let tty = '';
-    await pretrain({ ...base(bb, freshDir()), epochs: 1, monitor: false, export: false, progress: 'auto', stream: { isTTY: true, columns: 120, write: (s: string) => (tty += s) } });
-    expect(tty).toMatch(/\r\x1b\[2Kepoch 1\/1 \[#+\.*\] 1\/3 loss/);
+    expect(lines.filter((l) => l.event === 'epoch')[1].probe).toMatchObject({ trainRows: 8, testRows: 8, initKnnAuroc: result.initialProbe!.knnAuroc });
     bb.dispose();
   });
 });

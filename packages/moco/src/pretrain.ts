@@ -10,7 +10,6 @@ import type { HeadKind } from './heads';
 import { createMoco, mocoStep, type MocoModel } from './moco';
 import { OnlineMonitor, type MonitorOptions, type ProbeScores } from './monitor';
 import { createOptimizer, type Optimizer } from './optim';
-import { ProgressReporter, formatDuration, type ProgressMode, type ProgressStream } from './progress';
 import { learningRate, type LrSchedule } from './schedule';
 import type { KeyBatchNorm } from './split-bn';
 
@@ -72,29 +71,51 @@ export interface PretrainOptions {
   resume?: boolean;
   /** Online probe monitor; false (default when not given) turns it off. */
   monitor?: MonitorOptions | false;
-  progress?: ProgressMode;
-  /** Plain-log and metrics.jsonl step records every this many steps. Default 50. */
+  /** metrics.jsonl step records every this many steps. Default 50. */
   logEvery?: number;
-  stream?: ProgressStream;
-  /** Write a checkpoint on Ctrl-C (SIGINT). Default true. */
-  handleSigint?: boolean;
-  /** After that checkpoint, exit the process with code 130. Default true; false returns status 'interrupted'. */
-  exitOnSigint?: boolean;
   /** Write the clean backbone exports when training completes. Default true. */
   export?: boolean;
-  /** Called after every step (after the update and any checkpoint of that step), e.g. to watch memory. */
+  /**
+   * Stops the run between two steps: a checkpoint is written (resuming continues exactly), then
+   * pretrain() rejects with a `PretrainAbortError` (name 'AbortError'). pretrain() never handles
+   * process signals itself; a CLI wires Ctrl-C to an AbortController.
+   */
+  signal?: AbortSignal;
+  /** Called after every step (after the update and any checkpoint of that step): progress, memory watch. */
   onStep?: (info: StepInfo) => void;
+  /** Called at every epoch end with the record also appended to metrics.jsonl. */
+  onEpoch?: (record: EpochRecord) => void;
+  /** Called after every checkpoint write. */
+  onCheckpoint?: (info: CheckpointInfo) => void;
+  /** Human-readable notes: resuming, the probe at initialisation, stop, export. pretrain() prints nothing itself. */
+  onLog?: (message: string) => void;
 }
 
 export interface StepInfo {
+  /** The epoch this step belongs to, counted from 0 (EpochRecord.epoch counts finished epochs from 1). */
   epoch: number;
+  epochs: number;
+  /** Steps done in this epoch, this one included. */
   stepInEpoch: number;
+  stepsPerEpoch: number;
+  /** Steps done in all, this one included (counting earlier calls of a resumed run). */
   step: number;
+  totalSteps: number;
+  batchSize: number;
   loss: number;
   top1: number;
   top5: number;
   lr: number;
+  /** Images per second of the training steps of this epoch so far in this call (monitor and checkpoints left out). */
+  imagesPerSecond: number;
   model: MocoModel;
+}
+
+export interface CheckpointInfo {
+  path: string;
+  step: number;
+  /** Finished epochs at the time of the checkpoint. */
+  epoch: number;
 }
 
 export interface EpochRecord {
@@ -111,8 +132,8 @@ export interface EpochRecord {
 }
 
 export interface PretrainResult {
-  /** completed: all epochs; stopped: maxSteps or maxSeconds reached; interrupted: SIGINT with exitOnSigint false. */
-  status: 'completed' | 'stopped' | 'interrupted';
+  /** completed: all epochs; stopped: maxSteps or maxSeconds reached (an abort rejects with PretrainAbortError instead). */
+  status: 'completed' | 'stopped';
   epoch: number;
   step: number;
   checkpoint: string;
@@ -134,6 +155,23 @@ export class NonFiniteLossError extends Error {
   ) {
     super(message);
     this.name = 'NonFiniteLossError';
+  }
+}
+
+/**
+ * Thrown when `signal` aborts the run. The checkpoint of the last finished step is written first,
+ * so running again with the same outDir resumes exactly. `cause` is the signal's reason.
+ */
+export class PretrainAbortError extends Error {
+  constructor(
+    message: string,
+    readonly step: number,
+    readonly checkpoint: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    // The name fetch() and Node use for an aborted operation, so `err.name === 'AbortError'` checks work.
+    this.name = 'AbortError';
   }
 }
 
@@ -207,8 +245,8 @@ export type PretrainConfig = ReturnType<typeof resolveConfig>;
 
 /**
  * MoCo v2 pretraining with the paper's defaults, exact resume from outDir, an online probe
- * monitor, progress output and NaN / Ctrl-C safety. The given backbone is the query encoder
- * and holds the trained weights afterwards.
+ * monitor and NaN / abort safety. The given backbone is the query encoder and holds the trained
+ * weights afterwards. Progress goes to the callbacks and metrics.jsonl, never to the terminal.
  */
 export async function pretrain(options: PretrainOptions): Promise<PretrainResult> {
   const callStart = performance.now();
@@ -217,8 +255,7 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
   mkdirSync(outDir, { recursive: true });
   const checkpointPath = join(outDir, 'checkpoint.safetensors');
   const metricsPath = join(outDir, 'metrics.jsonl');
-  const stream = options.stream ?? process.stderr;
-  const progress = new ProgressReporter(stream, options.progress ?? 'auto', config.logEvery);
+  const log = (message: string) => options.onLog?.(message);
   const record = (entry: Record<string, unknown>) => appendFileSync(metricsPath, `${JSON.stringify(entry)}\n`);
 
   const rootRng = new Rng(config.seed);
@@ -246,22 +283,13 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
     initialProbe: null,
   };
   let lastCheckpointStep: number | null = null;
-  let sigint = 0;
-  const onSigint = () => {
-    sigint += 1;
-    if (sigint > 1) {
-      progress.log(`second Ctrl-C: exiting without a new checkpoint (last one: ${lastCheckpointStep === null ? 'none' : `step ${lastCheckpointStep}`})`);
-      process.exit(130);
-    }
-    progress.log('Ctrl-C: writing a checkpoint after this step, then stopping (Ctrl-C again to quit at once)');
-  };
-  const handleSigint = options.handleSigint ?? true;
-  if (handleSigint) process.on('SIGINT', onSigint);
+  const { signal } = options;
 
   const save = async () => {
     position = { ...position, dataRng: dataRng.state(), augmentRng: augmentRng.state() };
     await writePretrainCheckpoint(checkpointPath, model, optimizer, position, configRecord);
     lastCheckpointStep = position.step;
+    options.onCheckpoint?.({ path: checkpointPath, step: position.step, epoch: position.epoch });
   };
   const history: EpochRecord[] = [];
   let initialProbe: PretrainResult['initialProbe'] = null;
@@ -271,7 +299,7 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
     const resume = latest !== undefined;
     if (latest) {
       const loaded = latest.checkpoint;
-      if (latest.fallback) progress.log(`${latest.fallback}; resuming from the previous checkpoint ${latest.path} instead`);
+      if (latest.fallback) log(`${latest.fallback}; resuming from the previous checkpoint ${latest.path} instead`);
       try {
         const saved = loaded.metadata.config;
         for (const k of RESUME_KEYS) {
@@ -287,10 +315,11 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
       } finally {
         loaded.tensors.forEach((t) => t.dispose());
       }
-      progress.log(`resuming ${latest.path} at epoch ${position.epoch + 1}, batch ${position.stepInEpoch}, step ${position.step}`);
+      log(`resuming ${latest.path} at epoch ${position.epoch + 1}, batch ${position.stepInEpoch}, step ${position.step}`);
       initialProbe = position.initialProbe;
     }
     writeFileSync(join(outDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+    if (!resume) log(`starting: ${config.epochs} epochs of ${config.stepsPerEpoch} steps, batch ${config.batchSize}, queue K = ${config.queueSize}, learning rate ${config.learningRate}, outDir ${outDir}`);
     record({ event: resume ? 'resume' : 'start', step: position.step, epoch: position.epoch, time: new Date().toISOString(), ...(latest?.fallback ? { checkpoint: latest.path, fallback: latest.fallback } : {}) });
 
     if (monitor && position.initialProbe === null) {
@@ -298,7 +327,7 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
       position.initialProbe = { linearAuroc: scores.linearAuroc, knnAuroc: scores.knnAuroc };
       initialProbe = scores;
       record({ event: 'probe', epoch: 0, step: position.step, ...scores });
-      progress.log(`probe at initialisation: linear AUROC ${scores.linearAuroc.toFixed(3)}, kNN AUROC ${scores.knnAuroc.toFixed(3)} (${scores.trainRows} fit / ${scores.testRows} scored)`);
+      log(`probe at initialisation: linear AUROC ${scores.linearAuroc.toFixed(3)}, kNN AUROC ${scores.knnAuroc.toFixed(3)} (${scores.trainRows} fit / ${scores.testRows} scored)`);
     }
 
     const { batchSize, stepsPerEpoch, epochs } = config;
@@ -319,6 +348,11 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
       let computeSeconds = 0;
       let computeImages = 0;
       while (position.stepInEpoch < stepsPerEpoch) {
+        if (signal?.aborted) {
+          await save();
+          record({ event: 'interrupted', step: position.step, epoch: epoch + 1 });
+          throw new PretrainAbortError(`pretrain: aborted at step ${position.step} (epoch ${epoch + 1}, batch ${position.stepInEpoch}); checkpoint ${checkpointPath}; run again with the same outDir to resume`, position.step, checkpointPath, { cause: signal.reason });
+        }
         if (position.step >= stopAt || performance.now() - callStart > maxMs) {
           status = 'stopped';
           break outer;
@@ -351,7 +385,7 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
           const kept = lastCheckpointStep === null ? 'no checkpoint was written yet' : `the last good checkpoint (step ${lastCheckpointStep}) is kept at ${checkpointPath}`;
           const message = `pretrain: loss is ${result.loss} at step ${stepNumber} (epoch ${epoch + 1}, batch ${b + 1}); stopped before applying that update; ${kept}. Lower the learning rate or check the data.`;
           record({ event: 'error', step: stepNumber, epoch: epoch + 1, loss: String(result.loss), message });
-          progress.log(message);
+          log(message);
           throw new NonFiniteLossError(message, stepNumber, result.loss);
         }
         position.step = stepNumber;
@@ -364,22 +398,13 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
         computeSeconds += (performance.now() - t0) / 1000;
         computeImages += batchSize;
         const imagesPerSecond = computeImages / computeSeconds;
-        progress.step({ epoch, epochs, stepInEpoch: position.stepInEpoch, stepsPerEpoch, step: position.step, totalSteps, loss: result.loss, top1: result.top1, imagesPerSecond, batchSize, lr });
         if (position.step % config.logEvery === 0) {
           record({ event: 'step', epoch: epoch + 1, step: position.step, loss: result.loss, top1: result.top1, top5: result.top5, lr, imagesPerSecond });
         }
         if (position.stepInEpoch < stepsPerEpoch && position.step % config.checkpointEvery === 0) await save();
-        options.onStep?.({ epoch, stepInEpoch: position.stepInEpoch, step: position.step, loss: result.loss, top1: result.top1, top5: result.top5, lr, model });
-        // Let signal handlers run between steps.
+        options.onStep?.({ epoch, epochs, stepInEpoch: position.stepInEpoch, stepsPerEpoch, step: position.step, totalSteps, batchSize, loss: result.loss, top1: result.top1, top5: result.top5, lr, imagesPerSecond, model });
+        // Let the host's event loop run between steps (a Ctrl-C handler that aborts `signal`, timers).
         await new Promise((r) => setImmediate(r));
-        if (sigint > 0) {
-          await save();
-          progress.log(`checkpoint written at step ${position.step}: ${checkpointPath}`);
-          record({ event: 'interrupted', step: position.step, epoch: epoch + 1 });
-          if (options.exitOnSigint ?? true) process.exit(130);
-          status = 'interrupted';
-          break outer;
-        }
       }
 
       // Epoch end: means, monitor, checkpoint.
@@ -401,18 +426,15 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
       }
       history.push(entry);
       record(entry as unknown as Record<string, unknown>);
-      const probeText = entry.probe
-        ? `; probe linear AUROC ${entry.probe.linearAuroc.toFixed(3)} (init ${entry.probe.initLinearAuroc.toFixed(3)}), kNN AUROC ${entry.probe.knnAuroc.toFixed(3)} (init ${entry.probe.initKnnAuroc.toFixed(3)})`
-        : '';
-      progress.log(`epoch ${epoch + 1}/${epochs}: loss ${entry.loss.toFixed(4)}, top-1 ${entry.top1.toFixed(3)}, top-5 ${entry.top5.toFixed(3)}, ${entry.imagesPerSecond.toFixed(1)} img/s, ${formatDuration(entry.seconds)}${probeText}`);
       position.epoch += 1;
       position.stepInEpoch = 0;
       position.order = null;
       await save();
+      options.onEpoch?.(entry);
     }
     if (status === 'stopped') {
       await save();
-      progress.log(`stopped at step ${position.step} (maxSteps / maxSeconds); resume by running again with the same outDir`);
+      log(`stopped at step ${position.step} (maxSteps / maxSeconds); resume by running again with the same outDir`);
     }
     let exports: PretrainResult['exports'];
     if (status === 'completed' && (options.export ?? true)) {
@@ -421,11 +443,10 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
       await saveBackbone(model.query, exports.backbone, { layout: 'tfjs', metadata: meta });
       await saveBackbone(model.query, exports.torchvision, { layout: 'torch', metadata: meta });
       record({ event: 'export', step: position.step, ...exports });
-      progress.log(`exported ${exports.backbone} (createBackbone weights) and ${exports.torchvision} (torchvision state_dict)`);
+      log(`exported ${exports.backbone} (createBackbone weights) and ${exports.torchvision} (torchvision state_dict)`);
     }
     return { status, epoch: position.epoch, step: position.step, checkpoint: checkpointPath, exports, config: configRecord, history, initialProbe };
   } finally {
-    if (handleSigint) process.off('SIGINT', onSigint);
     model.dispose();
     optimizer.dispose();
   }

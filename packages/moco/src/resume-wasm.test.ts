@@ -26,8 +26,6 @@ const options = (backbone: Backbone, outDir: string): PretrainOptions => ({
   checkpointEvery: 1000,
   seed: 7,
   monitor: false,
-  progress: 'none',
-  handleSigint: false,
   export: false,
 });
 

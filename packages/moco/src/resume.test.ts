@@ -32,13 +32,11 @@ const options = (backbone: Backbone, outDir: string): PretrainOptions => ({
   checkpointEvery: 1000,
   seed: 7,
   monitor: { probe: { images: blobImages(12, SIZE, 2), labels: Array.from({ length: 12 }, (_, i) => i % 2) }, knnK: 3 },
-  progress: 'none',
-  handleSigint: false,
   export: false,
 });
 
 describe('exact resume (cpu backend)', () => {
-  it('6 steps straight equal 3 steps, stop mid-epoch, resume in a new backbone, 3 more', async () => {
+  it('6 steps straight equal 3 steps, stop mid-epoch, resume in a new backbone, 3 more (and 4 steps, abort, resume)', async () => {
     const a = await tinyResnet(SIZE, 3);
     const straight = await pretrain(options(a, join(root, 'straight')));
     expect(straight).toMatchObject({ status: 'completed', step: 6 });
@@ -76,8 +74,30 @@ describe('exact resume (cpu backend)', () => {
     expect(second.history[1].probe!.initLinearAuroc).toBe(straight.history[2].probe!.initLinearAuroc);
     expect(second.history[1].probe!.linearAuroc).toBeCloseTo(straight.history[2].probe!.linearAuroc, 6);
     for (const c of [ca, cb]) c.tensors.forEach((t) => t.dispose());
-    a.dispose();
     b2.dispose();
+
+    // Aborted through an AbortSignal after step 4 (mid-epoch 2), then resumed: the same final state.
+    const b3 = await tinyResnet(SIZE, 3);
+    const controller = new AbortController();
+    const sigint = process.listenerCount('SIGINT');
+    const aborted = pretrain({ ...options(b3, join(root, 'aborted')), signal: controller.signal, onStep: (s) => s.step === 4 && controller.abort() });
+    await expect(aborted).rejects.toMatchObject({ name: 'AbortError', step: 4 });
+    expect(process.listenerCount('SIGINT')).toBe(sigint);
+    b3.dispose();
+    const b4 = await tinyResnet(SIZE, 99);
+    const resumed = await pretrain(options(b4, join(root, 'aborted')));
+    expect(resumed).toMatchObject({ status: 'completed', step: 6 });
+    const cc = await readPretrainCheckpoint(resumed.checkpoint);
+    const cs = await readPretrainCheckpoint(straight.checkpoint);
+    for (const [k, t] of cs.tensors) {
+      const d = tf.tidy(() => tf.max(tf.abs(tf.sub(tf.cast(t, 'float32'), tf.cast(cc.tensors.get(k)!, 'float32')))).dataSync()[0]);
+      expect(d, k).toBe(0);
+    }
+    expect(cc.metadata.position).toEqual(cs.metadata.position);
+    expect(resumed.history.at(-1)!.loss).toBeCloseTo(straight.history[2].loss, 6);
+    for (const c of [cc, cs]) c.tensors.forEach((t) => t.dispose());
+    a.dispose();
+    b4.dispose();
   });
 
   it('keeps the previous checkpoint, falls back to it when the latest is damaged, and clears a killed writer`s temp files', async () => {

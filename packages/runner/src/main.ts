@@ -3,6 +3,7 @@ import { helpText, parseCommandArgs, UsageError, type Command } from './cli-fram
 import { processIo, type Io } from './progress';
 import { commands } from './commands';
 import { failureText } from './cli-error';
+import { isAbortError } from './interrupt';
 
 function topHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -28,8 +29,9 @@ export interface CliResult {
 
 /**
  * Runs one `moco-cxr` command line. Exit codes: 0 success, 1 the work failed,
- * 2 bad usage or config. Failures print `moco-cxr <command>: <reason>`, then the first few items
- * of each problem the reason lists (missing keys, unexpected keys, ...) with how many more there are.
+ * 2 bad usage or config, 130 stopped through `io.interrupt` (Ctrl-C). Failures print
+ * `moco-cxr <command>: <reason>`, then the first few items of each problem the reason lists
+ * (missing keys, unexpected keys, ...) with how many more there are.
  */
 export async function runCli(argv: string[], io: Io = processIo(), cliPath?: string): Promise<CliResult> {
   const [name, ...rest] = argv;
@@ -60,6 +62,11 @@ export async function runCli(argv: string[], io: Io = processIo(), cliPath?: str
     if (values.json) io.out(`${JSON.stringify(result, null, 2)}\n`);
     return { exitCode: 0, result };
   } catch (err) {
+    if (isAbortError(err)) {
+      // Stopped by Ctrl-C after saving its state: the shell's code for SIGINT.
+      io.err(`moco-cxr ${name}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}\n`);
+      return { exitCode: 130, error: err instanceof Error ? err.message : String(err) };
+    }
     const usage = err instanceof UsageError || err instanceof ConfigError;
     const msg = err instanceof Error ? err.message : String(err);
     // The reason's first line, then its listed problems shortened (config errors list each field on its own line).

@@ -1,12 +1,12 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { subsetImages } from '@moco-cxr/cxr-data';
-import { pretrain, type EpochRecord, type LrSchedule } from '@moco-cxr/moco';
+import { pretrain, PretrainAbortError, type EpochRecord, type LrSchedule } from '@moco-cxr/moco';
 import type { RunnerConfig } from './config';
 import { Rng } from '@moco-cxr/rng';
 import { prepareData } from './data';
 import { makeBackbone } from './pipeline';
-import type { Io } from './progress';
+import { formatSeconds, Progress, type Io } from './progress';
 import type { PretrainPoint } from './report/figures';
 import { writeJsonAtomic, type RunDir } from './rundir';
 
@@ -47,6 +47,15 @@ export function pretrainHistory(mocoDir: string): PretrainPoint[] {
   return [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);
 }
 
+/** One line per epoch: means, rate, time, ETA and the monitor's probe against initialisation. */
+export function epochLine(e: EpochRecord, epochs: number, etaSeconds?: number): string {
+  const probe = e.probe
+    ? `; probe linear AUROC ${e.probe.linearAuroc.toFixed(3)} (init ${e.probe.initLinearAuroc.toFixed(3)}), kNN AUROC ${e.probe.knnAuroc.toFixed(3)} (init ${e.probe.initKnnAuroc.toFixed(3)})`
+    : '';
+  const eta = e.epoch < epochs && etaSeconds !== undefined ? `, ETA ${formatSeconds(etaSeconds)}` : '';
+  return `epoch ${e.epoch}/${epochs}: loss ${e.loss.toFixed(4)}, top-1 ${e.top1.toFixed(3)}, top-5 ${e.top5.toFixed(3)}, ${e.imagesPerSecond.toFixed(1)} img/s, ${formatSeconds(e.seconds)}${eta}${probe}`;
+}
+
 /**
  * MoCo pretraining on the train (and validation) images, labels unused; the monitor probes a
  * labelled sample of them. Resumes from the checkpoint in the run directory.
@@ -60,35 +69,46 @@ export async function runPretrainJob(cfg: RunnerConfig, run: RunDir, io: Io, exp
     // The monitor's probe: a fixed, seeded sample of the pretraining images with their labels
     // (file order may be sorted by class); labels serve only this diagnostic, never the training.
     const probeRows = new Rng(cfg.seed).shuffle(Array.from({ length: data.pretrainImages.count }, (_, i) => i)).slice(0, p.probeSize);
-    const result = await pretrain({
-      backbone,
-      data: data.pretrainImages,
-      outDir: mocoDir,
-      queueSize: p.queueSize,
-      momentum: p.momentum,
-      temperature: p.temperature,
-      ...(p.lr !== undefined ? { learningRate: p.lr } : {}),
-      imagenetInit: Boolean(cfg.imagenetWeights),
-      weightDecay: p.weightDecay,
-      batchSize: p.batchSize,
-      epochs: p.epochs,
-      schedule: schedule(cfg),
-      seed: cfg.seed,
-      checkpointEvery: p.checkpointEvery,
-      resume: true,
-      monitor:
-        p.monitorEvery > 0
-          ? {
-              probe: { images: subsetImages(data.pretrainImages, probeRows), labels: probeRows.map((i) => data.pretrainLabels[i]) },
-              everyEpochs: p.monitorEvery,
-              knnK: p.knnK,
-              seed: cfg.seed,
-            }
-          : false,
-      progress: io.quiet ? 'none' : io.tty ? 'bar' : 'lines',
-      stream: { write: (s: string) => io.err(s), isTTY: io.tty },
-      handleSigint: true,
-      exitOnSigint: true,
+    let bar: Progress | undefined;
+    const say = (m: string) => (bar ? bar.log(`pretrain: ${m}`) : !io.quiet && io.err(`pretrain: ${m}\n`));
+    const train = (signal?: AbortSignal) =>
+      pretrain({
+        backbone,
+        data: data.pretrainImages,
+        outDir: mocoDir,
+        queueSize: p.queueSize,
+        momentum: p.momentum,
+        temperature: p.temperature,
+        ...(p.lr !== undefined ? { learningRate: p.lr } : {}),
+        imagenetInit: Boolean(cfg.imagenetWeights),
+        weightDecay: p.weightDecay,
+        batchSize: p.batchSize,
+        epochs: p.epochs,
+        schedule: schedule(cfg),
+        seed: cfg.seed,
+        checkpointEvery: p.checkpointEvery,
+        resume: true,
+        monitor:
+          p.monitorEvery > 0
+            ? {
+                probe: { images: subsetImages(data.pretrainImages, probeRows), labels: probeRows.map((i) => data.pretrainLabels[i]) },
+                everyEpochs: p.monitorEvery,
+                knnK: p.knnK,
+                seed: cfg.seed,
+              }
+            : false,
+        signal,
+        onLog: say,
+        onStep: (s) => {
+          // Counted in images for an img/s rate; created at the first step so a resumed run's rate and ETA count only this call.
+          bar ??= new Progress(io, 'pretrain', s.totalSteps * s.batchSize, 'img', { initial: (s.step - 1) * s.batchSize });
+          bar.set(s.step * s.batchSize, { epoch: `${s.epoch + 1}/${s.epochs}`, step: `${s.stepInEpoch}/${s.stepsPerEpoch}`, loss: s.loss, acc: s.top1 });
+        },
+        onEpoch: (e) => say(epochLine(e, p.epochs, bar?.eta())),
+      });
+    const result = await (io.interrupt ? io.interrupt.during(train) : train()).catch((err: unknown) => {
+      if (!(err instanceof PretrainAbortError)) throw err;
+      throw new PretrainAbortError(`stopped at step ${err.step}, checkpoint written; run the same command again to resume (${err.checkpoint})`, err.step, err.checkpoint, { cause: err });
     });
     if (result.status !== 'completed') throw new Error(`pretraining ${result.status} at epoch ${result.epoch}, step ${result.step}; rerun the same command to resume from ${result.checkpoint}`);
     const history = pretrainHistory(mocoDir);
