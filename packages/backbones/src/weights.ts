@@ -93,8 +93,8 @@ export interface SaveBackboneOptions {
   metadata?: Record<string, string>;
 }
 
-/** Saves every variable of a backbone as `.safetensors` (atomically), with its name and layout in the metadata. */
-export async function saveBackbone(backbone: Backbone, path: string, options: SaveBackboneOptions = {}): Promise<void> {
+/** Saves every variable of a backbone (or any network with a name and a state dict) as `.safetensors` (atomically), with its name and layout in the metadata. */
+export async function saveBackbone(backbone: Pick<Backbone, 'stateDict'> & { readonly name: string }, path: string, options: SaveBackboneOptions = {}): Promise<void> {
   const layout = options.layout ?? 'torch';
   const dict = backbone.stateDict({ layout });
   try {

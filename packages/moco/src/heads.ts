@@ -1,12 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '@moco-cxr/rng';
+import type { WeightLayout } from '@moco-cxr/backbones';
 import { uniqueVariableName } from './variables';
 
 /** `linear`: MoCo v1's Linear(d, 128). `mlp`: MoCo v2's Linear(d, d) - ReLU - Linear(d, 128). */
 export type HeadKind = 'linear' | 'mlp';
-
-/** `torch`: Linear weights as [out, in] (torchvision state_dict); `tfjs`: [in, out] as stored here. */
-export type WeightLayout = 'torch' | 'tfjs';
 
 export interface ProjectionHeadOptions {
   kind?: HeadKind;

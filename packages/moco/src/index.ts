@@ -1,7 +1,7 @@
 export { MemoryQueue } from './queue';
 export type { MemoryQueueOptions, MemoryQueueState } from './queue';
 export { createProjectionHead } from './heads';
-export type { HeadKind, ProjectionHead, ProjectionHeadOptions, WeightLayout } from './heads';
+export type { HeadKind, ProjectionHead, ProjectionHeadOptions } from './heads';
 export { momentumUpdate, copyVariables } from './momentum';
 export { infoNceLoss, positiveTopK } from './loss';
 export type { InfoNceResult } from './loss';
@@ -12,7 +12,7 @@ export type { LrSchedule, StepSchedule, CosineSchedule, ConstantSchedule } from 
 export { Adam, Sgd, createOptimizer } from './optim';
 export type { Optimizer, OptimizerState, AdamOptions, SgdOptions } from './optim';
 export { createMoco, mocoStep } from './moco';
-export type { MocoModel, CreateMocoOptions, MocoStepOptions, MocoStepResult } from './moco';
+export type { MocoBackbone, MocoModel, CreateMocoOptions, MocoStepOptions, MocoStepResult } from './moco';
 export { OnlineMonitor, embedProbeImages } from './monitor';
 export type { MonitorOptions, ProbeSet, ProbeScores } from './monitor';
 export { writePretrainCheckpoint, readPretrainCheckpoint, readLatestPretrainCheckpoint, previousCheckpointPath, removeStaleTempFiles, restorePretrainCheckpoint, exportBackbone, CHECKPOINT_FORMAT } from './checkpoint';

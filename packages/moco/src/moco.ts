@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Rng } from '@moco-cxr/rng';
-import type { Backbone } from '@moco-cxr/backbones';
+import type { WeightLayout } from '@moco-cxr/backbones';
 import { createProjectionHead, type HeadKind, type ProjectionHead } from './heads';
 import { infoNceLoss, positiveTopK } from './loss';
 import { momentumUpdate } from './momentum';
@@ -9,10 +9,36 @@ import { MemoryQueue } from './queue';
 import { groupedForward, shuffledForward, type KeyBatchNorm } from './split-bn';
 import { trainableVariables } from './variables';
 
+/**
+ * What MoCo uses of an encoder. The @moco-cxr/backbones `Backbone` has this shape, and so can any
+ * network written by hand: named variables, a pooled-feature `embed`, a state dict and a clone.
+ */
+export interface MocoBackbone {
+  /** Recorded in checkpoints and config.json; a resumed run must use the same name. */
+  readonly name: string;
+  /** Width of `embed`'s output. */
+  readonly featureDim: number;
+  /** [height, width, channels] of the input batch. */
+  readonly inputShape: readonly [number, number, number];
+  /** Every variable (parameters and any BatchNorm buffers) by a stable name: checkpoints and the momentum update use the names. */
+  readonly variables: ReadonlyMap<string, tf.Variable>;
+  /** What the optimiser updates (a subset of `variables`). */
+  trainableVariables(): tf.Variable[];
+  /** [N, featureDim] features of an NHWC batch; `training` switches BatchNorm to batch statistics. */
+  embed(x: tf.Tensor4D, options?: { training?: boolean }): tf.Tensor2D;
+  /** New tensors (the caller disposes) by name; `torch` layout for PyTorch (used by the clean export). */
+  stateDict(options?: { layout?: WeightLayout }): Map<string, tf.Tensor>;
+  /** Loads tensors by name (checkpoint restore uses the tfjs layout, strict). */
+  loadStateDict(dict: ReadonlyMap<string, tf.Tensor>, options?: { layout?: WeightLayout; strict?: boolean }): unknown;
+  /** An exact copy with its own variables: the key encoder. */
+  clone(): MocoBackbone;
+  dispose(): void;
+}
+
 /** The four networks and the queue of one MoCo run. The key side starts as an exact copy of the query side. */
 export interface MocoModel {
-  readonly query: Backbone;
-  readonly key: Backbone;
+  readonly query: MocoBackbone;
+  readonly key: MocoBackbone;
   readonly queryHead: ProjectionHead;
   readonly keyHead: ProjectionHead;
   readonly queue: MemoryQueue;
@@ -33,7 +59,7 @@ export interface CreateMocoOptions {
 }
 
 /** Wraps a query backbone into a MoCo model: clones it (BatchNorm statistics included) as the key encoder. */
-export function createMoco(backbone: Backbone, options: CreateMocoOptions): MocoModel {
+export function createMoco(backbone: MocoBackbone, options: CreateMocoOptions): MocoModel {
   const embeddingDim = options.embeddingDim ?? 128;
   const queryHead = createProjectionHead({ kind: options.head ?? 'mlp', inputDim: backbone.featureDim, outputDim: embeddingDim, rng: options.rng });
   const keyHead = queryHead.clone();

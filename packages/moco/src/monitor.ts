@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '@moco-cxr/rng';
-import type { Backbone } from '@moco-cxr/backbones';
+import type { MocoBackbone } from './moco';
 import { toTensor, type Normalization } from '@moco-cxr/cxr-augment';
 import type { ImageSet } from '@moco-cxr/cxr-data';
 import { auroc, fitLogisticRegression, knnScores, stratifiedSplit } from '@moco-cxr/eval-metrics';
@@ -41,7 +41,7 @@ export interface ProbeScores {
 
 /** Embeds images with a backbone in eval mode (running BatchNorm statistics); returns n x featureDim floats. */
 export function embedProbeImages(
-  backbone: Backbone,
+  backbone: Pick<MocoBackbone, 'inputShape' | 'featureDim' | 'embed'>,
   images: ImageSet,
   options: { indices?: ArrayLike<number>; batchSize?: number; normalize?: Normalization; channels?: 1 | 3 } = {},
 ): Float32Array {
@@ -89,7 +89,7 @@ export class OnlineMonitor {
     this.test = split.test;
   }
 
-  evaluate(backbone: Backbone): ProbeScores {
+  evaluate(backbone: Pick<MocoBackbone, 'inputShape' | 'featureDim' | 'embed'>): ProbeScores {
     const d = backbone.featureDim;
     const feats = embedProbeImages(backbone, this.options.probe.images, { batchSize: this.options.batchSize, normalize: this.options.normalize, channels: this.options.channels });
     const rows = (idx: number[]) => {

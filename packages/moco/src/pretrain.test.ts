@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@moco-cxr/compute';
 import { createBackbone, readSafetensors, type Backbone } from '@moco-cxr/backbones';
 import { readPretrainCheckpoint, exportBackbone } from './checkpoint';
+import type { MocoBackbone } from './moco';
 import { NonFiniteLossError, PretrainAbortError, pretrain, type EpochRecord, type PretrainOptions, type StepInfo } from './pretrain';
 import { blobImages, TINY_RESNET, tinyResnet } from './test-fixtures';
 
@@ -17,7 +18,7 @@ let dirCount = 0;
 const freshDir = () => join(root, `run${dirCount++}`);
 
 // 3 steps per epoch; K = 20 is not a multiple of the batch, so the queue wraps mid-batch.
-const base = (backbone: Backbone, outDir: string): PretrainOptions => ({
+const base = (backbone: MocoBackbone, outDir: string): PretrainOptions => ({
   backbone,
   data,
   outDir,
@@ -31,8 +32,29 @@ const base = (backbone: Backbone, outDir: string): PretrainOptions => ({
   monitor: { probe, knnK: 3 },
 });
 
-function snapshot(backbone: Backbone): Map<string, Float32Array | Int32Array> {
+function snapshot(backbone: { variables: ReadonlyMap<string, tf.Variable> }): Map<string, Float32Array | Int32Array> {
   return new Map([...backbone.variables].map(([k, v]) => [k, v.dataSync() as Float32Array | Int32Array]));
+}
+
+/** A network written by hand: conv 3x3 (3 -> 8 channels), ReLU, global average pool. No BatchNorm, no torchvision name. */
+function handMadeNet(size: number, seed: number, from?: ReadonlyMap<string, tf.Tensor>): MocoBackbone {
+  const variables = new Map<string, tf.Variable>([
+    ['conv.weight', tf.variable(from ? from.get('conv.weight')! : tf.randomNormal([3, 3, 3, 8], 0, 0.3, 'float32', seed))],
+    ['conv.bias', tf.variable(from ? from.get('conv.bias')! : tf.zeros([8]))],
+  ]);
+  const get = (name: string) => variables.get(name)!;
+  return {
+    name: 'hand-made-conv',
+    featureDim: 8,
+    inputShape: [size, size, 3],
+    variables,
+    trainableVariables: () => [...variables.values()],
+    embed: (x) => tf.tidy(() => tf.mean(tf.relu(tf.add(tf.conv2d(x, get('conv.weight') as tf.Tensor4D, 1, 'same'), get('conv.bias'))), [1, 2]) as tf.Tensor2D),
+    stateDict: ({ layout = 'tfjs' } = {}) => new Map([...variables].map(([k, v]) => [k, layout === 'torch' && v.rank === 4 ? tf.transpose(v, [3, 2, 0, 1]) : tf.clone(v)])),
+    loadStateDict: (dict) => variables.forEach((v, k) => v.assign(dict.get(k)!)),
+    clone: () => handMadeNet(size, seed, variables),
+    dispose: () => variables.forEach((v) => v.dispose()),
+  };
 }
 
 beforeAll(async () => {
@@ -112,6 +134,50 @@ describe('pretrain', () => {
     expect(moved(keys[3].get(w)!, initial.get(w)!)).toBeGreaterThan(1e-5);
     expect(moved(keys[3].get(w)!, queries[3].get(w)!)).toBeGreaterThan(1e-5);
     bb.dispose();
+  });
+
+  it('pretrains a network written by hand (not from createBackbone): finite loss, key = EMA of query, export', async () => {
+    const net = handMadeNet(SIZE, 11);
+    const initial = snapshot(net);
+    const keys = [initial];
+    const queries = [initial];
+    const losses: number[] = [];
+    const m = 0.7;
+    const outDir = freshDir();
+    const result = await pretrain({
+      ...base(net, outDir),
+      epochs: 1,
+      monitor: { probe, knnK: 3 },
+      momentum: m,
+      onStep: (info) => {
+        losses.push(info.loss);
+        keys.push(snapshot(info.model.key));
+        queries.push(snapshot(info.model.query));
+      },
+    });
+    expect(result).toMatchObject({ status: 'completed', step: 3 });
+    expect(losses).toHaveLength(3);
+    for (const l of losses) expect(Number.isFinite(l)).toBe(true);
+    expect(Number.isFinite(result.history[0].probe!.linearAuroc)).toBe(true);
+    for (const name of ['conv.weight', 'conv.bias']) {
+      for (let t = 1; t < keys.length; t++) {
+        const k = keys[t].get(name)!;
+        const kPrev = keys[t - 1].get(name)!;
+        const qPrev = queries[t - 1].get(name)!;
+        for (let i = 0; i < k.length; i++) expect(k[i], `${name}[${i}] after step ${t}`).toBeCloseTo(m * kPrev[i] + (1 - m) * qPrev[i], 6);
+      }
+    }
+    // The query was trained in place, and the key trails it.
+    const diff = (a: ArrayLike<number>, b: ArrayLike<number>) => Math.max(...Array.from(a, (v, i) => Math.abs(v - b[i])));
+    expect(diff(snapshot(net).get('conv.weight')!, initial.get('conv.weight')!)).toBeGreaterThan(1e-5);
+    expect(diff(keys[3].get('conv.weight')!, queries[3].get('conv.weight')!)).toBeGreaterThan(1e-5);
+    // The clean export holds the hand-made network under its own names and name.
+    const exported = await readSafetensors(result.exports!.torchvision);
+    expect([...exported.tensors.keys()].sort()).toEqual(['conv.bias', 'conv.weight']);
+    expect(exported.tensors.get('conv.weight')!.shape).toEqual([8, 3, 3, 3]);
+    expect(exported.metadata.backbone).toBe('hand-made-conv');
+    exported.tensors.forEach((t) => t.dispose());
+    net.dispose();
   });
 
   it('split-BN and shuffle-BN normalise the batches in sub-batches inside the trainer', async () => {

@@ -2,12 +2,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Rng } from '@moco-cxr/rng';
-import { saveBackbone, type Backbone } from '@moco-cxr/backbones';
+import { saveBackbone } from '@moco-cxr/backbones';
 import { mocoCxrAugment, twoViews, type AugmentOptions } from '@moco-cxr/cxr-augment';
 import type { ImageSet } from '@moco-cxr/cxr-data';
 import { readLatestPretrainCheckpoint, restorePretrainCheckpoint, writePretrainCheckpoint, type TrainingPosition } from './checkpoint';
 import type { HeadKind } from './heads';
-import { createMoco, mocoStep, type MocoModel } from './moco';
+import { createMoco, mocoStep, type MocoBackbone, type MocoModel } from './moco';
 import { OnlineMonitor, type MonitorOptions, type ProbeScores } from './monitor';
 import { createOptimizer, type Optimizer } from './optim';
 import { learningRate, type LrSchedule } from './schedule';
@@ -33,8 +33,8 @@ export const MOCO_CXR_DEFAULTS = Object.freeze({
 });
 
 export interface PretrainOptions {
-  /** The query encoder; trained in place (its key copy is made inside). */
-  backbone: Backbone;
+  /** The query encoder, trained in place (its key copy is made inside): a `createBackbone` network or any `MocoBackbone`. */
+  backbone: MocoBackbone;
   /** Unlabelled images, of the size the augmentation turns into the backbone's input. */
   data: ImageSet;
   /** Run directory: config.json, metrics.jsonl, checkpoint.safetensors, exported backbones. */
