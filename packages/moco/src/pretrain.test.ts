@@ -334,7 +334,8 @@ describe('pretrain', () => {
       [process.stdout.write, process.stderr.write] = writes;
     }
     expect(written).toEqual([]);
-    expect(logs[0]).toMatch(/probe at initialisation: linear AUROC \d\.\d{3}, kNN AUROC \d\.\d{3}/);
+    expect(logs[0]).toMatch(/^starting: 2 epochs of 3 steps, batch 8, queue K = 20, learning rate 0\.001/);
+    expect(logs[1]).toMatch(/probe at initialisation: linear AUROC \d\.\d{3}, kNN AUROC \d\.\d{3}/);
     expect(logs.at(-1)).toMatch(/^exported .*backbone\.safetensors/);
     expect(steps.map((s) => [s.epoch, s.stepInEpoch, s.step])).toEqual([[0, 1, 1], [0, 2, 2], [0, 3, 3], [1, 1, 4], [1, 2, 5], [1, 3, 6]]);
     expect(steps[0]).toMatchObject({ epochs: 2, stepsPerEpoch: 3, totalSteps: 6, batchSize: 8, lr: 1e-3 });
