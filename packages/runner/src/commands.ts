@@ -8,6 +8,7 @@ import type { ExperimentComparisons } from './compare';
 import { demoConfig } from './demo';
 import { gridStatus, jobCost, jobDir, planGrid, readJobSpec, runScheduled, writeJobSpecs, type JobSpec } from './grid';
 import type { JobOutcome } from './pipeline';
+import { isAbortError, type Interrupt } from './interrupt';
 import { formatSeconds, type Io } from './progress';
 import { comparisonText } from './report/report';
 import { failureFromOutput } from './cli-error';
@@ -195,7 +196,7 @@ export async function runExperiment(cfg: RunnerConfig, out: string, ctx: Command
   // A resumed grid must be the same grid: refuse a different config in a directory holding results.
   run.writeConfig(cfg);
   // From here run.json says how the experiment ended: finished, failed with the reason, or interrupted.
-  const stopWatching = recordInterrupt(run);
+  const stopWatching = recordInterrupt(run, io.interrupt);
   run.writeInfo();
   try {
     const result = await experimentSteps(cfg, out, ctx, opts, run, started);
@@ -204,7 +205,9 @@ export async function runExperiment(cfg: RunnerConfig, out: string, ctx: Command
     else run.end('finished');
     return result;
   } catch (err) {
-    run.end('failed', err);
+    // Pretraining stopped by Ctrl-C (checkpoint written) ends the experiment as interrupted, not failed.
+    if (isAbortError(err)) run.end('interrupted', INTERRUPTED('SIGINT'));
+    else run.end('failed', err);
     throw err;
   } finally {
     stopWatching();
@@ -214,15 +217,24 @@ export async function runExperiment(cfg: RunnerConfig, out: string, ctx: Command
 /** Job processes started by this one (--jobs > 1), stopped with it. */
 const jobProcesses = new Set<ChildProcess>();
 
+const INTERRUPTED = (signal: string) => `stopped by ${signal}; rerun the same command to resume`;
+
 /**
  * On Ctrl-C or SIGTERM while an experiment runs here: records `interrupted` in its run.json, stops
  * its job processes, then lets the signal end the process as it would have. Returns the undo.
+ * Ctrl-C during work of this process that stops itself (pretraining, under `interrupt`) is left to
+ * that work: it writes its checkpoint, and its AbortError ends the experiment.
  */
-function recordInterrupt(run: RunDir): () => void {
+function recordInterrupt(run: RunDir, interrupt?: Interrupt): () => void {
   const onSignal = (signal: NodeJS.Signals) => {
     stop();
+    // Pretraining in this process stops itself on Ctrl-C (checkpoint first); its AbortError ends the experiment.
+    if (signal === 'SIGINT' && interrupt?.active) {
+      for (const child of jobProcesses) child.kill(signal);
+      return;
+    }
     try {
-      run.end('interrupted', `stopped by ${signal}; rerun the same command to resume`);
+      run.end('interrupted', INTERRUPTED(signal));
     } finally {
       // Even if run.json cannot be written (disk full), the signal still stops everything.
       for (const child of jobProcesses) child.kill(signal);

@@ -26,10 +26,14 @@ interface Line {
 }
 
 /** Runs the CLI; `onLine` sees each stderr line as it arrives and may signal the process. */
-function run(out: string, onLine: (line: string, kill: (s: NodeJS.Signals) => void) => void = () => {}) {
+function run(out: string, onLine: (line: string, kill: (s: NodeJS.Signals) => void) => void = () => {}, args = ['pretrain', '--config', join(dir, 'tiny.yaml'), '--out', out]) {
+  return runArgs(args, onLine);
+}
+
+function runArgs(args: string[], onLine: (line: string, kill: (s: NodeJS.Signals) => void) => void = () => {}) {
   return new Promise<{ code: number | null; lines: Line[]; seconds: number }>((resolveP, reject) => {
     const started = Date.now();
-    const child = spawn(process.execPath, [...cliProcessArgs(), 'pretrain', '--config', join(dir, 'tiny.yaml'), '--out', out], {
+    const child = spawn(process.execPath, [...cliProcessArgs(), ...args], {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, MOCO_CXR_PROGRESS_SECONDS: String(INTERVAL) },
     });
@@ -97,6 +101,7 @@ describe('moco-cxr pretrain in a log file', { timeout: 240_000 }, () => {
     expect(step).toBeLessThan(60);
     expect(existsSync(join(out, 'moco', 'checkpoint.safetensors'))).toBe(true);
     expect(existsSync(join(out, 'moco', 'backbone.safetensors'))).toBe(false);
+    expect(JSON.parse(readFileSync(join(out, 'run.json'), 'utf8'))).toMatchObject({ status: 'interrupted', error: expect.stringMatching(/^stopped at step \d+, checkpoint written/) });
 
     const second = await run(out);
     expect(second.code, second.lines.map((l) => l.text).join('\n')).toBe(0);
@@ -104,5 +109,22 @@ describe('moco-cxr pretrain in a log file', { timeout: 240_000 }, () => {
     const resumed = epochLosses(out);
     expect(resumed.map((e) => e[0])).toEqual(straight.map((e) => e[0]));
     for (let i = 0; i < straight.length; i++) expect(resumed[i][1], `epoch ${straight[i][0]}`).toBeCloseTo(straight[i][1], 6);
+  });
+
+  it('Ctrl-C during an experiment`s pretraining: checkpoint, exit 130, the experiment recorded as interrupted', async () => {
+    writeFileSync(join(dir, 'grid.yaml'), `${config}initialisations: [moco, random]\nprotocols: [linear]\nfractions: [1]\ndraws: [1]\n`);
+    const out = join(dir, 'experiment');
+    let sent = false;
+    const r = await runArgs(['experiment', '--config', join(dir, 'grid.yaml'), '--out', out], (line, kill) => {
+      if (!sent && timeLine.test(line)) {
+        sent = true;
+        kill('SIGINT');
+      }
+    });
+    const text = r.lines.map((l) => l.text).join('\n');
+    expect(r.code, text).toBe(130);
+    expect(text).toMatch(/moco-cxr experiment: stopped at step \d+, checkpoint written/);
+    expect(existsSync(join(out, 'pretrain', 'moco', 'checkpoint.safetensors'))).toBe(true);
+    expect(JSON.parse(readFileSync(join(out, 'run.json'), 'utf8'))).toMatchObject({ status: 'interrupted', error: 'stopped by SIGINT; rerun the same command to resume' });
   });
 });

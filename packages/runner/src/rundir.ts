@@ -2,6 +2,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeF
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
+import { isAbortError } from './interrupt';
 import { createExclusive, DirLock } from './dir-lock';
 
 /** Writes a file so that a crash leaves either the old file or the new one, never half of one. */
@@ -161,7 +162,8 @@ export class RunDir {
   }
 
   fail(err: unknown): void {
-    this.end('failed', err);
+    // Work stopped by Ctrl-C after saving its state (pretraining's checkpoint) is interrupted, not failed.
+    this.end(isAbortError(err) ? 'interrupted' : 'failed', err);
   }
 
   /**
