@@ -61,11 +61,14 @@ export function readmeExampleTests(packageDir, options = {}) {
         mkdirSync(cwd, { recursive: true });
         if (existsSync(sharedDir)) symlinkSync(sharedDir, join(cwd, '..', 'shared'));
         const before = process.cwd();
+        const exitCode = process.exitCode;
         process.chdir(cwd);
         try {
           await import(/* @vite-ignore */ pathToFileURL(file).href);
         } finally {
           process.chdir(before);
+          // An example may set the exit code it would give a CLI (130 after a stop); not the test run's.
+          process.exitCode = exitCode;
         }
       },
       options.timeout ?? 300_000,
