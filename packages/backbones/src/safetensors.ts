@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs-core';
-import { writeFileAtomic } from './atomic';
+import { writeFileAtomic } from '@moco-cxr/rng';
 import { decodeElements, DTYPE_BYTES, isFileDType, tfDTypeToFile } from './dtypes';
 
 export interface SafetensorsContent {
@@ -101,5 +101,5 @@ export async function writeSafetensors(
   tensors: ReadonlyMap<string, tf.Tensor> | Readonly<Record<string, tf.Tensor>>,
   metadata: Record<string, string> = {},
 ): Promise<void> {
-  await writeFileAtomic(path, await encodeSafetensors(tensors, metadata));
+  writeFileAtomic(path, await encodeSafetensors(tensors, metadata));
 }

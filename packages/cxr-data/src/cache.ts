@@ -3,6 +3,7 @@ import { closeSync, existsSync, fsyncSync, openSync, readFileSync, readSync, rea
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { writeFileAtomic } from '@moco-cxr/rng';
 import { CxrDataError } from './errors';
 import { type DecoderName, decodeImageBytes, resizeShortSideAndCrop, resolveDecoder } from './decode';
 import { subset } from './dataset';
@@ -99,18 +100,6 @@ interface IndexFile {
   entries: Record<string, Entry>;
 }
 
-async function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, file);
-}
-
 /** The index of `dir` if it was built with `params`; entries whose segment is missing or damaged are dropped. */
 async function readIndex(dir: string, params: CacheParams): Promise<IndexFile | undefined> {
   const file = join(dir, 'index.json');
@@ -172,10 +161,11 @@ export async function buildImageCache(dataset: CxrDataset, options: ImageCacheOp
   const key = createHash('sha1').update(JSON.stringify(params)).digest('hex').slice(0, 16);
   const dir = join(resolve(options.cacheDir), `${size}px-${key}`);
   await mkdir(dir, { recursive: true });
-  // Temp files of builds that crashed more than an hour ago.
+  // Temp files (segments' `.tmp-`, writeFileAtomic's `.<name>.*.tmp`) of builds that crashed more than an hour ago.
   for (const f of readdirSync(dir)) {
     const p = join(dir, f);
-    if (f.includes('.tmp-') && Date.now() - statSync(p).mtimeMs > 3_600_000) await rm(p, { force: true });
+    const temp = f.includes('.tmp-') || (f.startsWith('.') && f.endsWith('.tmp'));
+    if (temp && Date.now() - statSync(p).mtimeMs > 3_600_000) await rm(p, { force: true });
   }
   const index: IndexFile = (await readIndex(dir, params)) ?? { params, height: size, width: size, segments: {}, entries: {} };
   const pixels = size * size;
@@ -297,7 +287,7 @@ export async function buildImageCache(dataset: CxrDataset, options: ImageCacheOp
     const used = new Set(Object.values(latest.entries).flatMap((e) => (e.segment ? [e.segment] : [])));
     const unused = Object.keys(latest.segments).filter((name) => !used.has(name));
     for (const name of unused) delete latest.segments[name];
-    await writeAtomic(join(dir, 'index.json'), JSON.stringify(latest));
+    writeFileAtomic(join(dir, 'index.json'), JSON.stringify(latest));
     // Segments no entry points to any more (all their images changed) are removed.
     for (const name of unused) await rm(join(dir, name), { force: true });
     Object.assign(index, latest);

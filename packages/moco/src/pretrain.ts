@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Rng } from '@moco-cxr/rng';
+import { Rng, writeFileAtomic } from '@moco-cxr/rng';
 import { saveBackbone } from '@moco-cxr/backbones';
 import { mocoCxrAugment, twoViews, type AugmentOptions } from '@moco-cxr/cxr-augment';
 import type { ImageSet } from '@moco-cxr/cxr-data';
@@ -318,7 +318,7 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
       log(`resuming ${latest.path} at epoch ${position.epoch + 1}, batch ${position.stepInEpoch}, step ${position.step}`);
       initialProbe = position.initialProbe;
     }
-    writeFileSync(join(outDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+    writeFileAtomic(join(outDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
     if (!resume) log(`starting: ${config.epochs} epochs of ${config.stepsPerEpoch} steps, batch ${config.batchSize}, queue K = ${config.queueSize}, learning rate ${config.learningRate}, outDir ${outDir}`);
     record({ event: resume ? 'resume' : 'start', step: position.step, epoch: position.epoch, time: new Date().toISOString(), ...(latest?.fallback ? { checkpoint: latest.path, fallback: latest.fallback } : {}) });
 

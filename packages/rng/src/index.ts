@@ -1,2 +1,3 @@
 export { Rng } from './rng';
 export type { RngState } from './rng';
+export { syncDirectory, writeFileAtomic } from './atomic-write';

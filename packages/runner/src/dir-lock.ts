@@ -1,7 +1,8 @@
 import { randomBytes, createHash } from 'node:crypto';
 import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { syncDirectory } from '@moco-cxr/rng';
 
 /**
  * Creates `path` holding `text` only if nothing is there: the text is written and synced under a
@@ -19,6 +20,8 @@ export function createExclusive(path: string, text: string): boolean {
   }
   try {
     linkSync(tmp, path);
+    // The link is the publication (results.json is the "finished" marker): make it durable.
+    syncDirectory(dirname(path));
     return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
