@@ -6,7 +6,7 @@ import { saveFinetuneCheckpoint, type CheckpointBackbone } from './checkpoint';
 import { checkIndices, embedImages, imagesToTensor, sliceIndices, type ImageInputOptions } from './embed';
 import { maskedMeanAuroc, requireScorable, toLabelMatrix, type LabelMatrix, type LabelsInput } from './labels';
 import { scoreFeatures, type LinearHead, type ProtocolEvalRecord, type ProtocolProgress } from './linear';
-import { resolveSchedule } from './schedule';
+import { PROTOCOL_DEFAULTS, resolveSchedule } from './schedule';
 import { TopK } from './topk';
 
 /** A backbone's every variable (BatchNorm statistics included) copied off the device. */
@@ -105,8 +105,8 @@ export async function finetuneProtocol(options: FinetuneProtocolOptions): Promis
   if (!tf.getGradient('RealDiv')) {
     throw new Error(`${fn}: tfjs has no gradients registered; call initBackend() from @moco-cxr/compute first (or import '@tensorflow/tfjs-core/dist/register_all_gradients')`);
   }
-  const lr = options.lr ?? 1e-4;
-  const batchSize = options.batchSize ?? 16;
+  const lr = options.lr ?? PROTOCOL_DEFAULTS.lr;
+  const batchSize = options.batchSize ?? PROTOCOL_DEFAULTS.batchSize;
   const weightDecay = options.weightDecay ?? 0;
   if (!Number.isInteger(batchSize) || batchSize < 2) {
     throw new RangeError(`${fn}: batchSize must be an integer >= 2 (training-mode BatchNorm needs 2 images), got ${batchSize}`);

@@ -1,6 +1,6 @@
 import { Rng } from '@moco-cxr/rng';
 import { maskedMeanAuroc, requireScorable, toLabelMatrix, type LabelMatrix, type LabelsInput } from './labels';
-import { resolveSchedule } from './schedule';
+import { PROTOCOL_DEFAULTS, resolveSchedule } from './schedule';
 import { TopK } from './topk';
 
 /** A Linear(d, K) layer in torch's layout: `weight` is K x d row-major, `bias` has K entries. */
@@ -103,8 +103,8 @@ export function linearProtocol(options: LinearProtocolOptions): LinearProtocolRe
   requireScorable(val, `${fn} valLabels`);
   if (!train.values.some((v) => !Number.isNaN(v))) throw new RangeError(`${fn}: every training label is NaN (masked)`);
 
-  const lr = options.lr ?? 1e-4;
-  const batchSize = options.batchSize ?? 16;
+  const lr = options.lr ?? PROTOCOL_DEFAULTS.lr;
+  const batchSize = options.batchSize ?? PROTOCOL_DEFAULTS.batchSize;
   const weightDecay = options.weightDecay ?? 0;
   const beta1 = options.beta1 ?? 0.9;
   const beta2 = options.beta2 ?? 0.999;

@@ -1,3 +1,6 @@
+/** The paper's downstream training settings (linear and end-to-end protocols): Adam at 1e-4, batches of 16. */
+export const PROTOCOL_DEFAULTS = Object.freeze({ lr: 1e-4, batchSize: 16 });
+
 /**
  * The MoCo-CXR downstream schedule: epochs = int(5 * 4^(log8(1/fraction))), so each 8x fewer
  * labels buys 4x more epochs (1 -> 5, 1/8 -> 20, 1/64 -> 80, 1/512 -> 320).

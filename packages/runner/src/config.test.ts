@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MOCO_CXR_DEFAULTS } from '@moco-cxr/moco';
-import { LOGISTIC_L2_GRID } from '@moco-cxr/protocols';
+import { LOGISTIC_L2_GRID, PROTOCOL_DEFAULTS } from '@moco-cxr/protocols';
 import { ConfigError, defaultConfig, loadConfig, resolveConfig } from './config';
 import { runCli } from './main';
 import { commands } from './commands';
@@ -36,6 +36,7 @@ describe('config validation', () => {
     expect(d.pretrain.schedule).toBe(m.schedule.kind);
     expect(d.pretrain.stepEpochs).toEqual(m.schedule.kind === 'step' ? m.schedule.milestones : []);
     expect(d.logistic.l2).toEqual(LOGISTIC_L2_GRID);
+    for (const p of [d.linear, d.finetune]) expect(p).toMatchObject({ lr: PROTOCOL_DEFAULTS.lr, batchSize: PROTOCOL_DEFAULTS.batchSize, epochs: 'paper', evalEvery: 'paper' });
     // Each config gets its own lists: changing one changes neither the next nor the source.
     d.logistic.l2.push(5);
     d.pretrain.stepEpochs.push(30);

@@ -4,7 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { validateBackboneOptions } from '@moco-cxr/backbones';
 import { MOCO_CXR_DEFAULTS } from '@moco-cxr/moco';
-import { LOGISTIC_L2_GRID } from '@moco-cxr/protocols';
+import { LOGISTIC_L2_GRID, PROTOCOL_DEFAULTS } from '@moco-cxr/protocols';
 
 /** A config problem: every message names the field (`pretrain.epochs`) or the file. */
 export class ConfigError extends Error {
@@ -83,10 +83,10 @@ const paperOr = (hi: number) =>
     error: (iss) => `expected "paper" or a positive integer${got(iss)}`,
   });
 
-/** One supervised protocol (linear or end-to-end): the paper's Adam 1e-4, batch 16 and epoch formula. */
+/** One supervised protocol (linear or end-to-end): the paper's settings, @moco-cxr/protocols' PROTOCOL_DEFAULTS, and epoch formula. */
 const protocolSchema = obj({
-  lr: num(0, 10, { open: true }).default(1e-4),
-  batchSize: num(1, 65536, { integer: true }).default(16),
+  lr: num(0, 10, { open: true }).default(PROTOCOL_DEFAULTS.lr),
+  batchSize: num(1, 65536, { integer: true }).default(PROTOCOL_DEFAULTS.batchSize),
   /** `paper` = int(5 * 4^(log8(1/fraction))); a number fixes the epochs for every fraction. */
   epochs: paperOr(100000).default('paper'),
   /** Upper bound on epochs after the paper's formula (0 = none): for demos and CI. */
