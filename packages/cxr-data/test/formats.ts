@@ -61,14 +61,14 @@ const label = (v: 1 | 0 | -1 | '') => (v === '' ? '' : v === -1 ? '-1.0' : `${v}
 /**
  * `<dir>/CheXpert-v1.0-small/{train,valid}.csv` and `train/patientNNNNN/studyM/viewK_{frontal,lateral}.jpg`.
  * Train: `patients` patients; every 4th has two studies; every 3rd study has two frontal images; every
- * 2nd a lateral. Pleural Effusion is 1 on PNEUMONIA images, uncertain (-1) on every 5th study, blank on
+ * 2nd a lateral. Valid: every 3rd study has two frontal images. Pleural Effusion is 1 on PNEUMONIA images, uncertain (-1) on every 5th study, blank on
  * every 7th; the other competition tasks cycle through 1, 0, -1 and blank. Valid: `validPatients`
  * patients, one frontal image each, no uncertain labels (as CheXpert's valid set).
  */
 export function writeCheXpertFixture(dir: string, kermanyDir: string, options: { patients?: number; validPatients?: number } = {}): CheXpertFixture {
   const patients = options.patients ?? 24;
   const validPatients = options.validPatients ?? 12;
-  const pick = new Picker(kermanyImages(kermanyDir, patients * 4 + validPatients + 8));
+  const pick = new Picker(kermanyImages(kermanyDir, patients * 4 + validPatients * 2 + 8));
   const header = `Path,Sex,Age,Frontal/Lateral,AP/PA,${CHEXPERT_TASKS.join(',')}`;
   const others: Record<string, (s: number) => 1 | 0 | -1 | ''> = {
     Atelectasis: (s) => ([1, 0, 0, -1, ''] as const)[s % 5],
@@ -104,9 +104,12 @@ export function writeCheXpertFixture(dir: string, kermanyDir: string, options: {
     const positive = p % 2 === 0;
     const labels: Record<string, 1 | 0 | -1 | ''> = { 'Pleural Effusion': positive ? 1 : 0 };
     for (const [t, f] of Object.entries(others)) labels[t] = f(p + 1) === -1 || f(p + 1) === '' ? 0 : f(p + 1);
-    const path = `CheXpert-v1.0-small/valid/patient${String(64540 + p).padStart(5, '0')}/study1/view1_frontal.jpg`;
-    place(pick.next(positive).file, join(dir, path));
-    valid.push(row(path, p, 'Frontal', labels));
+    // Every 3rd valid study has two frontal images: its prediction is the max over them.
+    for (const v of p % 3 === 0 ? ['view1_frontal', 'view2_frontal'] : ['view1_frontal']) {
+      const path = `CheXpert-v1.0-small/valid/patient${String(64540 + p).padStart(5, '0')}/study1/${v}.jpg`;
+      place(pick.next(positive).file, join(dir, path));
+      valid.push(row(path, p, 'Frontal', labels));
+    }
   }
   mkdirSync(base, { recursive: true });
   const trainCsv = join(base, 'train.csv');

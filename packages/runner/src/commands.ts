@@ -442,7 +442,7 @@ const compare: Command = {
       seed,
       out,
     });
-    if (!ctx.io.quiet) ctx.io.err(`${comparisonText([result.row])}\n\nwritten: ${join(out, 'comparison.md')}\n`);
+    if (!ctx.io.quiet) ctx.io.err(`${comparisonText(result.rows)}\n\nwritten: ${join(out, 'comparison.md')}\n`);
     return result;
   },
 };

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { meanAurocCI, pairedBootstrap } from '@moco-cxr/bootstrap';
+import { meanAurocCI, pairedBootstrap, pairedBootstrapTasks } from '@moco-cxr/bootstrap';
 import { drawsFor, type RunnerConfig } from './config';
 import { cellId } from './grid';
 import type { Io } from './progress';
@@ -8,21 +8,32 @@ import type { AurocPoint } from './report/figures';
 import { comparisonMarkdown, type ComparisonRow } from './report/report';
 import { isFinished, readJson, writeFileAtomic, writeJsonAtomic } from './rundir';
 
-/** The test scores one trained model wrote: one row per study (or image where there are no studies). */
+/** The test scores one trained model wrote: one row per study (or image where there are no studies), rows x tasks. */
 export interface ScoresFile {
   level: 'study' | 'image';
+  /** Task names (absent in files from before several tasks: one task). */
+  tasks?: string[];
   ids: string[];
+  /** rows x tasks, row-major; NaN (null in JSON) = masked. */
   labels: number[];
   scores: number[];
+}
+
+/** The number of tasks a scores file holds. */
+export function taskCount(s: ScoresFile): number {
+  return s.tasks?.length ?? 1;
 }
 
 export function readScores(runDir: string): ScoresFile {
   const file = join(runDir, 'scores.json');
   if (!existsSync(file)) throw new Error(`${runDir}: no scores.json (is it a finished linear / finetune run?)`);
   const s = readJson<ScoresFile>(file);
-  if (!Array.isArray(s.ids) || !Array.isArray(s.labels) || !Array.isArray(s.scores) || s.ids.length !== s.scores.length || s.labels.length !== s.scores.length) {
-    throw new Error(`${file}: expected ids, labels and scores of equal length`);
+  const K = taskCount(s);
+  if (!Array.isArray(s.ids) || !Array.isArray(s.labels) || !Array.isArray(s.scores) || s.ids.length * K !== s.scores.length || s.labels.length !== s.scores.length) {
+    throw new Error(`${file}: expected ids, and labels and scores of ids x ${K} task${K > 1 ? 's' : ''}`);
   }
+  // JSON writes NaN (a masked label) as null.
+  s.labels = s.labels.map((y) => (y === null ? Number.NaN : y));
   return s;
 }
 
@@ -31,6 +42,7 @@ function loadDraws(dirs: string[], reference?: ScoresFile): { draws: number[][];
   const files = dirs.map(readScores);
   const first = reference ?? files[0];
   files.forEach((f, i) => {
+    if (JSON.stringify(f.tasks ?? null) !== JSON.stringify(first.tasks ?? null)) throw new Error(`${dirs[i]}: its tasks (${f.tasks?.join(', ') ?? 'one'}) differ from ${(first.tasks ?? ['one']).join(', ')}`);
     if (f.ids.length !== first.ids.length || f.ids.some((id, j) => id !== first.ids[j])) {
       throw new Error(`${dirs[i]}: its test rows differ from ${reference ? 'the other configuration' : dirs[0]}; a paired comparison needs the same test split in the same order`);
     }
@@ -58,42 +70,54 @@ function sharedJob(dirs: string[]): { protocol?: string; fraction?: number } {
   return { protocol: same('protocol'), fraction: same('fraction') };
 }
 
-/** Paired bootstrap of configuration A (its draws' run dirs) vs B, on their common test rows. */
-export function compareRuns(a: string[], b: string[], opts: CompareOptions): ComparisonRow {
+/** Paired bootstrap of configuration A (its draws' run dirs) vs B, on their common test rows; one row per task and one for their mean when there are several. */
+export function compareRuns(a: string[], b: string[], opts: CompareOptions): ComparisonRow[] {
   const A = loadDraws(a);
   const B = loadDraws(b, A.first);
-  const r = pairedBootstrap(A.first.labels, A.draws, B.draws, { replicates: opts.replicates, confidence: opts.confidence ?? 0.95, seed: opts.seed });
   const shared = opts.protocol === undefined || opts.fraction === undefined ? sharedJob([...a, ...b]) : {};
-  return {
+  const base = {
     protocol: opts.protocol ?? shared.protocol ?? '-',
     fraction: opts.fraction ?? shared.fraction ?? null,
     a: opts.nameA,
     b: opts.nameB,
     drawsA: a.length,
     drawsB: b.length,
-    aurocA: { estimate: r.a.estimate, lo: r.a.lower, hi: r.a.upper },
-    aurocB: { estimate: r.b.estimate, lo: r.b.lower, hi: r.b.upper },
-    difference: { estimate: r.difference.estimate, lo: r.difference.lower, hi: r.difference.upper },
-    pValue: r.pValue,
-    replicates: r.replicates,
-    degenerate: r.degenerate.count,
   };
+  const est = (i: { estimate: number; lower: number; upper: number }) => ({ estimate: i.estimate, lo: i.lower, hi: i.upper });
+  const K = taskCount(A.first);
+  if (K === 1) {
+    const r = pairedBootstrap(A.first.labels, A.draws, B.draws, { replicates: opts.replicates, confidence: opts.confidence ?? 0.95, seed: opts.seed });
+    return [{ ...base, ...(A.first.tasks ? { task: A.first.tasks[0] } : {}), aurocA: est(r.a), aurocB: est(r.b), difference: est(r.difference), pValue: r.pValue, replicates: r.replicates, degenerate: r.degenerate.count }];
+  }
+  // Several tasks: every task and the mean over tasks on the same resamples (NaN labels masked per task).
+  const r = pairedBootstrapTasks(A.first.labels, K, A.draws, B.draws, { replicates: opts.replicates, confidence: opts.confidence ?? 0.95, seed: opts.seed, taskNames: A.first.tasks });
+  const row = (task: string, c: (typeof r)['mean']): ComparisonRow => ({ ...base, task, aurocA: est(c.a), aurocB: est(c.b), difference: est(c.difference), pValue: c.pValue, replicates: r.replicates, degenerate: r.degenerate.count });
+  return [row(MEAN_TASK, r.mean), ...r.tasks.map((t, k) => row(t, r.perTask[k]))];
 }
+
+/** The row name of the mean over tasks. */
+export const MEAN_TASK = 'mean over tasks';
 
 /** `compare --a ... --b ...`: the comparison of two sets of run directories, written to `out`. */
 export async function compareDirs(a: string[], b: string[], opts: CompareOptions & { out: string }) {
-  const row = compareRuns(a, b, opts);
-  const markdown = comparisonMarkdown([row], opts.confidence ?? 0.95);
+  const rows = compareRuns(a, b, opts);
+  const markdown = comparisonMarkdown(rows, opts.confidence ?? 0.95);
   writeFileAtomic(join(opts.out, 'comparison.md'), `${markdown}\n\nA: ${a.map((d) => basename(d)).join(', ')}\nB: ${b.map((d) => basename(d)).join(', ')}\n`);
-  writeJsonAtomic(join(opts.out, 'comparison.json'), { row, a, b, seed: opts.seed });
-  return { row, markdown };
+  writeJsonAtomic(join(opts.out, 'comparison.json'), { row: rows[0], rows, a, b, seed: opts.seed });
+  return { row: rows[0], rows, markdown };
 }
 
-/** AUROC of one configuration (mean over its draws) with a bootstrap CI, when it has nothing to be paired with. */
-function singleConfiguration(dirs: string[], replicates: number, confidence: number, seed: number): { estimate: number; lo: number; hi: number } {
+/** AUROC of one configuration (mean over its draws) with a bootstrap CI, per task when it has several, when it has nothing to be paired with. */
+function singleConfiguration(dirs: string[], replicates: number, confidence: number, seed: number): { task?: string; estimate: number; lo: number; hi: number }[] {
   const { draws, first } = loadDraws(dirs);
+  const K = taskCount(first);
+  if (K > 1) {
+    // Paired with itself, each side's interval is this configuration's bootstrap CI.
+    const r = pairedBootstrapTasks(first.labels, K, draws, draws, { replicates, confidence, seed, taskNames: first.tasks });
+    return [{ task: MEAN_TASK, estimate: r.mean.a.estimate, lo: r.mean.a.lower, hi: r.mean.a.upper }, ...r.tasks.map((task, k) => ({ task, estimate: r.perTask[k].a.estimate, lo: r.perTask[k].a.lower, hi: r.perTask[k].a.upper }))];
+  }
   const ci = meanAurocCI(first.labels, draws, { replicates, confidence, seed });
-  return { estimate: ci.estimate, lo: ci.lower, hi: ci.upper };
+  return [{ ...(first.tasks ? { task: first.tasks[0] } : {}), estimate: ci.estimate, lo: ci.lower, hi: ci.upper }];
 }
 
 export interface ExperimentComparisons {
@@ -125,18 +149,23 @@ export async function experimentComparisons(experimentDir: string, cfg: RunnerCo
         else incomplete.push(`${protocol}/${init}/${fraction}`);
       }
       const base = dirsOf.get(baseline);
+      // Keyed by initialisation and task: one point per task (and the mean) when there are several.
       const pointOf = new Map<string, AurocPoint>();
+      const key = (init: string, task?: string) => `${init}\u0000${task ?? ''}`;
       for (const [init, dirs] of dirsOf) {
         if (init === baseline || !base) continue;
-        const row = compareRuns(dirs, base, { nameA: init, nameB: baseline, replicates, confidence, seed: cfg.seed, protocol, fraction });
-        rows.push(row);
-        pointOf.set(init, { protocol, initialisation: init, fraction, auroc: row.aurocA.estimate, lo: row.aurocA.lo, hi: row.aurocA.hi, draws });
-        if (!pointOf.has(baseline)) pointOf.set(baseline, { protocol, initialisation: baseline, fraction, auroc: row.aurocB.estimate, lo: row.aurocB.lo, hi: row.aurocB.hi, draws });
+        for (const row of compareRuns(dirs, base, { nameA: init, nameB: baseline, replicates, confidence, seed: cfg.seed, protocol, fraction })) {
+          rows.push(row);
+          const t = row.task !== undefined ? { task: row.task } : {};
+          pointOf.set(key(init, row.task), { protocol, initialisation: init, fraction, auroc: row.aurocA.estimate, lo: row.aurocA.lo, hi: row.aurocA.hi, draws, ...t });
+          if (!pointOf.has(key(baseline, row.task))) pointOf.set(key(baseline, row.task), { protocol, initialisation: baseline, fraction, auroc: row.aurocB.estimate, lo: row.aurocB.lo, hi: row.aurocB.hi, draws, ...t });
+        }
       }
       for (const [init, dirs] of dirsOf) {
-        if (pointOf.has(init)) continue;
-        const e = singleConfiguration(dirs, replicates, confidence, cfg.seed);
-        pointOf.set(init, { protocol, initialisation: init, fraction, auroc: e.estimate, lo: e.lo, hi: e.hi, draws });
+        if ([...pointOf.values()].some((p) => p.initialisation === init)) continue;
+        for (const e of singleConfiguration(dirs, replicates, confidence, cfg.seed)) {
+          pointOf.set(key(init, e.task), { protocol, initialisation: init, fraction, auroc: e.estimate, lo: e.lo, hi: e.hi, draws, ...(e.task !== undefined ? { task: e.task } : {}) });
+        }
       }
       points.push(...pointOf.values());
     });

@@ -1,10 +1,13 @@
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MOCO_CXR_DEFAULTS } from '@moco-cxr/moco';
 import { LOGISTIC_L2_GRID, PROTOCOL_DEFAULTS } from '@moco-cxr/protocols';
-import { ConfigError, defaultConfig, loadConfig, resolveConfig } from './config';
+import { mocoCxrAugment, mocoV2Augment } from '@moco-cxr/cxr-augment';
+import { ConfigError, defaultConfig, loadConfig, readConfigFile, resolveConfig } from './config';
+import { pretrainAugment } from './pretrain-job';
 import { runCli } from './main';
 import { commands } from './commands';
 import { parseCommandArgs } from './cli-framework';
@@ -58,7 +61,7 @@ describe('config validation', () => {
     expect(p).toHaveLength(2);
     expect(p).toContain('data.limit.tran: unknown field (did you mean "train"?); known fields here: train, test');
     expect(p.find((x) => x.startsWith('sed:'))).toMatch(/^sed: unknown field \(did you mean "seed"\?\); known fields here: seed, backend, threads, data,/);
-    expect(problemsOf({ data: { limit: { tran: 8 } }, zzzzzz: 1 })).toContain('zzzzzz: unknown field; known fields here: seed, backend, threads, data, backbone, initialisations, imagenetWeights, pretrain, protocols, fractions, draws, linear, finetune, logistic, compare');
+    expect(problemsOf({ data: { limit: { tran: 8 } }, zzzzzz: 1 })).toContain('zzzzzz: unknown field; known fields here: seed, backend, threads, data, pretrainData, mocoWeights, backbone, initialisations, imagenetWeights, pretrain, protocols, fractions, draws, linear, finetune, logistic, compare');
     expect(problemsOf([1, 2])[0]).toMatch(/^config: expected an object with fields seed, backend, .*, got \[1, 2\]$/);
     expect(problemsOf({ data: 'x' })[0]).toMatch(/^data: expected an object with fields source, root, .*, got "x"$/);
   });
@@ -76,7 +79,7 @@ describe('config validation', () => {
     const p = problemsOf({ pretrain: { epoch: 3, temperature: -1 }, seed: 1.5 });
     expect(p).toHaveLength(3);
     expect(p[0]).toBe(
-      'pretrain.epoch: unknown field (did you mean "epochs"?); known fields here: epochs, batchSize, queueSize, momentum, temperature, lr, weightDecay, schedule, stepEpochs, monitorEvery, probeSize, knnK, checkpointEvery',
+      'pretrain.epoch: unknown field (did you mean "epochs"?); known fields here: epochs, batchSize, queueSize, momentum, temperature, lr, weightDecay, schedule, stepEpochs, monitorEvery, probeSize, knnK, checkpointEvery, augment',
     );
     expect(p).toContain('pretrain.temperature: expected a number in (0, 100], got -1');
     expect(p).toContain('seed: expected an integer in [-2147483648, 4294967296], got 1.5');
@@ -208,5 +211,56 @@ describe('CLI usage errors', () => {
     io = captureIo();
     expect((await runCli(['linear', '--seed', 'x', '--out', '/tmp/x'], io)).exitCode).toBe(2);
     expect(io.text()).toBe('moco-cxr linear: --seed: expected an integer, got "x"\n');
+  });
+
+  it('data sources: a root needs a source, a source needs a root, per-source options fit their source', () => {
+    expect(problemsOf({ data: { root: '/data/chexpert' } })).toEqual(['data.source: required with data.root ("/data/chexpert"): one of "chexpert", "nih", "nlm-tb", "folder", "synthetic"']);
+    expect(problemsOf({ data: { source: 'nih' } })[0]).toMatch(/^data\.root: required when data\.source is "nih" \(the ChestX-ray14 directory/);
+    expect(problemsOf({ data: { source: 'synthetic', root: '/x' } })[0]).toMatch(/^data\.root: the synthetic source reads no files/);
+    expect(problemsOf({ data: { source: 'nih', root: '/x', chexpert: { frontalOnly: false }, nlmTb: { sets: ['shenzhen'] } } })).toEqual([
+      'data.chexpert: applies to data.source "chexpert" only, but the source is "nih"',
+      'data.nlmTb: applies to data.source "nlm-tb" only, but the source is "nih"',
+    ]);
+    expect(problemsOf({ data: { source: 'chexpert', root: '/x', chexpert: { uncertainty: { Edema: 'maybe' } } } })[0]).toMatch(/^data\.chexpert\.uncertainty/);
+    expect(problemsOf({ data: { source: 'nlm-tb', root: '/x', nlmTb: { sets: ['china'] } } })[0]).toMatch(/^data\.nlmTb\.sets\[0\]: expected one of "shenzhen", "montgomery", got "china"/);
+    expect(problemsOf({ pretrainData: { root: '/x' } })[0]).toMatch(/^pretrainData\.source: required with pretrainData\.root/);
+    expect(problemsOf({ pretrainData: { source: 'synthetic', imageSize: 32 } })[0]).toBe('pretrainData.imageSize: 32 differs from data.imageSize 64; one backbone input size serves both');
+    expect(problemsOf({ mocoWeights: 'runs/pre', initialisations: ['random'], compare: { baseline: 'random' } })[0]).toMatch(/^mocoWeights: only used by the "moco" initialisation/);
+    expect(problemsOf({ pretrain: { augment: { size: 32 } } })[0]).toBe("pretrain.augment.size: 32 must equal data.imageSize 64 (the backbone's input)");
+    expect(problemsOf({ pretrain: { augment: { preset: 'simclr' } } })[0]).toMatch(/^pretrain\.augment\.preset: expected one of "moco-cxr", "moco-v2"/);
+    // Per-source defaults fill in only where the block is given, so a resolved config resolves to itself.
+    const cfg = resolveConfig({ data: { source: 'chexpert', root: '/x', chexpert: { uncertainty: { Atelectasis: 'ones', default: 'ignore' } } }, pretrainData: { source: 'nlm-tb', root: '/y' }, pretrain: { augment: { preset: 'moco-v2', rotation: 5 } } });
+    expect(cfg.data.chexpert).toEqual({ trainCsv: 'CheXpert-v1.0-small/train.csv', testCsv: 'CheXpert-v1.0-small/valid.csv', uncertainty: { Atelectasis: 'ones', default: 'ignore' }, frontalOnly: true });
+    expect(cfg.data.nih).toBeUndefined();
+    expect(cfg.pretrainData).toMatchObject({ source: 'nlm-tb', root: '/y', imageSize: 64 });
+    expect(resolveConfig(JSON.parse(JSON.stringify(cfg)))).toEqual(JSON.parse(JSON.stringify(cfg)));
+  });
+
+  it("pretrain.augment: the paper's views by default, the preset's with the config's fields over them", () => {
+    expect(pretrainAugment(defaultConfig())).toEqual({ ...mocoCxrAugment });
+    const v2 = pretrainAugment(resolveConfig({ pretrain: { augment: { preset: 'moco-v2', rotation: 5, colorJitter: { brightness: 0.2, contrast: 0.3, probability: 1 } } } }));
+    expect(v2).toEqual({ ...mocoV2Augment, rotation: 5, colorJitter: { brightness: 0.2, contrast: 0.3, probability: 1, clip: [0, 1] } });
+    const paper = pretrainAugment(resolveConfig({ data: { imageSize: 32 }, pretrain: { augment: { resize: 40, size: 32, flipProbability: 0, blur: { sigma: [0.1, 1], probability: 0.5 } } } }));
+    expect(paper).toEqual({ ...mocoCxrAugment, resize: 40, size: 32, flipProbability: 0, blur: { sigma: [0.1, 1], probability: 0.5 } });
+  });
+
+  it('the example configs resolve to the paper settings they name', () => {
+    const ex = (name: string) => fileURLToPath(new URL(`../examples/${name}`, import.meta.url));
+    const chexpert = loadConfig(ex('chexpert.yaml'));
+    expect(chexpert.data).toMatchObject({ source: 'chexpert', imageSize: 224, tasks: ['Pleural Effusion', 'Atelectasis', 'Cardiomegaly', 'Consolidation', 'Edema'], chexpert: { uncertainty: 'ignore', frontalOnly: true } });
+    expect([chexpert.backbone.name, chexpert.fractions, chexpert.draws]).toEqual(['resnet18', [0.001, 0.01, 0.1, 1], [5, 5, 5, 1]]);
+    expect(chexpert.pretrain).toMatchObject({ epochs: 20, batchSize: 16, queueSize: 24576, temperature: 0.2 });
+    const dense = loadConfig(ex('chexpert-densenet121.yaml'));
+    expect({ ...dense, backbone: chexpert.backbone }).toEqual(chexpert);
+    expect(dense.backbone.name).toBe('densenet121');
+    expect(loadConfig(ex('chexpert.yaml')).initialisations).toEqual(['moco', 'random']);
+    expect(resolveConfig({ ...(readConfigFile(ex('chexpert.yaml')) as object), imagenetWeights: 'r18.pth' }).initialisations).toEqual(['moco', 'imagenet', 'random']);
+    const transfer = loadConfig(ex('shenzhen-transfer.yaml'));
+    expect(transfer.data).toMatchObject({ source: 'nlm-tb', imageSize: 224, nlmTb: { sets: ['shenzhen'] } });
+    expect(transfer.pretrainData).toMatchObject({ source: 'chexpert', imageSize: 224, tasks: ['Pleural Effusion'] });
+    expect([transfer.fractions, transfer.draws]).toEqual([[0.0625, 0.25, 1], [8, 4, 1]]);
+    for (const name of ['chexpert.yaml', 'chexpert-densenet121.yaml', 'shenzhen-transfer.yaml']) {
+      expect(readFileSync(ex(name), 'utf8')).toContain(`npx moco-cxr experiment --config packages/runner/examples/${name}`);
+    }
   });
 });

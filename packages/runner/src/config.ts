@@ -111,35 +111,101 @@ const backboneSchema = obj({
   }
 });
 
+export const DATA_SOURCES = ['chexpert', 'nih', 'nlm-tb', 'folder', 'synthetic'] as const;
+export type DataSource = (typeof DATA_SOURCES)[number];
+const POLICIES = ['ones', 'zeros', 'ignore'] as const;
+const policy = oneOf(POLICIES);
+
+/** Per-source options: given only for their own source (checked below); their defaults fill in when given. */
+const folderSchema = obj({
+  /** `kermany` (person1000_..., IM-0115-...), `per-image`, or a regular expression whose first group is the patient. */
+  patientPattern: str().default('kermany'),
+});
+const chexpertSchema = obj({
+  /** CSVs, relative to root (or absolute). */
+  trainCsv: str().default('CheXpert-v1.0-small/train.csv'),
+  testCsv: str().default('CheXpert-v1.0-small/valid.csv'),
+  /** What -1 becomes: one policy for all tasks or one per task (`{Atelectasis: ones, default: ignore}`); the paper's code: ignore. */
+  uncertainty: z.union([policy, z.record(z.string(), policy)], { error: (iss) => `expected "ones", "zeros", "ignore" or a per-task record of them${got(iss)}` }).default('ignore'),
+  frontalOnly: bool().default(true),
+});
+const nihSchema = obj({
+  csv: str().default('Data_Entry_2017_v2020.csv'),
+  trainValList: str().default('train_val_list.txt'),
+  testList: str().default('test_list.txt'),
+});
+const nlmTbSchema = obj({
+  /** Which sets; the split is the paper's 65/15/20 with every split's normal:TB ratio in (0.9, 1.2). */
+  sets: listOf(oneOf(['shenzhen', 'montgomery']), { unique: true }).default((): ('shenzhen' | 'montgomery')[] => ['shenzhen']),
+});
+export const SOURCE_DEFAULTS = {
+  folder: folderSchema.parse({}),
+  chexpert: chexpertSchema.parse({}),
+  nih: nihSchema.parse({}),
+  nlmTb: nlmTbSchema.parse({}),
+};
+
+const dataSchema = obj({
+  /** `chexpert`, `nih`, `nlm-tb`, `folder` (`<root>/<split>/<CLASS>/<image>`) or `synthetic` (the default: nothing to download). */
+  source: oneOf(DATA_SOURCES).optional(),
+  root: str().optional(),
+  /** Tasks trained and scored together (one head output each). Default: chexpert the five competition tasks, nih Effusion, nlm-tb Tuberculosis, folder positiveClass, synthetic Effusion. */
+  tasks: listOf(str(), { unique: true }).optional(),
+  /** Class folder name that is the positive label (folder source). */
+  positiveClass: str().default('PNEUMONIA'),
+  /** Square input size the images are cached at, pixels. */
+  imageSize: num(16, 1024, { integer: true }).default(64),
+  /** Share of train patients held out for validation (checkpoint selection); NLM TB's split fixes its own. */
+  valFraction: num(0, 0.9, { open: true }).default(0.1),
+  /** Use only this many images of each split (stratified by label, seeded): for CI-sized runs. */
+  limit: obj({ train: num(4, 1e9, { integer: true }).optional(), test: num(4, 1e9, { integer: true }).optional() }).prefault({}),
+  /** Synthetic dataset (synthetic source): sizes, effusion prevalence, exposure spread (cxr-data's `exposure`; 0 = alike). */
+  synthetic: obj({
+    train: num(8, 1e7, { integer: true }).default(400),
+    test: num(8, 1e7, { integer: true }).default(200),
+    prevalence: num(0, 1, { open: true }).default(0.5),
+    exposure: num(0, 100).default(1),
+  }).prefault({}),
+  folder: folderSchema.optional(),
+  chexpert: chexpertSchema.optional(),
+  nih: nihSchema.optional(),
+  nlmTb: nlmTbSchema.optional(),
+  /** Skip unreadable images (counted and reported) instead of stopping. */
+  skipBadImages: bool().default(true),
+  /** Where the uint8 image cache lives; default `<out>/cache`. */
+  cacheDir: str().optional(),
+});
+
+const pair = (lo: number, hi: number) =>
+  z.tuple([num(lo, hi), num(lo, hi)], { error: (iss) => `expected [low, high]${got(iss)}` }).refine(([a, b]) => a <= b, { error: 'expected low <= high' });
+
+/** MoCo's two views: cxr-augment options over a preset (`moco-cxr`: the paper's flip + rotation; `moco-v2`: random-resized crop, jitter, blur). */
+const augmentSchema = obj({
+  preset: oneOf(['moco-cxr', 'moco-v2']).default('moco-cxr'),
+  /** Resize the short side to this before cropping (the paper: 320, then a 320 crop). */
+  resize: num(8, 4096, { integer: true }).optional(),
+  /** Crop size; must equal data.imageSize (the backbone's input). */
+  size: num(8, 4096, { integer: true }).optional(),
+  crop: oneOf(['random', 'center']).optional(),
+  padding: num(0, 1024, { integer: true }).optional(),
+  flipProbability: num(0, 1).optional(),
+  /** Degrees: uniform in [-rotation, rotation]. */
+  rotation: num(0, 180).optional(),
+  resizedCrop: obj({ scale: pair(0, 1), ratio: pair(0, 100) }).nullable().optional(),
+  colorJitter: obj({ brightness: num(0, 10), contrast: num(0, 10), probability: num(0, 1) }).nullable().optional(),
+  blur: obj({ sigma: pair(0, 100), probability: num(0, 1) }).nullable().optional(),
+});
+
 const fieldsSchema = obj({
   seed: num(-(2 ** 31), 2 ** 32, { integer: true }).default(0),
   backend: oneOf(BACKENDS).default('auto'),
   /** wasm threads; 0 = all cores. */
   threads: num(0, 1024, { integer: true }).default(0),
-  data: obj({
-    /** `synthetic` (the default: nothing to download) or `folder` (`<root>/<split>/<CLASS>/<image>`, e.g. Kermany). */
-    source: oneOf(['synthetic', 'folder']).default('synthetic'),
-    root: str().optional(),
-    /** Class folder name that is the positive label (folder source). */
-    positiveClass: str().default('PNEUMONIA'),
-    /** Square input size the images are cached at, pixels. */
-    imageSize: num(16, 1024, { integer: true }).default(64),
-    /** Share of train patients held out for validation (checkpoint selection). */
-    valFraction: num(0, 0.9, { open: true }).default(0.1),
-    /** Use only this many images of each split (stratified by label, seeded): for CI-sized runs. */
-    limit: obj({ train: num(4, 1e9, { integer: true }).optional(), test: num(4, 1e9, { integer: true }).optional() }).prefault({}),
-    /** Synthetic dataset (synthetic source): sizes, effusion prevalence, exposure spread (cxr-data's `exposure`; 0 = alike). */
-    synthetic: obj({
-      train: num(8, 1e7, { integer: true }).default(400),
-      test: num(8, 1e7, { integer: true }).default(200),
-      prevalence: num(0, 1, { open: true }).default(0.5),
-      exposure: num(0, 100).default(1),
-    }).prefault({}),
-    /** Skip unreadable images (counted and reported) instead of stopping. */
-    skipBadImages: bool().default(true),
-    /** Where the uint8 image cache lives; default `<out>/cache`. */
-    cacheDir: str().optional(),
-  }).prefault({}),
+  data: dataSchema.prefault({}),
+  /** Transfer: MoCo pretrains on this data (its own source and options) while the protocols train and test on `data`. */
+  pretrainData: dataSchema.optional(),
+  /** Transfer: a finished pretrain run directory or backbone file used as the MoCo initialisation (no pretraining job). */
+  mocoWeights: str().optional(),
   backbone: backboneSchema.prefault({}),
   /** Initialisations compared in `experiment`; default moco and random, plus imagenet when `imagenetWeights` is given. */
   initialisations: listOf(oneOf(INITIALISATIONS), { unique: true }).optional(),
@@ -164,6 +230,8 @@ const fieldsSchema = obj({
     knnK: num(1, 10000, { integer: true }).default(20),
     /** Checkpoint every this many steps (and at each epoch end). */
     checkpointEvery: num(1, 1e9, { integer: true }).default(500),
+    /** The two views' augmentation; default the paper's (flip p=0.5, rotation +-10 deg, random crop at the input size). */
+    augment: augmentSchema.prefault({}),
   }).prefault({}),
   protocols: listOf(oneOf(PROTOCOLS), { unique: true }).default((): Protocol[] => ['linear', 'finetune']),
   /** Label fractions of the train split, e.g. [0.01, 0.1, 1]. */
@@ -200,13 +268,42 @@ export const configSchema = fieldsSchema.transform((c, ctx) => {
   if (Array.isArray(draws) && draws.length !== c.fractions.length) {
     fail(['draws'], `has ${draws.length} entries but fractions has ${c.fractions.length}; give one per fraction or a single number`);
   }
-  if (c.data.source === 'folder' && !c.data.root) fail(['data', 'root'], 'required when data.source is "folder" (a directory laid out <split>/<CLASS>/<image>)');
+  const data = checkData(c.data, 'data', fail);
+  const pretrainData = c.pretrainData ? checkData(c.pretrainData, 'pretrainData', fail) : undefined;
+  if (pretrainData && pretrainData.imageSize !== data.imageSize) fail(['pretrainData', 'imageSize'], `${pretrainData.imageSize} differs from data.imageSize ${data.imageSize}; one backbone input size serves both`);
+  if (c.mocoWeights !== undefined && pretrainData) fail(['mocoWeights'], 'give either mocoWeights (an existing pretrain run or backbone file) or pretrainData (data to pretrain on), not both');
+  if ((c.mocoWeights !== undefined || pretrainData) && !initialisations.includes('moco')) {
+    fail([c.mocoWeights !== undefined ? 'mocoWeights' : 'pretrainData'], `only used by the "moco" initialisation, which initialisations ${show(initialisations)} leaves out`);
+  }
+  if (c.pretrain.augment.size !== undefined && c.pretrain.augment.size !== data.imageSize) fail(['pretrain', 'augment', 'size'], `${c.pretrain.augment.size} must equal data.imageSize ${data.imageSize} (the backbone's input)`);
   if (initialisations.includes('imagenet') && !c.imagenetWeights) {
     fail(['initialisations'], '"imagenet" needs imagenetWeights (a torchvision .pth or .safetensors file); this project cannot download ImageNet weights');
   }
   if (!initialisations.includes(c.compare.baseline)) fail(['compare', 'baseline'], `"${c.compare.baseline}" is not one of initialisations ${show(initialisations)}`);
-  return { ...c, initialisations, draws };
+  return { ...c, data, pretrainData, initialisations, draws };
 });
+
+const ROOT_HELP: Record<DataSource, string> = {
+  synthetic: '',
+  folder: 'a directory laid out <split>/<CLASS>/<image>',
+  chexpert: "the directory holding CheXpert-v1.0-small/ (the CSVs' Path column is relative to it)",
+  nih: 'the ChestX-ray14 directory: Data_Entry_2017_v2020.csv, train_val_list.txt, test_list.txt and the images at any depth',
+  'nlm-tb': 'a directory holding ChinaSet_AllFiles/ and/or MontgomerySet/ (CHNCXR_*_0|1.png, ClinicalReadings/)',
+};
+const SOURCE_BLOCKS = { folder: 'folder', chexpert: 'chexpert', nih: 'nih', nlmTb: 'nlm-tb' } as const;
+
+/** Rules of one data block: a root needs a source (no silent synthetic run), a source needs a root, per-source options fit the source. */
+function checkData<D extends z.output<typeof dataSchema>>(d: D, at: string, fail: (path: (string | number)[], message: string) => void): D & { source: DataSource } {
+  const choices = DATA_SOURCES.map((s) => `"${s}"`).join(', ');
+  if (d.root !== undefined && d.source === undefined) fail([at, 'source'], `required with ${at}.root (${show(d.root)}): one of ${choices}`);
+  const source: DataSource = d.source ?? 'synthetic';
+  if (d.source !== undefined && source !== 'synthetic' && !d.root) fail([at, 'root'], `required when ${at}.source is "${source}" (${ROOT_HELP[source]})`);
+  if (d.source === 'synthetic' && d.root !== undefined) fail([at, 'root'], `the synthetic source reads no files; set ${at}.source to one of ${choices}`);
+  for (const [key, owner] of Object.entries(SOURCE_BLOCKS)) {
+    if (d[key as keyof typeof SOURCE_BLOCKS] !== undefined && source !== owner) fail([at, key], `applies to ${at}.source "${owner}" only, but the source is "${source}"`);
+  }
+  return { ...d, source };
+}
 
 /** Everything a run or a grid needs; every field has a default except `data.root`, `data.cacheDir`, `imagenetWeights` and `pretrain.lr`. */
 export type RunnerConfig = z.output<typeof configSchema>;
@@ -215,6 +312,18 @@ export type Initialisation = (typeof INITIALISATIONS)[number];
 /** `logistic`: L2 logistic regression fitted to convergence on the frozen features (not in the paper; the usual SSL linear evaluation). */
 export type Protocol = (typeof PROTOCOLS)[number];
 export type BackendName = (typeof BACKENDS)[number];
+export type DataConfig = RunnerConfig['data'];
+export type UncertaintyPolicy = (typeof POLICIES)[number];
+
+/** A data block's per-source options with their defaults filled in (they are stored only when given). */
+export function sourceOptions(d: DataConfig) {
+  return {
+    folder: d.folder ?? SOURCE_DEFAULTS.folder,
+    chexpert: d.chexpert ?? SOURCE_DEFAULTS.chexpert,
+    nih: d.nih ?? SOURCE_DEFAULTS.nih,
+    nlmTb: d.nlmTb ?? SOURCE_DEFAULTS.nlmTb,
+  };
+}
 
 function pathText(path: readonly PropertyKey[]): string {
   return path.reduce<string>((at, k) => (typeof k === 'number' ? `${at}[${k}]` : at ? `${at}.${String(k)}` : String(k)), '');

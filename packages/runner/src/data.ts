@@ -2,8 +2,14 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import {
   buildImageCache,
+  CHEXPERT_COMPETITION_TASKS,
   KERMANY_PATIENT_PATTERN,
+  loadCheXpert,
   loadImageFolder,
+  loadNihChestXray14,
+  loadNlmTb,
+  selectTasks,
+  shenzhenSplit,
   splitByPatient,
   subset,
   subsetImages,
@@ -12,18 +18,19 @@ import {
   type ImageSet,
   type SkippedImage,
 } from '@moco-cxr/cxr-data';
-import type { RunnerConfig } from './config';
+import { sourceOptions, type DataConfig, type RunnerConfig } from './config';
 import { Progress, type Io } from './progress';
 import { writeJsonAtomic } from './rundir';
 
 export type SplitName = 'train' | 'val' | 'test';
 
-/** One split as the protocols see it: an ImageSet in row order, with one 0/1 label per image. */
+/** One split as the protocols see it: an ImageSet in row order, with K labels (1 / 0 / NaN = masked) per image. */
 export interface SplitData {
   name: SplitName;
   /** Rows of `PreparedData.dataset`, in image order. */
   indices: number[];
   images: ImageSet;
+  /** N x K row-major, K = the number of tasks. */
   labels: Float32Array;
   paths: string[];
   patients: string[];
@@ -33,28 +40,32 @@ export interface SplitData {
 }
 
 export interface PreparedData {
-  /** The dataset of the images held (bad images skipped), one task. */
+  /** The dataset of the images held (bad images skipped), restricted to the tasks. */
   dataset: CxrDataset;
+  /** The tasks, in label-column order; the first is the main one (the pretraining monitor's). */
+  tasks: string[];
   task: string;
   train: SplitData;
   val: SplitData;
   test: SplitData;
   /** Train and validation images: what MoCo pretrains on (labels unused there). */
   pretrainImages: ImageSet;
-  /** Their labels, for the pretraining monitor's probe only. */
+  /** Their labels of the first task (NaN where unknown), for the pretraining monitor's probe only. */
   pretrainLabels: Float32Array;
   skipped: SkippedImage[];
   description: string;
 }
 
-function splitData(name: SplitName, ds: CxrDataset, images: ImageSet, rows: number[], taskIndex: number): SplitData {
+function splitData(name: SplitName, ds: CxrDataset, images: ImageSet, rows: number[]): SplitData {
   const K = ds.tasks.length;
   const studies = rows.map((i) => ds.samples[i].studyId ?? ds.samples[i].path);
+  const labels = new Float32Array(rows.length * K);
+  rows.forEach((i, j) => labels.set(ds.labels.subarray(i * K, (i + 1) * K), j * K));
   return {
     name,
     indices: rows,
     images: subsetImages(images, rows),
-    labels: Float32Array.from(rows, (i) => ds.labels[i * K + taskIndex]),
+    labels,
     paths: rows.map((i) => ds.samples[i].path),
     patients: rows.map((i) => ds.samples[i].patientId),
     studies,
@@ -62,82 +73,146 @@ function splitData(name: SplitName, ds: CxrDataset, images: ImageSet, rows: numb
   };
 }
 
-function countLabels(labels: Float32Array): { positive: number; negative: number } {
+/** Positives, negatives and masked (NaN) labels of task k in an N x K matrix. */
+function countLabels(labels: Float32Array, K: number, k: number): { positive: number; negative: number; masked: number } {
   let positive = 0;
-  for (const y of labels) positive += y === 1 ? 1 : 0;
-  return { positive, negative: labels.length - positive };
+  let negative = 0;
+  for (let i = k; i < labels.length; i += K) {
+    if (labels[i] === 1) positive++;
+    else if (labels[i] === 0) negative++;
+  }
+  return { positive, negative, masked: labels.length / K - positive - negative };
 }
 
 /** Resolves a data root given relative to the working directory (or via MOCO_CXR_DATA). */
-export function dataRoot(cfg: RunnerConfig): string {
-  const root = cfg.data.root ?? process.env.MOCO_CXR_DATA;
-  if (!root) throw new Error('data.root: no image folder given (use --data <dir>, data.root in the config, or MOCO_CXR_DATA)');
+export function dataRoot(cfg: RunnerConfig, d: DataConfig = cfg.data, path = 'data'): string {
+  const root = d.root ?? process.env.MOCO_CXR_DATA;
+  if (!root) throw new Error(`${path}.root: no data directory given (use --data <dir>, ${path}.root in the config, or MOCO_CXR_DATA)`);
   const abs = isAbsolute(root) ? root : resolve(root);
-  if (!existsSync(abs)) throw new Error(`data.root: ${abs} does not exist`);
+  if (!existsSync(abs)) throw new Error(`${path}.root: ${abs} does not exist`);
   return abs;
+}
+
+/** A file named in the config: absolute, or relative to the data root. */
+function underRoot(root: string, file: string, field: string): string {
+  const abs = isAbsolute(file) ? file : join(root, file);
+  if (!existsSync(abs)) throw new Error(`${field}: ${abs} does not exist`);
+  return abs;
+}
+
+/** The folder source's patient IDs: the Kermany names, each image its own patient, or the user's pattern. */
+function folderPattern(p: string): RegExp | 'per-image' | string {
+  return p === 'kermany' ? KERMANY_PATIENT_PATTERN : p;
+}
+
+/** Tasks a source trains by default, and the check that asked-for tasks exist. */
+function chooseTasks(full: CxrDataset, d: DataConfig, path: string, fallback: readonly string[]): CxrDataset {
+  const tasks = d.tasks ?? [...fallback];
+  const unknown = tasks.filter((t) => !full.tasks.includes(t));
+  if (unknown.length) throw new Error(`${path}.tasks: ${unknown.map((t) => JSON.stringify(t)).join(', ')} not among the tasks of the ${d.source} data (${full.tasks.join(', ')})`);
+  return tasks.length === full.tasks.length && tasks.every((t, k) => full.tasks[k] === t) ? full : selectTasks(full, tasks);
+}
+
+/** A source's rows: the dataset (all tasks asked for), and its train / test rows (val is carved from train, or given). */
+interface Loaded {
+  full: CxrDataset;
+  train: number[];
+  test: number[];
+  val?: number[];
+  description: string;
+}
+
+/** Reads a real-data source into the dataset contract with its splits; every error names the config field or file. */
+function loadSource(d: DataConfig, root: string, seed: number, path: string): Loaded {
+  const o = sourceOptions(d);
+  const rowsOf = (ds: CxrDataset, split: string) => ds.samples.flatMap((s, i) => (s.split === split ? [i] : []));
+  if (d.source === 'folder') {
+    const full = loadImageFolder(root, { positive: d.positiveClass, patientPattern: folderPattern(o.folder.patientPattern) });
+    const splitNames = new Set(full.samples.map((s) => s.split));
+    if (!splitNames.has('train') || !splitNames.has('test')) throw new Error(`${root}: expected train/ and test/ split folders, found ${[...splitNames].join(', ')}`);
+    return { full: chooseTasks(full, d, path, [d.positiveClass]), train: rowsOf(full, 'train'), test: rowsOf(full, 'test'), description: `image folder ${root}` };
+  }
+  if (d.source === 'chexpert') {
+    const opts = { uncertainty: o.chexpert.uncertainty, frontalOnly: o.chexpert.frontalOnly, tasks: d.tasks ?? [...CHEXPERT_COMPETITION_TASKS], root };
+    const tr = loadCheXpert(underRoot(root, o.chexpert.trainCsv, `${path}.chexpert.trainCsv`), opts);
+    const te = loadCheXpert(underRoot(root, o.chexpert.testCsv, `${path}.chexpert.testCsv`), opts);
+    const full: CxrDataset = { root, tasks: tr.tasks, labels: Float32Array.from([...tr.labels, ...te.labels]), samples: [...tr.samples.map((s) => ({ ...s, split: 'train' })), ...te.samples.map((s) => ({ ...s, split: 'test' }))] };
+    return { full, train: rowsOf(full, 'train'), test: rowsOf(full, 'test'), description: `CheXpert ${root} (${o.chexpert.trainCsv} / ${o.chexpert.testCsv}${o.chexpert.frontalOnly ? ', frontal views' : ''})` };
+  }
+  if (d.source === 'nih') {
+    const full = loadNihChestXray14(underRoot(root, o.nih.csv, `${path}.nih.csv`), {
+      root,
+      tasks: d.tasks ?? ['Effusion'],
+      trainValList: underRoot(root, o.nih.trainValList, `${path}.nih.trainValList`),
+      testList: underRoot(root, o.nih.testList, `${path}.nih.testList`),
+    });
+    return { full, train: rowsOf(full, 'train'), test: rowsOf(full, 'test'), description: `NIH ChestX-ray14 ${root} (official train_val / test lists)` };
+  }
+  // nlm-tb: the paper's split, 65 / 15 / 20 redrawn until every split's normal:TB ratio is in (0.9, 1.2).
+  const full = chooseTasks(loadNlmTb(root, { sets: o.nlmTb.sets }), d, path, ['Tuberculosis']);
+  const s = shenzhenSplit(full, { seed });
+  return { full, train: s.train, val: s.val, test: s.test, description: `NLM TB ${root} (${o.nlmTb.sets.join(' + ')}, 65/15/20 split with balanced normal:TB)` };
 }
 
 const memo = new Map<string, Promise<PreparedData>>();
 
 /**
  * The train / val / test splits a run uses, deterministic for a config: the synthetic dataset
- * (default) or an image folder `<root>/<split>/<CLASS>/<image>` (validation carved from train by
- * patient, test = the folder's test split), decoded once into the uint8 cache.
+ * (default), an image folder, CheXpert, NIH ChestX-ray14 or the NLM TB sets (validation carved from
+ * train by patient unless the source fixes it), decoded once into the uint8 cache. `which` picks
+ * `pretrainData` (transfer: MoCo pretrains on other data) when the config has one.
  */
-export function prepareData(cfg: RunnerConfig, io: Io, experimentDir: string): Promise<PreparedData> {
-  const key = JSON.stringify([cfg.data, cfg.seed, experimentDir]);
+export function prepareData(cfg: RunnerConfig, io: Io, experimentDir: string, which: 'data' | 'pretrainData' = 'data'): Promise<PreparedData> {
+  const d = which === 'pretrainData' && cfg.pretrainData ? cfg.pretrainData : cfg.data;
+  const path = d === cfg.data ? 'data' : 'pretrainData';
+  const key = JSON.stringify([d, cfg.seed, experimentDir]);
   let p = memo.get(key);
   if (!p) {
-    p = prepareDataUncached(cfg, io, experimentDir);
+    p = prepareDataUncached(d, path, cfg.seed, io, experimentDir);
     memo.set(key, p);
     p.catch(() => memo.delete(key));
   }
   return p;
 }
 
-async function prepareDataUncached(cfg: RunnerConfig, io: Io, experimentDir: string): Promise<PreparedData> {
-  const d = cfg.data;
+async function prepareDataUncached(d: DataConfig, path: string, seed: number, io: Io, experimentDir: string): Promise<PreparedData> {
   let dataset: CxrDataset;
   let images: ImageSet;
   let trainRows: number[];
   let testRows: number[];
+  let valRows: number[] | undefined;
   let skipped: SkippedImage[] = [];
   let description: string;
   if (d.source === 'synthetic') {
     const total = d.synthetic.train + d.synthetic.test;
     // Task 0 is the effusion-like finding; nodules are a second, distracting finding.
-    const synth = syntheticCxr({ count: total, size: d.imageSize, seed: cfg.seed, findings: { effusion: d.synthetic.prevalence, nodule: 0.3 }, exposure: d.synthetic.exposure });
-    dataset = synth.dataset;
+    const synth = syntheticCxr({ count: total, size: d.imageSize, seed, findings: { effusion: d.synthetic.prevalence, nodule: 0.3 }, exposure: d.synthetic.exposure });
+    dataset = chooseTasks(synth.dataset, d, path, [synth.dataset.tasks[0]]);
     images = synth.images;
     // Patients hold several images: split by patient so no patient is in both train and test.
-    const parts = splitByPatient(dataset, { sizes: { train: d.synthetic.train, test: d.synthetic.test }, seed: cfg.seed, stratify: [dataset.tasks[0]] });
+    const parts = splitByPatient(dataset, { sizes: { train: d.synthetic.train, test: d.synthetic.test }, seed, stratify: [dataset.tasks[0]] });
     trainRows = parts.train;
     testRows = parts.test;
-    description = `synthetic chest X-rays, ${total} images at ${d.imageSize} px (seed ${cfg.seed}${d.synthetic.exposure !== 1 ? `, exposure spread ${d.synthetic.exposure}` : ''})`;
+    description = `synthetic chest X-rays, ${total} images at ${d.imageSize} px (seed ${seed}${d.synthetic.exposure !== 1 ? `, exposure spread ${d.synthetic.exposure}` : ''})`;
   } else {
-    const root = dataRoot(cfg);
-    let full: CxrDataset;
-    try {
-      full = loadImageFolder(root, { positive: d.positiveClass, patientPattern: KERMANY_PATIENT_PATTERN });
-    } catch (err) {
-      // Folders whose file names carry no patient id: each image is its own patient.
-      if (!/patientPattern/.test((err as Error).message)) throw err;
-      if (!io.quiet) io.err(`data: file names do not carry Kermany-style patient ids; treating each image as its own patient\n`);
-      full = loadImageFolder(root, { positive: d.positiveClass });
-    }
-    const splitNames = new Set(full.samples.map((s) => s.split));
-    if (!splitNames.has('train') || !splitNames.has('test')) {
-      throw new Error(`${root}: expected train/ and test/ split folders, found ${[...splitNames].join(', ')}`);
-    }
-    let tr = full.samples.flatMap((s, i) => (s.split === 'train' ? [i] : []));
-    let te = full.samples.flatMap((s, i) => (s.split === 'test' ? [i] : []));
-    // A CI-sized slice: whole patients, stratified by label, seeded.
-    if (d.limit.train && d.limit.train < tr.length) tr = splitByPatient(full, { sizes: { keep: d.limit.train }, seed: cfg.seed, indices: tr }).keep;
-    if (d.limit.test && d.limit.test < te.length) te = splitByPatient(full, { sizes: { keep: d.limit.test }, seed: cfg.seed + 1, indices: te }).keep;
-    const selected = subset(full, [...tr, ...te]);
+    const root = dataRoot({ data: d } as RunnerConfig, d, path);
+    const loaded = loadSource(d, root, seed, path);
+    const full = loaded.full;
+    let tr = loaded.train;
+    let te = loaded.test;
+    let va = loaded.val ?? [];
+    // A CI-sized slice: whole patients, stratified by the first task, seeded.
+    const task0 = [full.tasks[0]];
+    if (d.limit.train && d.limit.train < tr.length) tr = splitByPatient(full, { sizes: { keep: d.limit.train }, seed, indices: tr, stratify: task0 }).keep;
+    if (d.limit.test && d.limit.test < te.length) te = splitByPatient(full, { sizes: { keep: d.limit.test }, seed: seed + 1, indices: te, stratify: task0 }).keep;
+    const tag = (rows: number[], split: string) => rows.map((i) => ({ i, split }));
+    const order = [...tag(tr, 'train'), ...tag(va, 'val'), ...tag(te, 'test')];
+    const picked = subset(full, order.map((o) => o.i));
+    // The run's own split names (NLM TB's val is fixed by the paper's split; NIH and CheXpert keep their lists').
+    picked.samples = picked.samples.map((s, j) => ({ ...s, split: order[j].split }));
     const cacheDir = d.cacheDir ? resolve(d.cacheDir) : join(experimentDir, 'cache');
-    const bar = new Progress(io, 'decode images', selected.samples.length, 'img');
-    const cache = await buildImageCache(selected, {
+    const bar = new Progress(io, 'decode images', picked.samples.length, 'img');
+    const cache = await buildImageCache(picked, {
       size: d.imageSize,
       cacheDir,
       onBadImage: d.skipBadImages ? 'skip' : 'throw',
@@ -146,40 +221,58 @@ async function prepareDataUncached(cfg: RunnerConfig, io: Io, experimentDir: str
     skipped = cache.skipped;
     dataset = cache.dataset;
     images = cache;
-    trainRows = dataset.samples.flatMap((s, i) => (s.split === 'train' ? [i] : []));
-    testRows = dataset.samples.flatMap((s, i) => (s.split === 'test' ? [i] : []));
-    description = `${root} (${dataset.samples.length} images at ${d.imageSize} px${skipped.length ? `, ${skipped.length} bad images skipped` : ''})`;
+    const rowsOf = (split: string) => dataset.samples.flatMap((s, i) => (s.split === split ? [i] : []));
+    trainRows = rowsOf('train');
+    testRows = rowsOf('test');
+    if (loaded.val) valRows = rowsOf('val');
+    description = `${loaded.description} (${dataset.samples.length} images at ${d.imageSize} px${skipped.length ? `, ${skipped.length} bad images skipped` : ''})`;
     if (skipped.length && !io.quiet) io.err(`data: skipped ${skipped.length} unreadable images, e.g. ${skipped[0].path}: ${skipped[0].reason}\n`);
   }
-  const task = dataset.tasks[0];
-  const K = dataset.tasks.length;
-  // Rows whose label is unknown cannot be scored on this binary task.
-  const known = (rows: number[]) => rows.filter((i) => !Number.isNaN(dataset.labels[i * K]));
+  const tasks = dataset.tasks;
+  const K = tasks.length;
+  // Rows with no known label on any task can be neither trained nor scored.
+  const known = (rows: number[]) => rows.filter((i) => Array.from(dataset.labels.subarray(i * K, (i + 1) * K)).some((v) => !Number.isNaN(v)));
+  // MoCo uses no labels: it still pretrains on the train images whose labels are all unknown.
+  const knownTrain = new Set(known(trainRows));
+  const unlabelled = trainRows.filter((i) => !knownTrain.has(i));
   trainRows = known(trainRows);
   testRows = known(testRows);
-  const carved = splitByPatient(dataset, { fractions: { train: 1 - d.valFraction, val: d.valFraction }, seed: cfg.seed, indices: trainRows, stratify: [task] });
+  let carved: { train: number[]; val: number[] };
+  if (valRows) carved = { train: trainRows, val: known(valRows) };
+  else {
+    carved = splitByPatient(dataset, { fractions: { train: 1 - d.valFraction, val: d.valFraction }, seed, indices: trainRows, stratify: [tasks[0]] });
+  }
+  const pretrainRows = [...carved.train, ...carved.val, ...unlabelled];
   const data: PreparedData = {
     dataset,
-    task,
-    train: splitData('train', dataset, images, carved.train, 0),
-    val: splitData('val', dataset, images, carved.val, 0),
-    test: splitData('test', dataset, images, testRows, 0),
-    pretrainImages: subsetImages(images, [...carved.train, ...carved.val]),
-    pretrainLabels: Float32Array.from([...carved.train, ...carved.val], (i) => dataset.labels[i * K]),
+    tasks,
+    task: tasks[0],
+    train: splitData('train', dataset, images, carved.train),
+    val: splitData('val', dataset, images, carved.val),
+    test: splitData('test', dataset, images, testRows),
+    pretrainImages: subsetImages(images, pretrainRows),
+    pretrainLabels: Float32Array.from(pretrainRows, (i) => dataset.labels[i * K]),
     skipped,
     description,
   };
   for (const s of [data.train, data.val, data.test]) {
-    const c = countLabels(s.labels);
-    if (c.positive === 0 || c.negative === 0) throw new Error(`data: the ${s.name} split has ${c.positive} positive and ${c.negative} negative images for task "${task}"; AUROC needs both (raise data.limit or data.valFraction)`);
+    tasks.forEach((task, k) => {
+      const c = countLabels(s.labels, K, k);
+      if (c.positive === 0 || c.negative === 0) {
+        throw new Error(`${path}: the ${s.name} split has ${c.positive} positive and ${c.negative} negative images for task "${task}"${c.masked ? ` (${c.masked} masked)` : ''}; AUROC needs both (raise ${path}.limit or ${path}.valFraction, or drop the task from ${path}.tasks)`);
+      }
+    });
   }
   return data;
 }
 
 export interface DataSummary {
   description: string;
+  /** The first (main) task, and every task. */
   task: string;
-  splits: Record<SplitName, { images: number; patients: number; positive: number; negative: number; imagesPerPatient: { max: number; mean: number } }>;
+  tasks: string[];
+  /** positive / negative count the first task; `perTask` every task (masked = NaN labels). */
+  splits: Record<SplitName, { images: number; patients: number; positive: number; negative: number; perTask: Record<string, { positive: number; negative: number; masked: number }>; imagesPerPatient: { max: number; mean: number } }>;
   patientsInTwoSplits: number;
   skipped: SkippedImage[];
 }
@@ -194,21 +287,28 @@ export async function inspectData(cfg: RunnerConfig, io: Io, opts: { out: string
     for (const p of s.patients) perPatient.set(p, (perPatient.get(p) ?? 0) + 1);
     for (const p of perPatient.keys()) (seen.get(p) ?? seen.set(p, new Set()).get(p)!).add(s.name);
     const counts = [...perPatient.values()];
+    const K = data.tasks.length;
+    const first = countLabels(s.labels, K, 0);
     splits[s.name] = {
       images: s.images.count,
       patients: perPatient.size,
-      ...countLabels(s.labels),
+      positive: first.positive,
+      negative: first.negative,
+      perTask: Object.fromEntries(data.tasks.map((t, k) => [t, countLabels(s.labels, K, k)])),
       imagesPerPatient: { max: Math.max(...counts), mean: s.images.count / perPatient.size },
     };
   }
   // The Kermany test split is given by its authors; a patient may appear in both train and test there.
   const patientsInTwoSplits = [...seen.values()].filter((v) => v.size > 1).length;
-  const summary: DataSummary = { description: data.description, task: data.task, splits, patientsInTwoSplits, skipped: data.skipped };
+  const summary: DataSummary = { description: data.description, task: data.task, tasks: data.tasks, splits, patientsInTwoSplits, skipped: data.skipped };
   writeJsonAtomic(join(opts.out, 'data-summary.json'), summary);
   if (!io.quiet) {
-    const lines = [`${data.description}; task "${data.task}"`, 'split   images  patients  positive  negative  max img/patient'];
+    const lines = [`${data.description}; task${data.tasks.length > 1 ? 's' : ''} ${data.tasks.map((t) => `"${t}"`).join(', ')}`, `split   images  patients  positive  negative  max img/patient${data.tasks.length > 1 ? `  (counts of "${data.task}")` : ''}`];
     for (const [name, s] of Object.entries(splits)) {
       lines.push(`${name.padEnd(6)}  ${String(s.images).padStart(6)}  ${String(s.patients).padStart(8)}  ${String(s.positive).padStart(8)}  ${String(s.negative).padStart(8)}  ${String(s.imagesPerPatient.max).padStart(15)}`);
+    }
+    if (data.tasks.length > 1) {
+      for (const t of data.tasks) lines.push(`${t}: ${(['train', 'val', 'test'] as const).map((n) => `${n} ${splits[n].perTask[t].positive}+/${splits[n].perTask[t].negative}-${splits[n].perTask[t].masked ? `/${splits[n].perTask[t].masked} masked` : ''}`).join(', ')}`);
     }
     lines.push(`patients in more than one split: ${patientsInTwoSplits}`);
     lines.push(`bad files: ${data.skipped.length}${data.skipped.slice(0, 10).map((s) => `\n  ${s.path}: ${s.reason}`).join('')}`);

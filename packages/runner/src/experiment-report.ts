@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { auroc, rocCurve } from '@moco-cxr/eval-metrics';
 import type { ExperimentComparisons } from './compare';
-import { readScores } from './compare';
-import type { RunnerConfig } from './config';
+import { readScores, taskCount } from './compare';
+import { sourceOptions, type RunnerConfig } from './config';
 import { cellId, jobDir, planGrid } from './grid';
 import { formatSeconds } from './progress';
 import type { PretrainPoint, RocSeries } from './report/figures';
@@ -19,7 +19,10 @@ export interface CellResults {
   draw: number;
   trainImages: number;
   valAuroc: number;
+  /** Mean over tasks when there are several (then `testAurocPerTask` holds each). */
   testAuroc: number;
+  testAurocPerTask?: Record<string, number>;
+  tasks?: string[];
   testLevel: 'study' | 'image';
   epochs: number;
   seconds: number;
@@ -49,15 +52,20 @@ export function buildReportData(experimentDir: string, cfg: RunnerConfig, compar
       const dir = join(experimentDir, 'cells', cellId(protocol, init, smallest, 0));
       if (!isFinished(dir)) continue;
       const s = readScores(dir);
-      const curve = rocCurve(s.labels, s.scores);
-      roc.push({ protocol, initialisation: init, fraction: smallest, fpr: Array.from(curve.fpr), tpr: Array.from(curve.tpr), auroc: auroc(s.labels, s.scores) });
+      // The first (main) task's curve, over its labelled rows.
+      const K = taskCount(s);
+      const rows = s.ids.flatMap((_, i) => (Number.isNaN(s.labels[i * K]) ? [] : [i]));
+      const y = rows.map((i) => s.labels[i * K]);
+      const p = rows.map((i) => s.scores[i * K]);
+      const curve = rocCurve(y, p);
+      roc.push({ protocol, initialisation: init, fraction: smallest, fpr: Array.from(curve.fpr), tpr: Array.from(curve.tpr), auroc: auroc(y, p) });
     }
   }
   const historyFile = join(experimentDir, 'pretrain', 'history.json');
   const pretrain = existsSync(historyFile) ? readJson<PretrainPoint[]>(historyFile) : [];
-  const source = cfg.data.source === 'synthetic' ? `synthetic chest X-rays (${cfg.data.synthetic.train} train / ${cfg.data.synthetic.test} test, seeded)` : `image folder ${cfg.data.root}`;
   const context = [
-    `data: ${source}${cfg.data.limit.train || cfg.data.limit.test ? `, limited to ${cfg.data.limit.train ?? 'all'} train / ${cfg.data.limit.test ?? 'all'} test images` : ''}; input ${cfg.data.imageSize} px`,
+    `data: ${describeData(cfg.data)}; input ${cfg.data.imageSize} px${cfg.data.tasks && cfg.data.tasks.length > 1 ? `; tasks ${cfg.data.tasks.join(', ')} (one head output each, NaN labels masked)` : ''}`,
+    ...(cfg.initialisations.includes('moco') ? [`MoCo pretrained on: ${cfg.mocoWeights ? `the given weights ${cfg.mocoWeights}` : cfg.pretrainData ? `${describeData(cfg.pretrainData)} (transfer: the baselines and every protocol train and test on the data above)` : 'the train and validation images of the data above (labels unused)'}`] : []),
     `backbone: ${cfg.backbone.name}${Object.keys(cfg.backbone.options).length ? ` ${JSON.stringify(cfg.backbone.options)}` : ''}; initialisations: ${cfg.initialisations.join(', ')}${cfg.imagenetWeights ? ` (ImageNet weights ${cfg.imagenetWeights})` : ''}`,
     `MoCo pretraining: ${cfg.pretrain.epochs} epochs, batch ${cfg.pretrain.batchSize}, queue ${cfg.pretrain.queueSize}, T ${cfg.pretrain.temperature}, m ${cfg.pretrain.momentum}`,
     `protocols: ${cfg.protocols.join(', ')}; label fractions ${cfg.fractions.join(', ')} with ${Array.isArray(cfg.draws) ? cfg.draws.join('/') : cfg.draws} draws (sampled by patient)`,
@@ -78,6 +86,20 @@ export function buildReportData(experimentDir: string, cfg: RunnerConfig, compar
     cells,
     confidence: cfg.compare.confidence,
   };
+}
+
+/** One line naming a data block's source, where it lives and its limits. */
+export function describeData(d: RunnerConfig['data']): string {
+  const o = sourceOptions(d);
+  const limit = d.limit.train || d.limit.test ? `, limited to ${d.limit.train ?? 'all'} train / ${d.limit.test ?? 'all'} test images` : '';
+  const where: Record<string, string> = {
+    synthetic: `synthetic chest X-rays (${d.synthetic.train} train / ${d.synthetic.test} test, seeded)`,
+    folder: `image folder ${d.root}`,
+    chexpert: `CheXpert ${d.root}${o.chexpert.frontalOnly ? ' (frontal views)' : ''}, uncertain labels ${typeof o.chexpert.uncertainty === 'string' ? `"${o.chexpert.uncertainty}"` : JSON.stringify(o.chexpert.uncertainty)}`,
+    nih: `NIH ChestX-ray14 ${d.root} (official lists)`,
+    'nlm-tb': `NLM TB ${d.root} (${o.nlmTb.sets.join(' + ')})`,
+  };
+  return `${where[d.source]}${limit}`;
 }
 
 /** The limits of what an experiment's page can claim, read from its config. */

@@ -49,9 +49,10 @@ export function cellId(protocol: Protocol, init: Initialisation, fraction: numbe
 export function planGrid(config: RunnerConfig): JobSpec[] {
   const jobs: JobSpec[] = [];
   const base = { version: 1 as const, seed: config.seed, config };
-  const needsPretrain = config.initialisations.includes('moco');
+  // With mocoWeights the MoCo backbone exists already (transfer from an earlier pretrain run).
+  const needsPretrain = config.initialisations.includes('moco') && !config.mocoWeights;
   if (needsPretrain) jobs.push({ ...base, id: 'pretrain', kind: 'pretrain', dependsOn: [], outDir: 'pretrain' });
-  const initDeps = (init: Initialisation) => (init === 'moco' ? ['pretrain'] : []);
+  const initDeps = (init: Initialisation) => (init === 'moco' && needsPretrain ? ['pretrain'] : []);
   if (config.protocols.includes('linear') || config.protocols.includes('logistic')) {
     for (const init of config.initialisations) {
       jobs.push({ ...base, id: `features-${init}`, kind: 'features', init, dependsOn: initDeps(init), outDir: join('features', init) });

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { createBackbone, type Backbone } from '@moco-cxr/backbones';
 import { initBackend, type BackendInfo } from '@moco-cxr/compute';
 import { sampleFraction } from '@moco-cxr/cxr-data';
@@ -50,6 +50,12 @@ export function weightsFor(init: Initialisation, cfg: RunnerConfig, experimentDi
   if (init === 'random') return undefined;
   if (override) return backboneFileOf(override);
   if (init === 'imagenet') return cfg.imagenetWeights;
+  if (cfg.mocoWeights) {
+    // Transfer: MoCo weights from an earlier pretrain run (possibly on other data) or a backbone file.
+    const given = backboneFileOf(resolve(cfg.mocoWeights));
+    if (!existsSync(given)) throw new Error(`mocoWeights: ${given} does not exist (give a finished pretrain run directory or a backbone .safetensors / .pth file)`);
+    return given;
+  }
   const file = backboneFileOf(join(experimentDir, 'pretrain'));
   if (!existsSync(file)) throw new Error(`${file}: the MoCo-pretrained backbone is missing; run the pretrain job first (moco-cxr run-job ${join(experimentDir, 'jobs', 'pretrain.json')})`);
   return file;
@@ -152,7 +158,8 @@ export function protocolEpochs(p: ProtocolConfig, fraction: number): number {
 export function drawRows(data: PreparedData, fraction: number, draws: number, draw: number, seed: number): number[] {
   const train = data.train;
   if (fraction >= 1) return range(train.images.count);
-  const all = sampleFraction(data.dataset, fraction, { draws, seed, by: 'patient', indices: train.indices });
+  // Every draw holds a positive and a negative of every task (an error says so when none can).
+  const all = sampleFraction(data.dataset, fraction, { draws, seed, by: 'patient', indices: train.indices, tasks: data.tasks });
   const chosen = all[draw];
   if (!chosen) throw new Error(`draw ${draw} does not exist: fraction ${fraction} has ${draws} draws (0-based)`);
   const position = new Map(train.indices.map((d, i) => [d, i]));
@@ -174,18 +181,29 @@ function protocolProgress(io: Io, label: string) {
   };
 }
 
-/** Test scores at the level the dataset supports (study max where studies exist), plus per-image rows. */
-async function writeScores(run: RunDir, split: SplitData, scores: ArrayLike<number>) {
+/** Test scores at the level the dataset supports (study max where studies exist), per task and their mean, plus per-image rows. */
+async function writeScores(run: RunDir, split: SplitData, scores: ArrayLike<number>, tasks: string[]) {
+  const K = tasks.length;
   const labels = Array.from(split.labels);
-  const evaluation = evaluateScores(labels, scores, split.hasStudies ? { studyIds: split.studies } : {});
-  const csv = ['path,patient,study,label,score', ...split.paths.map((p, i) => `${csvCell(p)},${csvCell(split.patients[i])},${csvCell(split.studies[i])},${labels[i]},${scores[i]}`)].join('\n');
+  const evaluation = evaluateScores(labels, scores, { tasks: K, ...(split.hasStudies ? { studyIds: split.studies } : {}) });
+  const cell = (a: ArrayLike<number>, i: number) => Array.from({ length: K }, (_, k) => a[i * K + k]).join(',');
+  const head = K === 1 ? 'label,score' : [...tasks.map((t) => `label:${t}`), ...tasks.map((t) => `score:${t}`)].map(csvCell).join(',');
+  const csv = [`path,patient,study,${head}`, ...split.paths.map((p, i) => `${csvCell(p)},${csvCell(split.patients[i])},${csvCell(split.studies[i])},${cell(labels, i)},${cell(scores, i)}`)].join('\n');
   writeFileAtomic(run.path('scores.csv'), `${csv}\n`);
+  // labels and scores are rows x tasks, row-major (one value per row when there is one task).
+  const level = evaluation.study ?? evaluation;
+  const perTask = Object.fromEntries(tasks.map((t, k) => [t, level.aurocPerTask[k]]));
   if (evaluation.study) {
-    writeJsonAtomic(run.path('scores.json'), { level: 'study', ids: evaluation.study.studyIds.map(String), labels: Array.from(evaluation.study.labels), scores: Array.from(evaluation.study.scores) });
-    return { auroc: evaluation.study.auroc, imageAuroc: evaluation.auroc, level: 'study' as const, rows: evaluation.study.count };
+    writeJsonAtomic(run.path('scores.json'), { level: 'study', tasks, ids: evaluation.study.studyIds.map(String), labels: Array.from(evaluation.study.labels), scores: Array.from(evaluation.study.scores) });
+    return { auroc: evaluation.study.auroc, imageAuroc: evaluation.auroc, perTask, level: 'study' as const, rows: evaluation.study.count };
   }
-  writeJsonAtomic(run.path('scores.json'), { level: 'image', ids: split.paths, labels, scores: Array.from(scores) });
-  return { auroc: evaluation.auroc, imageAuroc: evaluation.auroc, level: 'image' as const, rows: evaluation.count };
+  writeJsonAtomic(run.path('scores.json'), { level: 'image', tasks, ids: split.paths, labels, scores: Array.from(scores) });
+  return { auroc: evaluation.auroc, imageAuroc: evaluation.auroc, perTask, level: 'image' as const, rows: evaluation.count };
+}
+
+/** The label rows (K values each) of some rows of an N x K matrix. */
+function labelRows(labels: Float32Array, K: number, rows: number[]): number[][] {
+  return rows.map((i) => Array.from(labels.subarray(i * K, (i + 1) * K)));
 }
 
 function csvCell(s: string): string {
@@ -221,14 +239,15 @@ async function runCellJob(spec: JobSpec, experimentDir: string, run: RunDir, io:
     const train = readFeatures(fdir, 'train', d, data.train.images.count);
     const val = readFeatures(fdir, 'val', d, data.val.images.count);
     const test = readFeatures(fdir, 'test', d, data.test.images.count);
-    const common = { trainFeatures: rows(train, d, trainRows), trainLabels: trainRows.map((i) => data.train.labels[i]), valFeatures: val, valLabels: Array.from(data.val.labels), featureDim: d };
+    const K = data.tasks.length;
+    const common = { trainFeatures: rows(train, d, trainRows), trainLabels: labelRows(data.train.labels, K, trainRows), valFeatures: val, valLabels: labelRows(data.val.labels, K, range(data.val.images.count)), featureDim: d };
     let head: LinearHead;
     if (protocol === 'logistic') {
       if (!io.quiet) io.err(`  ${label}: logistic regression, l2 in ${JSON.stringify(cfg.logistic.l2)}\n`);
       const r = logisticProtocol({ ...common, l2: cfg.logistic.l2 });
       ({ head, valAuroc } = r);
       steps = r.candidates.reduce((a, c) => a + c.iterations, 0);
-      history = { l2: r.l2, candidates: r.candidates };
+      history = { l2: r.l2, candidates: r.candidates, perTask: Object.fromEntries(data.tasks.map((t, k) => [t, r.perTask[k]])) };
     } else {
       const r = linearProtocol({
         ...common,
@@ -278,7 +297,7 @@ async function runCellJob(spec: JobSpec, experimentDir: string, run: RunDir, io:
       backbone.dispose();
     }
   }
-  const scored = await writeScores(run, data.test, testScores);
+  const scored = await writeScores(run, data.test, testScores, data.tasks);
   writeJsonAtomic(run.path('history.json'), history);
   const seconds = (Date.now() - started) / 1000;
   run.metric({ event: 'cell', id: spec.id, valAuroc, testAuroc: scored.auroc, steps, seconds });
@@ -292,6 +311,8 @@ async function runCellJob(spec: JobSpec, experimentDir: string, run: RunDir, io:
     trainImages: trainRows.length,
     valAuroc,
     testAuroc: scored.auroc,
+    ...(data.tasks.length > 1 ? { testAurocPerTask: scored.perTask } : {}),
+    tasks: data.tasks,
     testLevel: scored.level,
     epochs,
     seconds,
@@ -341,8 +362,8 @@ export async function evaluateCheckpoint(runDir: string, split: SplitName, out: 
         backbone.dispose();
       }
     }
-    const scored = await writeScores(run, target, scores);
-    const results = { runDir, split, auroc: scored.auroc, imageAuroc: scored.imageAuroc, level: scored.level, rows: scored.rows };
+    const scored = await writeScores(run, target, scores, data.tasks);
+    const results = { runDir, split, auroc: scored.auroc, imageAuroc: scored.imageAuroc, ...(data.tasks.length > 1 ? { aurocPerTask: scored.perTask } : {}), level: scored.level, rows: scored.rows };
     run.finish(results);
     if (!io.quiet) io.err(`evaluate: ${split} AUROC ${scored.auroc.toFixed(4)} over ${scored.rows} ${scored.level === 'study' ? 'studies (max over images)' : 'images'}; per-image scores: ${run.path('scores.csv')}\n`);
     return results;

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { subsetImages } from '@moco-cxr/cxr-data';
+import { mocoCxrAugment, mocoV2Augment, type AugmentOptions } from '@moco-cxr/cxr-augment';
 import { pretrain, PretrainAbortError, type EpochRecord, type LrSchedule } from '@moco-cxr/moco';
 import type { RunnerConfig } from './config';
 import { Rng } from '@moco-cxr/rng';
@@ -24,6 +25,17 @@ function schedule(cfg: RunnerConfig): LrSchedule {
   if (p.schedule === 'step') return { kind: 'step', milestones: p.stepEpochs, gamma: 0.1 };
   if (p.schedule === 'cosine') return { kind: 'cosine', epochs: p.epochs };
   return { kind: 'constant' };
+}
+
+/** The two views' augmentation: the config's fields over its preset (the paper's flip + rotation, or MoCo v2's). */
+export function pretrainAugment(cfg: RunnerConfig): AugmentOptions {
+  const { preset, ...over } = cfg.pretrain.augment;
+  const base = preset === 'moco-v2' ? mocoV2Augment : mocoCxrAugment;
+  const out: AugmentOptions = { ...base };
+  for (const [k, v] of Object.entries(over)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  // MoCo v2's jitter works on [0, 1] pixels: keep its clipping when the config gives new factors.
+  if (out.colorJitter && !('clip' in out.colorJitter)) out.colorJitter = { ...out.colorJitter, clip: [0, 1] };
+  return out;
 }
 
 /** Epoch 0 (the network at initialisation) and every epoch's loss and probe AUROCs, over every call of a resumed run. */
@@ -61,14 +73,18 @@ export function epochLine(e: EpochRecord, epochs: number, etaSeconds?: number): 
  * labelled sample of them. Resumes from the checkpoint in the run directory.
  */
 export async function runPretrainJob(cfg: RunnerConfig, run: RunDir, io: Io, experimentDir: string) {
-  const data = await prepareData(cfg, io, experimentDir);
+  // Transfer: pretrainData (when given) is what MoCo sees; the protocols use data.
+  const data = await prepareData(cfg, io, experimentDir, 'pretrainData');
   const backbone = await makeBackbone(cfg, cfg.imagenetWeights);
   const p = cfg.pretrain;
   const mocoDir = run.path(MOCO_SUBDIR);
   try {
     // The monitor's probe: a fixed, seeded sample of the pretraining images with their labels
     // (file order may be sorted by class); labels serve only this diagnostic, never the training.
-    const probeRows = new Rng(cfg.seed).shuffle(Array.from({ length: data.pretrainImages.count }, (_, i) => i)).slice(0, p.probeSize);
+    const probeRows = new Rng(cfg.seed)
+      .shuffle(Array.from({ length: data.pretrainImages.count }, (_, i) => i))
+      .filter((i) => !Number.isNaN(data.pretrainLabels[i]))
+      .slice(0, p.probeSize);
     let bar: Progress | undefined;
     const say = (m: string) => (bar ? bar.log(`pretrain: ${m}`) : !io.quiet && io.err(`pretrain: ${m}\n`));
     const train = (signal?: AbortSignal) =>
@@ -83,6 +99,7 @@ export async function runPretrainJob(cfg: RunnerConfig, run: RunDir, io: Io, exp
         imagenetInit: Boolean(cfg.imagenetWeights),
         weightDecay: p.weightDecay,
         batchSize: p.batchSize,
+        augment: pretrainAugment(cfg),
         epochs: p.epochs,
         schedule: schedule(cfg),
         seed: cfg.seed,
@@ -131,6 +148,7 @@ export async function runPretrainJob(cfg: RunnerConfig, run: RunDir, io: Io, exp
       initialProbe: result.initialProbe,
       final: last,
       images: data.pretrainImages.count,
+      data: data.description,
     };
   } finally {
     backbone.dispose();

@@ -5,6 +5,8 @@ import type { TopLevelSpec } from 'vega-lite';
 /** One configuration's AUROC at one label fraction: point estimate and 95% bootstrap CI. */
 export interface AurocPoint {
   protocol: string;
+  /** The task (or 'mean over tasks'); the report draws one panel per task. */
+  task?: string;
   initialisation: string;
   fraction: number;
   auroc: number;
@@ -97,7 +99,7 @@ const fractionAxis = {
 };
 
 /** The paper's figure: AUROC vs label fraction, a line per initialisation, 95% CI bars, a panel per protocol. */
-export function aurocVsFractionSpec(points: AurocPoint[]): TopLevelSpec {
+export function aurocVsFractionSpec(points: AurocPoint[], task?: string): TopLevelSpec {
   const fractions = [...new Set(points.map((p) => p.fraction))].sort((a, b) => a - b);
   const lo = Math.min(...points.map((p) => p.lo));
   const hi = Math.max(...points.map((p) => p.hi));
@@ -106,7 +108,7 @@ export function aurocVsFractionSpec(points: AurocPoint[]): TopLevelSpec {
   const color = { field: 'initialisation', type: 'nominal' as const, title: 'initialisation' };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: 'AUROC vs label fraction (95% bootstrap CI)',
+    title: `AUROC vs label fraction${task ? `: ${task}` : ''} (95% bootstrap CI)`,
     data: { values: points.map((p) => ({ ...p })) },
     facet: { column: { field: 'protocol', type: 'nominal', title: 'protocol', sort: ['linear', 'logistic', 'finetune'] } },
     spec: {

@@ -12,6 +12,8 @@ export interface Estimate {
 /** One paired comparison: configuration A vs B at one protocol and label fraction. */
 export interface ComparisonRow {
   protocol: string;
+  /** The task (or the mean over tasks) this row compares; absent in one-task results written before tasks were named. */
+  task?: string;
   /** Null when the compared runs do not share one label fraction. */
   fraction: number | null;
   a: string;
@@ -73,8 +75,9 @@ const initName = (s: string) => INIT_NAMES[s] ?? s;
 export function summarise(rows: ComparisonRow[], confidence = 0.95): string[] {
   const pct = `${Math.round(confidence * 100)}% CI`;
   const ci = (e: Estimate) => `${pct} ${signed(e.lo)} to ${signed(e.hi)}`;
+  const several = severalTasks(rows);
   return rows.map((r) => {
-    const where = `${PROTOCOL_NAMES[r.protocol] ?? r.protocol}, ${r.fraction === null ? 'mixed label fractions' : `${fmtFraction(r.fraction)} of the labels`}${r.drawsA > 1 ? ` (${r.drawsA} draws)` : ''}`;
+    const where = `${several && r.task ? `${r.task}: ` : ''}${PROTOCOL_NAMES[r.protocol] ?? r.protocol}, ${r.fraction === null ? 'mixed label fractions' : `${fmtFraction(r.fraction)} of the labels`}${r.drawsA > 1 ? ` (${r.drawsA} draws)` : ''}`;
     const a = initName(r.a);
     const b = initName(r.b);
     const d = r.difference;
@@ -85,13 +88,19 @@ export function summarise(rows: ComparisonRow[], confidence = 0.95): string[] {
   });
 }
 
-/** The comparison table in the paper's form, as Markdown. */
+/** Whether rows (or points) span more than one task: then tables get a task column and the report a panel per task. */
+export function severalTasks(rows: readonly { task?: string }[]): boolean {
+  return new Set(rows.map((r) => r.task ?? '')).size > 1;
+}
+
+/** The comparison table in the paper's form, as Markdown (with a task column when there are several tasks). */
 export function comparisonMarkdown(rows: ComparisonRow[], confidence = 0.95): string {
   const pct = `${Math.round(confidence * 100)}% CI`;
-  const lines = [`| protocol | label fraction | A | AUROC A [${pct}] | B | AUROC B [${pct}] | A - B [${pct}] | p | replicates |`, '|---|---|---|---|---|---|---|---|---|'];
+  const several = severalTasks(rows);
+  const lines = [`| ${several ? 'task | ' : ''}protocol | label fraction | A | AUROC A [${pct}] | B | AUROC B [${pct}] | A - B [${pct}] | p | replicates |`, `|${several ? '---|' : ''}---|---|---|---|---|---|---|---|---|`];
   for (const r of rows) {
     lines.push(
-      `| ${r.protocol} | ${fmtFraction(r.fraction)} (${r.drawsA === r.drawsB ? r.drawsA : `${r.drawsA}/${r.drawsB}`} draw${r.drawsA > 1 ? 's' : ''}) | ${r.a} | ${fmtEstimate(r.aurocA)} | ${r.b} | ${fmtEstimate(r.aurocB)} | ${fmtEstimate(r.difference, true)} | ${fmtP(r.pValue)} | ${r.replicates}${r.degenerate ? ` (${r.degenerate} degenerate)` : ''} |`,
+      `| ${several ? `${r.task ?? '-'} | ` : ''}${r.protocol} | ${fmtFraction(r.fraction)} (${r.drawsA === r.drawsB ? r.drawsA : `${r.drawsA}/${r.drawsB}`} draw${r.drawsA > 1 ? 's' : ''}) | ${r.a} | ${fmtEstimate(r.aurocA)} | ${r.b} | ${fmtEstimate(r.aurocB)} | ${fmtEstimate(r.difference, true)} | ${fmtP(r.pValue)} | ${r.replicates}${r.degenerate ? ` (${r.degenerate} degenerate)` : ''} |`,
     );
   }
   return lines.join('\n');
@@ -99,8 +108,9 @@ export function comparisonMarkdown(rows: ComparisonRow[], confidence = 0.95): st
 
 /** The same table as fixed-width text for the terminal. */
 export function comparisonText(rows: ComparisonRow[]): string {
-  const header = ['protocol', 'fraction', 'A', 'AUROC A', 'B', 'AUROC B', 'A - B', 'p'];
-  const body = rows.map((r) => [r.protocol, `${fmtFraction(r.fraction)} x${r.drawsA}`, r.a, fmtEstimate(r.aurocA), r.b, fmtEstimate(r.aurocB), fmtEstimate(r.difference, true), fmtP(r.pValue)]);
+  const several = severalTasks(rows);
+  const header = [...(several ? ['task'] : []), 'protocol', 'fraction', 'A', 'AUROC A', 'B', 'AUROC B', 'A - B', 'p'];
+  const body = rows.map((r) => [...(several ? [r.task ?? '-'] : []), r.protocol, `${fmtFraction(r.fraction)} x${r.drawsA}`, r.a, fmtEstimate(r.aurocA), r.b, fmtEstimate(r.aurocB), fmtEstimate(r.difference, true), fmtP(r.pValue)]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
@@ -129,7 +139,15 @@ function tableHtml(md: string): string {
 /** Renders the figures and writes `index.html`, `report.md` and `figures/*.svg|png` under `dir`. */
 export async function writeReport(data: ReportData, dir: string): Promise<WrittenReport> {
   const figures: Figure[] = [];
-  if (data.points.length) figures.push(await figure('auroc-vs-fraction', 'AUROC vs label fraction', aurocVsFractionSpec(data.points)));
+  if (data.points.length && !severalTasks(data.points)) figures.push(await figure('auroc-vs-fraction', 'AUROC vs label fraction', aurocVsFractionSpec(data.points)));
+  // A panel per task (and one for the mean over tasks) when several tasks were trained together.
+  if (severalTasks(data.points)) {
+    const tasks = [...new Set(data.points.map((p) => p.task ?? ''))];
+    for (const task of tasks) {
+      const slug = task.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+      figures.push(await figure(`auroc-vs-fraction-${slug}`, `AUROC vs label fraction: ${task}`, aurocVsFractionSpec(data.points.filter((p) => (p.task ?? '') === task), task)));
+    }
+  }
   if (data.roc.length) figures.push(await figure('roc', 'ROC curves', rocSpec(data.roc)));
   if (data.pretrain.length) figures.push(await figure('pretraining', 'Pretraining monitor', pretrainSpec(data.pretrain)));
   const written = figures.map((f) => {
@@ -140,11 +158,12 @@ export async function writeReport(data: ReportData, dir: string): Promise<Writte
     return { name: f.name, svg, png };
   });
   const table = data.comparisons.length ? comparisonMarkdown(data.comparisons, data.confidence) : '_No comparisons (fewer than two initialisations finished)._';
+  const taskCol = severalTasks(data.points);
   const perConfig = data.points.length
     ? [
-        '| protocol | label fraction | initialisation | AUROC [95% CI] | draws |',
-        '|---|---|---|---|---|',
-        ...data.points.map((p) => `| ${p.protocol} | ${fmtFraction(p.fraction)} | ${p.initialisation} | ${fmtEstimate({ estimate: p.auroc, lo: p.lo, hi: p.hi })} | ${p.draws} |`),
+        `| ${taskCol ? 'task | ' : ''}protocol | label fraction | initialisation | AUROC [95% CI] | draws |`,
+        `|${taskCol ? '---|' : ''}---|---|---|---|---|`,
+        ...data.points.map((p) => `| ${taskCol ? `${p.task ?? '-'} | ` : ''}${p.protocol} | ${fmtFraction(p.fraction)} | ${p.initialisation} | ${fmtEstimate({ estimate: p.auroc, lo: p.lo, hi: p.hi })} | ${p.draws} |`),
       ].join('\n')
     : '';
   const md = [
