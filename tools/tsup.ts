@@ -3,12 +3,16 @@ import type { Options } from 'tsup';
 
 const buildTsconfig = fileURLToPath(new URL('./tsconfig.build.json', import.meta.url));
 
-/** One tsup config for every package: ESM + CJS, .d.ts and .d.cts, Node 20. */
-export function packageConfig(entry: Record<string, string> | string[] = ['src/index.ts']): Options {
+/**
+ * One tsup config for every package: ESM + CJS, .d.ts and .d.cts, Node 20. `inlineTypesFrom`:
+ * packages whose types the .d.ts copies in, for a type-only import of a package that is not a
+ * dependency (so installing this package alone still type-checks).
+ */
+export function packageConfig(entry: Record<string, string> | string[] = ['src/index.ts'], options: { inlineTypesFrom?: string[] } = {}): Options {
   return {
     entry,
     format: ['esm', 'cjs'],
-    dts: true,
+    dts: options.inlineTypesFrom ? { resolve: options.inlineTypesFrom } : true,
     tsconfig: buildTsconfig,
     target: 'node20',
     platform: 'node',

@@ -1,4 +1,5 @@
 import { defineConfig } from 'tsup';
 import { packageConfig } from '../../tools/tsup';
 
-export default defineConfig(packageConfig());
+// ImageSet is a type-only import from cxr-data, which is not a dependency: its type is copied into the .d.ts.
+export default defineConfig(packageConfig(undefined, { inlineTypesFrom: ['@moco-cxr/cxr-data'] }));

@@ -51,19 +51,24 @@ describe('initBackend', () => {
     expect(tf.getBackend()).toBe('wasm');
   });
 
-  it('falls back to one SIMD thread with a note when the threaded start times out', async () => {
-    const warn = console.warn;
-    const warnings: string[] = [];
-    console.warn = (...args: unknown[]) => warnings.push(args.join(' '));
+  it('falls back to one SIMD thread with a warning (returned and to onWarning, never printed) when the threaded start times out', async () => {
+    const written: string[] = [];
+    const saved = [console.warn, console.error, console.log, process.stderr.write, process.stdout.write] as const;
+    const capture = (...args: unknown[]) => void written.push(args.join(' '));
+    console.warn = console.error = console.log = capture;
+    process.stderr.write = process.stdout.write = ((chunk: unknown) => (capture(chunk), true)) as typeof process.stderr.write;
+    const told: string[] = [];
     try {
-      const info = await initBackend({ prefer: 'wasm', threads: 2, threadInitTimeoutMs: 1 });
+      const info = await initBackend({ prefer: 'wasm', threads: 2, threadInitTimeoutMs: 1, onWarning: (w) => told.push(w) });
       expect(info).toMatchObject({ backend: 'wasm', threads: 1, simd: true });
       expect(info.notes.join(' ')).toMatch(/did not start within 1 ms/);
-      expect(warnings.join(' ')).toMatch(/using one thread/);
+      expect(info.warnings).toEqual([expect.stringMatching(/^wasm: threaded wasm start failed, using one thread: .*did not start within 1 ms/)]);
+      expect(told).toEqual(info.warnings);
       expect(tf.tidy(() => tf.sum(tf.ones([100])).dataSync()[0])).toBe(100);
     } finally {
-      console.warn = warn;
+      [console.warn, console.error, console.log, process.stderr.write, process.stdout.write] = saved;
     }
+    expect(written).toEqual([]);
   });
 });
 

@@ -23,6 +23,8 @@ export interface InitBackendOptions {
   kernels?: KernelSet | 'auto';
   /** Instruction set of the native kernels. Default: $MOCO_CXR_NATIVE_ISA, else the best this CPU runs. */
   nativeIsa?: NativeIsa;
+  /** Called with each warning as it happens (also listed in `BackendInfo.warnings`); the package never prints. */
+  onWarning?: (message: string) => void;
 }
 
 export interface BackendInfo {
@@ -33,6 +35,8 @@ export interface BackendInfo {
   simd: boolean;
   /** Why a faster choice was skipped (missing package, fallback after a hung threaded start). */
   notes: string[];
+  /** What the user should be told: the backend runs slower than asked (threaded wasm fell back to one thread). */
+  warnings: string[];
   /** Which kernels compute on wasm: 'native' (the addon) or 'wasm' (tfjs'); null on other backends. */
   kernels: KernelSet | null;
   /** The native kernels' instruction set ('avx512', 'avx2', 'generic'), or null when they are off. */
@@ -52,8 +56,8 @@ let pthreadWorkers: ThreadPatch['workers'] = [];
 /** What initBackend chose, or null before it ran. */
 export function backendInfo(): BackendInfo | null {
   if (!current) return null;
-  const { backend, threads, simd, notes, kernels, nativeIsa } = current;
-  return { backend, threads, simd, notes: [...notes], kernels, nativeIsa };
+  const { backend, threads, simd, notes, warnings, kernels, nativeIsa } = current;
+  return { backend, threads, simd, notes: [...notes], warnings: [...warnings], kernels, nativeIsa };
 }
 
 /**
@@ -178,12 +182,12 @@ async function start(name: BackendName, options: InitBackendOptions, notes: stri
       throw new Error(`${pkg} is not installed or failed to load (${e instanceof Error ? e.message.split('\n')[0] : String(e)}); install it with npm install ${pkg}@4.22.0`);
     }
     await setBackendOrThrow('tensorflow');
-    return { backend: name, threads: os.cpus().length, simd: false, notes, kernels: null, nativeIsa: null };
+    return { backend: name, threads: os.cpus().length, simd: false, notes, warnings: [], kernels: null, nativeIsa: null };
   }
   if (name === 'cpu') {
     await import('@tensorflow/tfjs-backend-cpu');
     await setBackendOrThrow('cpu');
-    return { backend: 'cpu', threads: 1, simd: false, notes, kernels: null, nativeIsa: null };
+    return { backend: 'cpu', threads: 1, simd: false, notes, warnings: [], kernels: null, nativeIsa: null };
   }
   return startWasm(options, notes);
 }
@@ -201,6 +205,7 @@ let wasmPathsSet = false;
 async function startWasm(options: InitBackendOptions, notes: string[]): Promise<BackendInfo> {
   const wasm: WasmModule = await import('@tensorflow/tfjs-backend-wasm');
   const requested = Math.min(options.threads ?? os.cpus().length, MAX_WASM_THREADS);
+  const warnings: string[] = [];
   if (options.threads !== undefined && options.threads > MAX_WASM_THREADS) {
     notes.push(`wasm: threads capped at ${MAX_WASM_THREADS} (tfjs pre-creates 8 pthread workers)`);
   }
@@ -216,10 +221,11 @@ async function startWasm(options: InitBackendOptions, notes: string[]): Promise<
   if (requested > 1 && threadsAvailable) {
     try {
       const threads = await startWasmThreaded(wasm, factory, requested, options);
-      return { backend: 'wasm', threads, simd: true, notes, kernels: null, nativeIsa: null };
+      return { backend: 'wasm', threads, simd: true, notes, warnings: [], kernels: null, nativeIsa: null };
     } catch (e) {
       const msg = `threaded wasm start failed, using one thread: ${e instanceof Error ? e.message : String(e)}`;
-      console.warn(`@moco-cxr/compute: ${msg}`);
+      warnings.push(`wasm: ${msg}`);
+      options.onWarning?.(`wasm: ${msg}`);
       notes.push(`wasm: ${msg}`);
     }
   } else if (requested > 1) {
@@ -229,7 +235,7 @@ async function startWasm(options: InitBackendOptions, notes: string[]): Promise<
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   wasm.setThreadsCount(1);
   await setBackendOrThrow('wasm');
-  return { backend: 'wasm', threads: wasm.getThreadsCount(), simd, notes, kernels: null, nativeIsa: null };
+  return { backend: 'wasm', threads: wasm.getThreadsCount(), simd, notes, warnings, kernels: null, nativeIsa: null };
 }
 
 /** Removes a started (or hung) wasm backend and registers its factory again, so it can restart. */

@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
+// The training step needs gradients, which tfjs-core alone does not register: compute registers them (and its kernels).
+import '@moco-cxr/compute';
 import type { Rng } from '@moco-cxr/rng';
 import type { WeightLayout } from '@moco-cxr/backbones';
 import { createProjectionHead, type HeadKind, type ProjectionHead } from './heads';

@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
+// Fine-tuning needs gradients, which tfjs-core alone does not register: compute registers them (and its kernels).
+import '@moco-cxr/compute';
 import { Rng } from '@moco-cxr/rng';
 import { augment, type AugmentOptions } from '@moco-cxr/cxr-augment';
 import type { ImageSet } from '@moco-cxr/cxr-data';

@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { readConfigFile, resolveConfig, mergeConfig, type BackendName, type RunnerConfig } from './config';
+import { readConfigFile, resolveConfig, mergeConfig, type BackendChoice, type RunnerConfig } from './config';
 import type { Io } from './progress';
 
 /** A usage problem (bad flag, missing argument): exit code 2. */
@@ -127,7 +127,7 @@ export function commandConfig(ctx: CommandContext, overrides: Record<string, unk
   const flags: Record<string, unknown> = {};
   const seed = intFlag(ctx.values.seed, 'seed');
   if (seed !== undefined) flags.seed = seed;
-  if (ctx.values.backend !== undefined) flags.backend = ctx.values.backend as BackendName;
+  if (ctx.values.backend !== undefined) flags.backend = ctx.values.backend as BackendChoice;
   const threads = intFlag(ctx.values.threads, 'threads');
   if (threads !== undefined) flags.threads = threads;
   const merged = mergeConfig(mergeConfig(fromFile, overrides), flags);

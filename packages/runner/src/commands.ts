@@ -14,7 +14,7 @@ import { comparisonText } from './report/report';
 import { failureFromOutput } from './cli-error';
 import { lockHolder } from './dir-lock';
 import { isFinished, readJson, RunDir, writeJsonAtomic } from './rundir';
-import { queueCommands, queueOptions, queueTarget } from './queue/commands';
+import { queueCommands, queueOptions, queueTarget } from './queue/queue-commands';
 
 const dataOptions = {
   data: { type: 'string' as const, valueName: 'dir', description: 'image folder laid out <split>/<CLASS>/<image> (default: the synthetic dataset)' },
@@ -260,7 +260,7 @@ async function experimentSteps(cfg: RunnerConfig, out: string, ctx: CommandConte
     return { experimentDir: out, jobs: paths };
   }
   if (opts.queue) {
-    const { enqueueExperiment } = await import('./queue/commands');
+    const { enqueueExperiment } = await import('./queue/queue-commands');
     return enqueueExperiment(cfg, out, all, io, opts.queue, Boolean(opts.wait));
   }
   const grid = await runGrid(out, all, specPaths, io, opts.jobs, ctx);

@@ -311,7 +311,8 @@ export type ProtocolConfig = z.output<typeof protocolSchema>;
 export type Initialisation = (typeof INITIALISATIONS)[number];
 /** `logistic`: L2 logistic regression fitted to convergence on the frozen features (not in the paper; the usual SSL linear evaluation). */
 export type Protocol = (typeof PROTOCOLS)[number];
-export type BackendName = (typeof BACKENDS)[number];
+/** `backend` in a config: `auto` or one of compute's `BackendName`s. */
+export type BackendChoice = (typeof BACKENDS)[number];
 export type DataConfig = RunnerConfig['data'];
 export type UncertaintyPolicy = (typeof POLICIES)[number];
 

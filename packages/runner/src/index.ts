@@ -10,7 +10,7 @@ export { writeReport, comparisonMarkdown, comparisonText } from './report/report
 export { renderSvg, svgToPng, rasterise, aurocVsFractionSpec, rocSpec, pretrainSpec } from './report/figures';
 export { demoConfig } from './demo';
 export { Progress, processIo, formatSeconds } from './progress';
-export type { RunnerConfig, ProtocolConfig, Initialisation, Protocol, BackendName } from './config';
+export type { RunnerConfig, ProtocolConfig, Initialisation, Protocol, BackendChoice } from './config';
 export type { JobSpec, JobKind } from './grid';
 export type { RunInfo } from './rundir';
 export type { JobOutcome } from './pipeline';

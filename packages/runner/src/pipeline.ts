@@ -35,12 +35,13 @@ export interface JobOutcome {
 let backendPromise: Promise<BackendInfo> | undefined;
 let backendKey = '';
 
-/** Starts the configured backend once per process. */
-export function startBackend(cfg: RunnerConfig): Promise<BackendInfo> {
+/** Starts the configured backend once per process; its warnings (a slower start than asked) go to `io`. */
+export function startBackend(cfg: RunnerConfig, io?: Io): Promise<BackendInfo> {
   const key = `${cfg.backend}/${cfg.threads}`;
   if (backendPromise && key === backendKey) return backendPromise;
   backendKey = key;
-  const started = initBackend({ ...(cfg.backend === 'auto' ? {} : { prefer: cfg.backend }), ...(cfg.threads > 0 ? { threads: cfg.threads } : {}) });
+  const onWarning = (w: string) => io?.err(`moco-cxr: warning: ${w}\n`);
+  const started = initBackend({ ...(cfg.backend === 'auto' ? {} : { prefer: cfg.backend }), ...(cfg.threads > 0 ? { threads: cfg.threads } : {}), onWarning });
   backendPromise = started;
   return started;
 }
@@ -88,7 +89,7 @@ async function executeLocked(spec: JobSpec, experimentDir: string, io: Io, opts:
   run.writeConfig({ ...spec.config, job: { id: spec.id, kind: spec.kind, init: spec.init, protocol: spec.protocol, fraction: spec.fraction, draw: spec.draw, draws: spec.draws, drawSeed: spec.drawSeed } });
   run.writeInfo();
   try {
-    const backend = await startBackend(spec.config);
+    const backend = await startBackend(spec.config, io);
     run.setBackend(backend);
     let results: unknown;
     if (spec.kind === 'pretrain') results = await runPretrainJob(spec.config, run, io, experimentDir);
@@ -331,7 +332,7 @@ export async function evaluateCheckpoint(runDir: string, split: SplitName, out: 
   const run = new RunDir(out, 'evaluate', cfg.seed, argv);
   if (run.finished) throw new Error(`${out} already holds a finished evaluation; use a new --out directory`);
   run.writeConfig({ ...cfg, evaluate: { runDir, split } });
-  run.setBackend(await startBackend(cfg));
+  run.setBackend(await startBackend(cfg, io));
   try {
     const experimentDir = findExperimentDir(runDir);
     const data = await prepareData(cfg, io, experimentDir);
