@@ -99,12 +99,20 @@ describe('config validation', () => {
     expect(problemsOf({ fractions: [0.01, 0.1], draws: [5, 5, 1] })).toEqual(['draws: has 3 entries but fractions has 2; give one per fraction or a single number']);
     expect(problemsOf({ data: { source: 'folder' } })[0]).toMatch(/^data\.root: required when data\.source is "folder"/);
     expect(problemsOf({ initialisations: ['imagenet', 'random'] })[0]).toMatch(/^initialisations: "imagenet" needs imagenetWeights/);
-    expect(problemsOf({ initialisations: ['moco', 'imagenet'], imagenetWeights: 'w.pth' })).toEqual(['compare.baseline: "random" is not one of initialisations ["moco", "imagenet"]']);
+    expect(problemsOf({ initialisations: ['moco', 'imagenet'], imagenetWeights: 'w.pth', compare: { baseline: 'random' } })).toEqual(['compare.baseline: "random" is not one of initialisations ["moco", "imagenet"]']);
   });
 
   it("defaults draws to the paper's (5 per fraction, 1 at 100%) and adds the ImageNet baseline when weights are given", () => {
     expect(resolveConfig({ fractions: [0.001, 0.01, 1] }).draws).toEqual([5, 5, 1]);
     expect(resolveConfig({ imagenetWeights: 'resnet18.pth' }).initialisations).toEqual(['moco', 'imagenet', 'random']);
+  });
+
+  it("compares against ImageNet when it is in the grid (the paper's gaps are MoCo minus ImageNet), else random init", () => {
+    expect(defaultConfig().compare.baseline).toBe('random');
+    expect(resolveConfig({ imagenetWeights: 'resnet18.pth' }).compare.baseline).toBe('imagenet');
+    expect(resolveConfig({ imagenetWeights: 'resnet18.pth', compare: { baseline: 'random' } }).compare.baseline).toBe('random');
+    const cfg = resolveConfig({ imagenetWeights: 'resnet18.pth' });
+    expect(resolveConfig(JSON.parse(JSON.stringify(cfg)))).toEqual(cfg);
   });
 
   it('reads YAML and JSON files, and names the file on syntax errors', () => {
@@ -222,6 +230,13 @@ describe('CLI usage errors', () => {
       'data.nlmTb: applies to data.source "nlm-tb" only, but the source is "nih"',
     ]);
     expect(problemsOf({ data: { source: 'chexpert', root: '/x', chexpert: { uncertainty: { Edema: 'maybe' } } } })[0]).toMatch(/^data\.chexpert\.uncertainty/);
+    // Task names the dataset fixes are checked before any image is read, with the nearest one.
+    expect(problemsOf({ data: { source: 'chexpert', root: '/x', tasks: ['Edema', 'Pleural Efusion'] } })).toEqual([
+      'data.tasks[1]: "Pleural Efusion" is not a task of the CheXpert data (did you mean "Pleural Effusion"?); its tasks are No Finding, Enlarged Cardiomediastinum, Cardiomegaly, Lung Opacity, Lung Lesion, Edema, Consolidation, Pneumonia, Atelectasis, Pneumothorax, Pleural Effusion, Pleural Other, Fracture, Support Devices',
+    ]);
+    expect(problemsOf({ data: { source: 'chexpert', root: '/x', chexpert: { uncertainty: { Atelectsis: 'ones', default: 'ignore' } } } })[0]).toMatch(/^data\.chexpert\.uncertainty\.Atelectsis: "Atelectsis" is not a task of the CheXpert data \(did you mean "Atelectasis"\?\)/);
+    expect(problemsOf({ data: { source: 'nih', root: '/x', tasks: ['Pleural Effusion'] } })[0]).toMatch(/^data\.tasks\[0\]: "Pleural Effusion" is not a task of the NIH ChestX-ray14 data; its tasks are Atelectasis, /);
+    expect(problemsOf({ pretrainData: { source: 'nlm-tb', root: '/y', tasks: ['TB'] } })).toEqual(['pretrainData.tasks[0]: "TB" is not a task of the NLM TB data; its tasks are Tuberculosis']);
     expect(problemsOf({ data: { source: 'nlm-tb', root: '/x', nlmTb: { sets: ['china'] } } })[0]).toMatch(/^data\.nlmTb\.sets\[0\]: expected one of "shenzhen", "montgomery", got "china"/);
     expect(problemsOf({ pretrainData: { root: '/x' } })[0]).toMatch(/^pretrainData\.source: required with pretrainData\.root/);
     expect(problemsOf({ pretrainData: { source: 'synthetic', imageSize: 32 } })[0]).toBe('pretrainData.imageSize: 32 differs from data.imageSize 64; one backbone input size serves both');
@@ -254,7 +269,9 @@ describe('CLI usage errors', () => {
     expect({ ...dense, backbone: chexpert.backbone }).toEqual(chexpert);
     expect(dense.backbone.name).toBe('densenet121');
     expect(loadConfig(ex('chexpert.yaml')).initialisations).toEqual(['moco', 'random']);
-    expect(resolveConfig({ ...(readConfigFile(ex('chexpert.yaml')) as object), imagenetWeights: 'r18.pth' }).initialisations).toEqual(['moco', 'imagenet', 'random']);
+    expect(resolveConfig({ ...(readConfigFile(ex('chexpert.yaml')) as object), imagenetWeights: 'r18.pth' })).toMatchObject({ initialisations: ['moco', 'imagenet', 'random'], compare: { baseline: 'imagenet' } });
+    expect(resolveConfig({ ...(readConfigFile(ex('shenzhen-transfer.yaml')) as object), imagenetWeights: 'r18.pth' })).toMatchObject({ initialisations: ['moco', 'imagenet', 'random'], compare: { baseline: 'imagenet' } });
+    expect(chexpert.compare.baseline).toBe('random');
     const transfer = loadConfig(ex('shenzhen-transfer.yaml'));
     expect(transfer.data).toMatchObject({ source: 'nlm-tb', imageSize: 224, nlmTb: { sets: ['shenzhen'] } });
     expect(transfer.pretrainData).toMatchObject({ source: 'chexpert', imageSize: 224, tasks: ['Pleural Effusion'] });

@@ -3,6 +3,7 @@ import { dirname, extname, resolve as resolvePath } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { validateBackboneOptions } from '@moco-cxr/backbones';
+import { CHEXPERT_TASKS, NIH_TASKS } from '@moco-cxr/cxr-data';
 import { MOCO_CXR_DEFAULTS } from '@moco-cxr/moco';
 import { LOGISTIC_L2_GRID, PROTOCOL_DEFAULTS } from '@moco-cxr/protocols';
 
@@ -251,8 +252,8 @@ const fieldsSchema = obj({
   compare: obj({
     replicates: num(10, 1e6, { integer: true }).default(500),
     confidence: num(0, 1, { open: true }).default(0.95),
-    /** The initialisation every other one is compared against. */
-    baseline: oneOf(INITIALISATIONS).default('random'),
+    /** The initialisation every other one is compared against; default imagenet when it is compared (the paper's gaps), else random. */
+    baseline: oneOf(INITIALISATIONS).optional(),
   }).prefault({}),
 });
 
@@ -279,8 +280,9 @@ export const configSchema = fieldsSchema.transform((c, ctx) => {
   if (initialisations.includes('imagenet') && !c.imagenetWeights) {
     fail(['initialisations'], '"imagenet" needs imagenetWeights (a torchvision .pth or .safetensors file); this project cannot download ImageNet weights');
   }
-  if (!initialisations.includes(c.compare.baseline)) fail(['compare', 'baseline'], `"${c.compare.baseline}" is not one of initialisations ${show(initialisations)}`);
-  return { ...c, data, pretrainData, initialisations, draws };
+  const baseline: Initialisation = c.compare.baseline ?? (initialisations.includes('imagenet') ? 'imagenet' : 'random');
+  if (!initialisations.includes(baseline)) fail(['compare', 'baseline'], `"${baseline}" is not one of initialisations ${show(initialisations)}`);
+  return { ...c, data, pretrainData, initialisations, draws, compare: { ...c.compare, baseline } };
 });
 
 const ROOT_HELP: Record<DataSource, string> = {
@@ -289,6 +291,12 @@ const ROOT_HELP: Record<DataSource, string> = {
   chexpert: "the directory holding CheXpert-v1.0-small/ (the CSVs' Path column is relative to it)",
   nih: 'the ChestX-ray14 directory: Data_Entry_2017_v2020.csv, train_val_list.txt, test_list.txt and the images at any depth',
   'nlm-tb': 'a directory holding ChinaSet_AllFiles/ and/or MontgomerySet/ (CHNCXR_*_0|1.png, ClinicalReadings/)',
+};
+/** The tasks of sources whose labels are fixed by the dataset (the folder's are its class folders). */
+const SOURCE_TASKS: Partial<Record<DataSource, { name: string; tasks: readonly string[] }>> = {
+  chexpert: { name: 'CheXpert', tasks: CHEXPERT_TASKS },
+  nih: { name: 'NIH ChestX-ray14', tasks: NIH_TASKS },
+  'nlm-tb': { name: 'NLM TB', tasks: ['Tuberculosis'] },
 };
 const SOURCE_BLOCKS = { folder: 'folder', chexpert: 'chexpert', nih: 'nih', nlmTb: 'nlm-tb' } as const;
 
@@ -301,6 +309,21 @@ function checkData<D extends z.output<typeof dataSchema>>(d: D, at: string, fail
   if (d.source === 'synthetic' && d.root !== undefined) fail([at, 'root'], `the synthetic source reads no files; set ${at}.source to one of ${choices}`);
   for (const [key, owner] of Object.entries(SOURCE_BLOCKS)) {
     if (d[key as keyof typeof SOURCE_BLOCKS] !== undefined && source !== owner) fail([at, key], `applies to ${at}.source "${owner}" only, but the source is "${source}"`);
+  }
+  // Task names fixed by the dataset are checked here, so a typo stops before any image is read.
+  const known = SOURCE_TASKS[source];
+  if (known) {
+    const unknown = (names: readonly string[], field: (string | number)[]) =>
+      names.forEach((t, i) => {
+        if (known.tasks.includes(t)) return;
+        const near = known.tasks.filter((k) => distance(k.toLowerCase(), t.toLowerCase()) <= 3);
+        fail([...field, ...(field.at(-1) === 'tasks' ? [i] : [])], `${show(t)} is not a task of the ${known.name} data${near.length ? ` (did you mean "${near[0]}"?)` : ''}; its tasks are ${known.tasks.join(', ')}`);
+      });
+    if (d.tasks) unknown(d.tasks, [at, 'tasks']);
+    const u = d.chexpert?.uncertainty;
+    if (source === 'chexpert' && u !== undefined && typeof u === 'object') {
+      for (const t of Object.keys(u)) if (t !== 'default') unknown([t], [at, 'chexpert', 'uncertainty', t]);
+    }
   }
   return { ...d, source };
 }

@@ -187,8 +187,8 @@ describe.skipIf(!present)(`experiment on every data source (skipped without the 
     // An option that does not fit the source.
     await fails('misfit', tiny({ data: { source: 'nih', root: nih.root, chexpert: { frontalOnly: false } } }), /data\.chexpert: applies to data\.source "chexpert" only, but the source is "nih"/);
     // An unknown task.
-    await fails('unknown-task', tiny({ data: { source: 'chexpert', root: chexpert.root, tasks: ['Pleural Efusion'], cacheDir: cache() } }), /unknown task "Pleural Efusion"; CheXpert tasks are No Finding/);
-    await fails('unknown-nlm-task', tiny({ data: { source: 'nlm-tb', root: tb.root, tasks: ['TB'], cacheDir: cache() } }), /data\.tasks: "TB" not among the tasks of the nlm-tb data \(Tuberculosis\)/);
+    await fails('unknown-task', tiny({ data: { source: 'chexpert', root: chexpert.root, tasks: ['Pleural Efusion'], cacheDir: cache() } }), /unknown-task\.yaml: data\.tasks\[0\]: "Pleural Efusion" is not a task of the CheXpert data \(did you mean "Pleural Effusion"\?\); its tasks are No Finding/);
+    await fails('unknown-nlm-task', tiny({ data: { source: 'nlm-tb', root: tb.root, tasks: ['TB'], cacheDir: cache() } }), /unknown-nlm-task\.yaml: data\.tasks\[0\]: "TB" is not a task of the NLM TB data; its tasks are Tuberculosis/);
     // A missing CSV column.
     const csv = readFileSync(chexpert.trainCsv, 'utf8');
     const broken = join(dir, 'chexpert', 'CheXpert-v1.0-small', 'no-view.csv');
