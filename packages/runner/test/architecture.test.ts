@@ -64,6 +64,7 @@ function runtimeImports(source: string): string[] {
     out.add(m[4]);
   }
   for (const m of code.matchAll(/(?:^|[^.\w])(?:import|require)\(\s*['"]([^'"]+)['"]\s*\)/g)) out.add(m[1]);
+  for (const m of code.matchAll(/^\s*import\s*['"]([^'"]+)['"]/gm)) out.add(m[1]); // side-effect import
   return [...out]
     .filter((s) => !s.startsWith('.') && !s.startsWith('node:'))
     .map((s) => (s.startsWith('@') ? s.split('/').slice(0, 2).join('/') : s.split('/')[0]));
