@@ -164,6 +164,11 @@ describe('loadNlmTb', () => {
   writeFileSync(join(tb, 'ChinaSet_AllFiles', 'ClinicalReadings', 'CHNCXR_0002_1.txt'), 'male 45yrs\nPTB in the right upper field\n');
   writeFileSync(join(tb, 'MontgomerySet', 'CXR_png', 'MCUCXR_0104_1.png'), 'x');
   writeFileSync(join(tb, 'MontgomerySet', 'ClinicalReadings', 'MCUCXR_0104_1.txt'), "Patient's Sex: F\nPatient's Age: 067Y\nright upper lobe cavity\n");
+  // Montgomery ships its lung masks under the radiographs' own names.
+  for (const side of ['leftMask', 'rightMask']) {
+    mkdirSync(join(tb, 'MontgomerySet', 'ManualMask', side), { recursive: true });
+    writeFileSync(join(tb, 'MontgomerySet', 'ManualMask', side, 'MCUCXR_0104_1.png'), 'mask');
+  }
 
   it('labels from the last digit, one patient per image, readings attached', () => {
     const ds = loadNlmTb(tb);
@@ -174,6 +179,14 @@ describe('loadNlmTb', () => {
     expect(ds.samples[0].sex).toBeUndefined();
     expect(ds.samples[1]).toMatchObject({ sex: 'M', age: 45, meta: { finding: 'PTB in the right upper field' } });
     expect(ds.samples[2]).toMatchObject({ patientId: 'MCUCXR_0104', sex: 'F', age: 67, meta: { dataset: 'montgomery', finding: 'right upper lobe cavity' } });
+  });
+  it('an image name found twice is an error naming both copies', () => {
+    const copy = join(dir, 'tb-twice');
+    mkdirSync(join(copy, 'a'), { recursive: true });
+    mkdirSync(join(copy, 'b'), { recursive: true });
+    writeFileSync(join(copy, 'a', 'CHNCXR_0001_0.png'), 'x');
+    writeFileSync(join(copy, 'b', 'CHNCXR_0001_0.png'), 'x');
+    expect(() => loadNlmTb(copy)).toThrow(/loadNlmTb: CHNCXR_0001_0\.png is found twice under .*tb-twice: a\/CHNCXR_0001_0\.png and b\/CHNCXR_0001_0\.png; keep one copy/);
   });
   it('parses reading variants and errors on a directory without images', () => {
     expect(parseClinicalReading('female 2months\nnormal')).toEqual({ sex: 'F', age: 2 / 12, finding: 'normal' });

@@ -5,6 +5,8 @@ import { entryKind, realDir } from './paths';
 import type { CxrDataset, CxrSample } from './types';
 
 const NLM_NAME = /^(CHNCXR|MCUCXR)_(\d+)_([01])\.png$/i;
+/** Lung-mask folders shipped beside the radiographs under the same file names (Montgomery's ManualMask/{left,right}Mask). */
+const MASK_DIR = /^(ManualMask|leftMask|rightMask|masks?)$/i;
 
 export interface ClinicalReading {
   sex?: string;
@@ -43,7 +45,7 @@ export interface NlmTbOptions {
 
 /**
  * Loads the NLM tuberculosis sets under `dir` (Shenzhen `CHNCXR_*_0|1.png`, Montgomery `MCUCXR_*_0|1.png`,
- * at any depth), with `ClinicalReadings/<stem>.txt` attached when present. Task: `Tuberculosis`.
+ * at any depth, lung-mask folders skipped), with `ClinicalReadings/<stem>.txt` attached when present. Task: `Tuberculosis`.
  */
 export function loadNlmTb(dir: string, options: NlmTbOptions = {}): CxrDataset {
   const root = resolve(dir);
@@ -68,7 +70,9 @@ export function loadNlmTb(dir: string, options: NlmTbOptions = {}): CxrDataset {
     for (const e of entries) {
       const full = join(d, e.name);
       const kind = entryKind(root, d, e);
-      if (kind === 'dir') walk(full);
+      if (kind === 'dir') {
+        if (!MASK_DIR.test(e.name)) walk(full);
+      }
       else if (kind === 'file' && NLM_NAME.test(e.name) && prefixes.has(e.name.slice(0, 6).toUpperCase())) images.push(full);
       else if (kind === 'file' && /\.txt$/i.test(e.name) && /^(CHNCXR|MCUCXR)_/i.test(e.name)) readings.set(basename(e.name, '.txt').toUpperCase(), full);
     }
@@ -76,6 +80,12 @@ export function loadNlmTb(dir: string, options: NlmTbOptions = {}): CxrDataset {
   walk(root);
   if (images.length === 0) throw new CxrDataError(`loadNlmTb: no ${[...prefixes].map((p) => `${p}_*_0|1.png`).join(' or ')} images under ${root}`, root);
   images.sort((a, b) => basename(a).localeCompare(basename(b)) || a.localeCompare(b));
+  // One image per name: a second copy would be a second image of the same patient (or not a radiograph at all).
+  for (let i = 1; i < images.length; i++) {
+    if (basename(images[i]).toUpperCase() === basename(images[i - 1]).toUpperCase()) {
+      throw new CxrDataError(`loadNlmTb: ${basename(images[i])} is found twice under ${root}: ${relative(root, images[i - 1])} and ${relative(root, images[i])}; keep one copy (mask folders such as ManualMask/ are skipped)`, images[i]);
+    }
+  }
   const samples: CxrSample[] = [];
   const labels = new Float32Array(images.length);
   images.forEach((full, i) => {
