@@ -24,6 +24,13 @@ export interface SyntheticOptions {
    * intensity normalisation); anatomy, pose, noise and findings are the same for every value. Default 1.
    */
   exposure?: number;
+  /**
+   * Height of the effusion's fluid as a fraction of the lung's height, [min, max] (default [0.25, 0.5]:
+   * a moderate effusion). At 32 px, 0.15-0.35 (the default before 0.1.0) shortens the aerated lung by
+   * about as much as the spread of lung length and dome height does, and MoCo's instance
+   * discrimination on a few hundred images encodes it no better than a random network does.
+   */
+  effusionHeight?: [number, number];
 }
 
 export interface SyntheticCxr {
@@ -63,7 +70,7 @@ function spreadUniform(rng: Rng, lo: number, hi: number, spread: number): number
   return mid + (rng.uniform(lo, hi) - mid) * spread;
 }
 
-function drawAnatomy(rng: Rng, effusion: boolean, nodule: boolean, exposure: number): Anatomy {
+function drawAnatomy(rng: Rng, effusion: boolean, nodule: boolean, exposure: number, effusionHeight: [number, number]): Anatomy {
   const lungTop = rng.uniform(0.12, 0.18);
   const lungBottom = rng.uniform(0.74, 0.82);
   const lungOffset = rng.uniform(0.18, 0.21);
@@ -88,11 +95,11 @@ function drawAnatomy(rng: Rng, effusion: boolean, nodule: boolean, exposure: num
     nodules: [],
   };
   if (effusion) {
-    // One side or both; a fluid height of 15-35% of the lung is visible at 32 px.
+    // One side or both; the fluid's height as a fraction of the lung's.
     const side = rng.int(3);
     for (const s of [0, 1]) {
       if (side === 2 || side === s) {
-        anatomy.effusion[s] = rng.uniform(0.15, 0.35);
+        anatomy.effusion[s] = rng.uniform(effusionHeight[0], effusionHeight[1]);
         anatomy.meniscus[s] = rng.uniform(0.04, 0.09);
       }
     }
@@ -223,6 +230,11 @@ export function syntheticCxr(options: SyntheticOptions): SyntheticCxr {
   if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= 1 && hi >= lo)) throw new CxrDataError(`syntheticCxr: imagesPerPatient must be integers 1 <= min <= max, got [${lo}, ${hi}]`);
   const exposure = options.exposure ?? 1;
   if (!(typeof exposure === 'number' && Number.isFinite(exposure) && exposure >= 0)) throw new CxrDataError(`syntheticCxr: exposure must be a finite number >= 0, got ${exposure}`);
+  const effusionHeight = options.effusionHeight ?? [0.25, 0.5];
+  const [eLo, eHi] = effusionHeight;
+  if (!(Number.isFinite(eLo) && Number.isFinite(eHi) && eLo > 0 && eLo <= eHi && eHi <= 1)) {
+    throw new CxrDataError(`syntheticCxr: effusionHeight must be [min, max] with 0 < min <= max <= 1 (fractions of the lung's height), got ${JSON.stringify(effusionHeight)}`);
+  }
   const rng = new Rng(seed);
   const K = tasks.length;
   const labels = new Float32Array(count * K);
@@ -233,7 +245,7 @@ export function syntheticCxr(options: SyntheticOptions): SyntheticCxr {
   while (samples.length < count) {
     const hasEff = findings.effusion !== undefined && rng.next() < findings.effusion;
     const hasNod = findings.nodule !== undefined && rng.next() < findings.nodule;
-    const an = drawAnatomy(rng, hasEff, hasNod, exposure);
+    const an = drawAnatomy(rng, hasEff, hasNod, exposure, effusionHeight);
     const sex = rng.int(2) === 0 ? 'M' : 'F';
     const age = 20 + rng.int(60);
     const n = lo + rng.int(hi - lo + 1);
