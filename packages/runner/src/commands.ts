@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { commandConfig, intFlag, UsageError, type Command, type CommandContext } from './cli-framework';
 import type { Initialisation, Protocol, RunnerConfig } from './config';
 import type { ExperimentComparisons } from './compare';
-import { demoConfig } from './demo';
+import { DEMO_NOTES, demoConfig } from './demo';
 import { gridStatus, jobCost, jobDir, planGrid, readJobSpec, runScheduled, writeJobSpecs, type JobSpec } from './grid';
 import type { JobOutcome } from './pipeline';
 import { isAbortError, type Interrupt } from './interrupt';
@@ -480,7 +480,8 @@ const demo: Command = {
     const out = resolve((ctx.values.out as string | undefined) ?? 'runs/demo');
     const fromFile = ctx.values.config ? commandConfig(ctx) : undefined;
     const cfg = fromFile ?? demoConfig({ seed: intFlag(ctx.values.seed, 'seed'), backend: ctx.values.backend as string | undefined });
-    const result = await runExperiment(cfg, out, ctx, { jobs: 1, title: 'moco-cxr demo: MoCo-CXR vs random init on synthetic chest X-rays' });
+    if (!ctx.io.quiet) ctx.io.err(`demo: seed ${cfg.seed}${fromFile ? '' : ctx.values.seed === undefined ? ' (fixed; --seed n for another)' : ''}\n`);
+    const result = await runExperiment(cfg, out, ctx, { jobs: 1, title: 'moco-cxr demo: MoCo-CXR vs random init on synthetic chest X-rays', ...(fromFile ? {} : { notes: [...DEMO_NOTES] }) });
     if (!ctx.io.quiet && 'report' in result && typeof result.report === 'object') ctx.io.out(`${result.report.html}\n`);
     return result;
   },

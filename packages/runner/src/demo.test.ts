@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -36,5 +36,6 @@ describe("the demo's claim", () => {
     const shown = `MoCo - random ${d.estimate.toFixed(3)} [${d.lo.toFixed(3)}, ${d.hi.toFixed(3)}]`;
     expect(d.estimate, shown).toBeGreaterThan(0);
     expect(d.lo, shown).toBeGreaterThan(0);
+    rmSync(dir, { recursive: true, force: true });
   }, 900_000);
 });
