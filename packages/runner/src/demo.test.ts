@@ -34,6 +34,7 @@ describe("the demo's claim", () => {
     expect([row!.a, row!.b]).toEqual(['moco', 'random']);
     const d = row!.difference;
     const shown = `MoCo - random ${d.estimate.toFixed(3)} [${d.lo.toFixed(3)}, ${d.hi.toFixed(3)}]`;
+    console.log(`demo claim, linear protocol at ${small * 100}% of the labels: ${shown}`);
     expect(d.estimate, shown).toBeGreaterThan(0);
     expect(d.lo, shown).toBeGreaterThan(0);
     rmSync(dir, { recursive: true, force: true });
