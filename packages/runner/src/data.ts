@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import {
   buildImageCache,
   CHEXPERT_COMPETITION_TASKS,
@@ -100,6 +100,20 @@ function underRoot(root: string, file: string, field: string): string {
   return abs;
 }
 
+/**
+ * The CSVs' Path column starts with `CheXpert-v1.0-small/`, so the root is the folder above it. A root set to
+ * that folder itself (or a CSV of the full-size download) is named with the fix, not only as a missing file.
+ */
+function checkCheXpertRoot(root: string, trainCsv: string, path: string): void {
+  if (isAbsolute(trainCsv) || existsSync(join(root, trainCsv))) return;
+  const inner = trainCsv.split(/[\\/]/)[0];
+  if (basename(root) === inner || existsSync(join(root, basename(trainCsv)))) {
+    throw new Error(`${path}.root: ${root} is the ${inner}/ folder itself; set ${path}.root to the folder that holds it (${dirname(root)}): the CSVs' Path column starts with ${inner}/`);
+  }
+  const full = ['CheXpert-v1.0', 'CheXpert-v1.0-small'].find((dir) => dir !== inner && existsSync(join(root, dir, basename(trainCsv))));
+  if (full) throw new Error(`${path}.chexpert.trainCsv: ${join(root, trainCsv)} does not exist, but ${join(root, full, basename(trainCsv))} does; set ${path}.chexpert.trainCsv and testCsv to ${full}/${basename(trainCsv)} and ${full}/valid.csv`);
+}
+
 /** The folder source's patient IDs: the Kermany names, each image its own patient, or the user's pattern. */
 function folderPattern(p: string): RegExp | 'per-image' | string {
   return p === 'kermany' ? KERMANY_PATIENT_PATTERN : p;
@@ -133,6 +147,7 @@ function loadSource(d: DataConfig, root: string, seed: number, path: string): Lo
     return { full: chooseTasks(full, d, path, [d.positiveClass]), train: rowsOf(full, 'train'), test: rowsOf(full, 'test'), description: `image folder ${root}` };
   }
   if (d.source === 'chexpert') {
+    checkCheXpertRoot(root, o.chexpert.trainCsv, path);
     const opts = { uncertainty: o.chexpert.uncertainty, frontalOnly: o.chexpert.frontalOnly, tasks: d.tasks ?? [...CHEXPERT_COMPETITION_TASKS], root };
     const tr = loadCheXpert(underRoot(root, o.chexpert.trainCsv, `${path}.chexpert.trainCsv`), opts);
     const te = loadCheXpert(underRoot(root, o.chexpert.testCsv, `${path}.chexpert.testCsv`), opts);

@@ -189,6 +189,8 @@ describe.skipIf(!present)(`experiment on every data source (skipped without the 
     // An unknown task.
     await fails('unknown-task', tiny({ data: { source: 'chexpert', root: chexpert.root, tasks: ['Pleural Efusion'], cacheDir: cache() } }), /unknown-task\.yaml: data\.tasks\[0\]: "Pleural Efusion" is not a task of the CheXpert data \(did you mean "Pleural Effusion"\?\); its tasks are No Finding/);
     await fails('unknown-nlm-task', tiny({ data: { source: 'nlm-tb', root: tb.root, tasks: ['TB'], cacheDir: cache() } }), /unknown-nlm-task\.yaml: data\.tasks\[0\]: "TB" is not a task of the NLM TB data; its tasks are Tuberculosis/);
+    // The root set to CheXpert-v1.0-small/ itself: the CSVs' paths start with it, so the fix is its parent.
+    await fails('inner-root', tiny({ data: { source: 'chexpert', root: join(chexpert.root, 'CheXpert-v1.0-small'), cacheDir: cache() } }), /data\.root: .*CheXpert-v1\.0-small is the CheXpert-v1\.0-small\/ folder itself; set data\.root to the folder that holds it \(.*chexpert\)/);
     // A missing CSV column.
     const csv = readFileSync(chexpert.trainCsv, 'utf8');
     const broken = join(dir, 'chexpert', 'CheXpert-v1.0-small', 'no-view.csv');
