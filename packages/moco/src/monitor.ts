@@ -1,3 +1,4 @@
+import { MOCO_CXR_DEFAULTS } from './defaults';
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '@moco-cxr/rng';
 import type { MocoBackbone } from './moco';
@@ -103,7 +104,7 @@ export class OnlineMonitor {
     const yTest = this.test.map((r) => this.labels[r]);
     const model = fitLogisticRegression(xTrain, yTrain, d, { l2: this.options.l2 ?? 1 });
     const linearAuroc = auroc(yTest, model.decision(xTest, this.test.length));
-    const knnAuroc = auroc(yTest, knnScores(xTrain, yTrain, xTest, d, { k: this.options.knnK ?? 20 }));
+    const knnAuroc = auroc(yTest, knnScores(xTrain, yTrain, xTest, d, { k: this.options.knnK ?? MOCO_CXR_DEFAULTS.knnK }));
     return { linearAuroc, knnAuroc, trainRows: this.train.length, testRows: this.test.length };
   }
 }

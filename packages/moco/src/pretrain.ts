@@ -1,3 +1,4 @@
+import { MOCO_CXR_DEFAULTS } from './defaults';
 import * as tf from '@tensorflow/tfjs-core';
 import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,24 +14,8 @@ import { createOptimizer, type Optimizer } from './optim';
 import { learningRate, type LrSchedule } from './schedule';
 import type { KeyBatchNorm } from './split-bn';
 
-/** The paper's (MoCo-CXR) pretraining settings. */
-export const MOCO_CXR_DEFAULTS = Object.freeze({
-  queueSize: 24576,
-  momentum: 0.999,
-  temperature: 0.2,
-  head: 'mlp' as HeadKind,
-  embeddingDim: 128,
-  optimizer: 'adam' as 'adam' | 'sgd',
-  /** Adam lr with ImageNet initialisation; x5 without. */
-  baseLearningRate: 1e-4,
-  randomInitLrFactor: 5,
-  weightDecay: 1e-4,
-  betas: [0.9, 0.999] as [number, number],
-  sgdMomentum: 0.9,
-  batchSize: 16,
-  epochs: 20,
-  schedule: { kind: 'step', milestones: [12, 18, 24], gamma: 0.1 } as LrSchedule,
-});
+export { MOCO_CXR_DEFAULTS } from './defaults';
+
 
 export interface PretrainOptions {
   /** The query encoder, trained in place (its key copy is made inside): a `createBackbone` network or any `MocoBackbone`. */
@@ -223,16 +208,16 @@ function resolveConfig(o: PretrainOptions) {
     augment: o.augment ?? mocoCxrAugment,
     keyBatchNorm: o.keyBatchNorm ?? { mode: 'batch' },
     seed: o.seed ?? 0,
-    checkpointEvery: o.checkpointEvery ?? 500,
+    checkpointEvery: o.checkpointEvery ?? MOCO_CXR_DEFAULTS.checkpointEvery,
     maxSteps: o.maxSteps ?? null,
     maxSeconds: o.maxSeconds ?? null,
-    logEvery: o.logEvery ?? 50,
+    logEvery: o.logEvery ?? MOCO_CXR_DEFAULTS.logEvery,
     monitor: monitor
       ? {
           probeCount: monitor.probe.images.count,
           probePositives: Array.from(monitor.probe.labels).filter((v) => v === 1).length,
           everyEpochs: monitor.everyEpochs ?? 1,
-          knnK: monitor.knnK ?? 20,
+          knnK: monitor.knnK ?? MOCO_CXR_DEFAULTS.knnK,
           trainFraction: monitor.trainFraction ?? 0.5,
           l2: monitor.l2 ?? 1,
           seed: monitor.seed ?? 0,

@@ -34,7 +34,7 @@ describe('config validation', () => {
   it("takes the paper's defaults from @moco-cxr/moco and @moco-cxr/protocols", () => {
     const d = defaultConfig();
     const m = MOCO_CXR_DEFAULTS;
-    expect(d.pretrain).toMatchObject({ epochs: m.epochs, batchSize: m.batchSize, queueSize: m.queueSize, momentum: m.momentum, temperature: m.temperature, weightDecay: m.weightDecay });
+    expect(d.pretrain).toMatchObject({ epochs: m.epochs, batchSize: m.batchSize, queueSize: m.queueSize, momentum: m.momentum, temperature: m.temperature, weightDecay: m.weightDecay, checkpointEvery: m.checkpointEvery, knnK: m.knnK });
     expect(m.schedule.kind).toBe('step');
     expect(d.pretrain.schedule).toBe(m.schedule.kind);
     expect(d.pretrain.stepEpochs).toEqual(m.schedule.kind === 'step' ? m.schedule.milestones : []);

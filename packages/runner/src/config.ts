@@ -228,9 +228,9 @@ const fieldsSchema = obj({
     monitorEvery: num(0, 10000, { integer: true }).default(1),
     /** Images in the monitor's labelled probe set. */
     probeSize: num(8, 1e6, { integer: true }).default(512),
-    knnK: num(1, 10000, { integer: true }).default(20),
+    knnK: num(1, 10000, { integer: true }).default(M.knnK),
     /** Checkpoint every this many steps (and at each epoch end). */
-    checkpointEvery: num(1, 1e9, { integer: true }).default(500),
+    checkpointEvery: num(1, 1e9, { integer: true }).default(M.checkpointEvery),
     /** The two views' augmentation; default the paper's (flip p=0.5, rotation +-10 deg, random crop at the input size). */
     augment: augmentSchema.prefault({}),
   }).prefault({}),

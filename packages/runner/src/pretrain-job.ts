@@ -2,7 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { subsetImages } from '@moco-cxr/cxr-data';
 import { mocoCxrAugment, mocoV2Augment, type AugmentOptions } from '@moco-cxr/cxr-augment';
-import { pretrain, PretrainAbortError, type EpochRecord, type LrSchedule } from '@moco-cxr/moco';
+import { MOCO_CXR_DEFAULTS, pretrain, PretrainAbortError, type EpochRecord, type LrSchedule } from '@moco-cxr/moco';
 import type { RunnerConfig } from './config';
 import { Rng } from '@moco-cxr/rng';
 import { prepareData } from './data';
@@ -22,7 +22,7 @@ export function backboneFileOf(pathOrRunDir: string): string {
 
 function schedule(cfg: RunnerConfig): LrSchedule {
   const p = cfg.pretrain;
-  if (p.schedule === 'step') return { kind: 'step', milestones: p.stepEpochs, gamma: 0.1 };
+  if (p.schedule === 'step') return { kind: 'step', milestones: p.stepEpochs, gamma: MOCO_CXR_DEFAULTS.schedule.kind === 'step' ? MOCO_CXR_DEFAULTS.schedule.gamma : undefined };
   if (p.schedule === 'cosine') return { kind: 'cosine', epochs: p.epochs };
   return { kind: 'constant' };
 }
