@@ -30,21 +30,26 @@ describe('threaded wasm', () => {
     // The wasm kernels: this checks XNNPACK's pool (native kernels have their own, tested in native.test.ts).
     const info = await initBackend({ prefer: 'wasm', threads: 2, kernels: 'wasm' });
     expect(info.threads).toBe(2);
-    const before = threadTicks();
-    convs();
-    const after = threadTicks();
-    let total = 0;
-    let busiestWorker = 0;
-    for (const [tid, v] of after) {
-      const d = v - (before.get(tid) ?? 0);
-      total += d;
-      // Threads that did not exist before initBackend are the wasm pthread workers.
-      if (!preexisting.has(tid)) busiestWorker = Math.max(busiestWorker, d);
+    // A round in which the OS gave the worker no CPU (a loaded machine) says nothing either way,
+    // so up to 5 rounds are measured and the best share counts.
+    let best = { share: 0, worker: 0, total: 0 };
+    for (let round = 0; round < 5 && best.share <= 0.05; round++) {
+      const before = threadTicks();
+      convs();
+      const after = threadTicks();
+      let total = 0;
+      let busiestWorker = 0;
+      for (const [tid, v] of after) {
+        const d = v - (before.get(tid) ?? 0);
+        total += d;
+        // Threads that did not exist before initBackend are the wasm pthread workers.
+        if (!preexisting.has(tid)) busiestWorker = Math.max(busiestWorker, d);
+      }
+      expect(total).toBeGreaterThan(0);
+      if (busiestWorker / total > best.share) best = { share: busiestWorker / total, worker: busiestWorker, total };
     }
-    expect(total).toBeGreaterThan(0);
-    // Unloaded, the pool worker takes about half the tiles. On a heavily shared machine the main
-    // thread steals most of them, so the bound only asks that the worker really computed.
-    expect(busiestWorker).toBeGreaterThanOrEqual(3);
-    expect(busiestWorker / total).toBeGreaterThan(0.005);
+    // Unloaded, the pool worker takes about half the tiles; the bound only asks that it really computed.
+    expect(best.worker).toBeGreaterThanOrEqual(3);
+    expect(best.share).toBeGreaterThan(0.005);
   }, 180_000);
 });
