@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { readConfigFile, resolveConfig, mergeConfig, type BackendChoice, type RunnerConfig } from './config';
+import { readConfigFile, resolveConfig, mergeConfig, withAbsolutePaths, type BackendChoice, type RunnerConfig } from './config';
 import type { Io } from './progress';
 
 /** A usage problem (bad flag, missing argument): exit code 2. */
@@ -118,7 +118,9 @@ function intFlag(value: string | undefined, flag: string): number | undefined {
 
 /**
  * The config a command runs with: the file given by --config (validated), then the command's
- * own overrides, then --seed / --backend / --threads; every problem names its field.
+ * own overrides, then --seed / --backend / --threads; every problem names its field. Relative paths
+ * (data.root, mocoWeights, ...) are made absolute against the working directory here, once, so the run
+ * directories and job specs written from this config work from any directory.
  */
 export function commandConfig(ctx: CommandContext, overrides: Record<string, unknown> = {}): RunnerConfig {
   const fromFile = ctx.values.config ? readConfigFile(ctx.values.config) : {};
@@ -131,7 +133,7 @@ export function commandConfig(ctx: CommandContext, overrides: Record<string, unk
   const threads = intFlag(ctx.values.threads, 'threads');
   if (threads !== undefined) flags.threads = threads;
   const merged = mergeConfig(mergeConfig(fromFile, overrides), flags);
-  return resolveConfig(merged, ctx.values.config ? `${ctx.values.config} (with command-line overrides)` : 'command-line options');
+  return withAbsolutePaths(resolveConfig(merged, ctx.values.config ? `${ctx.values.config} (with command-line overrides)` : 'command-line options'));
 }
 
 export { intFlag };

@@ -3,7 +3,7 @@ import { existsSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { commandConfig, intFlag, UsageError, type Command, type CommandContext } from './cli-framework';
-import type { Initialisation, Protocol, RunnerConfig } from './config';
+import { withAbsolutePaths, type Initialisation, type Protocol, type RunnerConfig } from './config';
 import type { ExperimentComparisons } from './compare';
 import { DEMO_NOTES, demoConfig } from './demo';
 import { gridStatus, jobCost, jobDir, planGrid, readJobSpec, runScheduled, writeJobSpecs, type JobSpec } from './grid';
@@ -192,6 +192,8 @@ export async function runExperiment(cfg: RunnerConfig, out: string, ctx: Command
   const io = ctx.io;
   if (!(opts.jobs >= 1)) throw new UsageError(`--jobs: expected a positive integer, got ${opts.jobs}`);
   const started = Date.now();
+  // Job specs may run in another directory or on another machine: every path in them is absolute.
+  cfg = withAbsolutePaths(cfg);
   const run = new RunDir(out, 'experiment', cfg.seed, ctx.argv);
   // A resumed grid must be the same grid: refuse a different config in a directory holding results.
   run.writeConfig(cfg);

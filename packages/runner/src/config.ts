@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { dirname, extname, resolve as resolvePath } from 'node:path';
+import { dirname, extname, isAbsolute, resolve as resolvePath } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { validateBackboneOptions } from '@moco-cxr/backbones';
@@ -433,6 +433,27 @@ export function readConfigFile(path: string, seen: string[] = []): unknown {
 /** Reads, validates and fills a config file. */
 export function loadConfig(path: string): RunnerConfig {
   return resolveConfig(readConfigFile(path), path);
+}
+
+/**
+ * The config with every path it names made absolute against `base` (the working directory, where a
+ * config's relative paths have always pointed from): `data.root` / `cacheDir`, the same in
+ * `pretrainData`, `mocoWeights`, `imagenetWeights` and `backbone.options.weights`. Done once when a
+ * run or grid is planned, so its job specs and recorded config work from any directory. The files a
+ * data block names inside its root (`chexpert.trainCsv`, ...) stay relative to that root.
+ */
+export function withAbsolutePaths<C extends RunnerConfig>(cfg: C, base: string = process.cwd()): C {
+  const abs = (p: unknown) => (typeof p === 'string' && p && !isAbsolute(p) ? resolvePath(base, p) : p);
+  const fix = <T extends object>(o: T, keys: string[]): T => {
+    const out = { ...o } as Record<string, unknown>;
+    for (const k of keys) if (out[k] !== undefined) out[k] = abs(out[k]);
+    return out as unknown as T;
+  };
+  const out: C = fix(cfg, ['mocoWeights', 'imagenetWeights']);
+  if (cfg.data) out.data = fix(cfg.data, ['root', 'cacheDir']);
+  if (cfg.pretrainData) out.pretrainData = fix(cfg.pretrainData, ['root', 'cacheDir']);
+  if (cfg.backbone?.options && typeof cfg.backbone.options.weights === 'string') out.backbone = { ...cfg.backbone, options: fix(cfg.backbone.options, ['weights']) };
+  return out;
 }
 
 /** Number of draws for the i-th fraction. */

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { z } from 'zod';
-import { ConfigError, configSchema, drawsFor, got, INITIALISATIONS, num, obj, oneOf, problemsOf, PROTOCOLS, type Initialisation, type Protocol, type RunnerConfig } from './config';
+import { ConfigError, configSchema, withAbsolutePaths, drawsFor, got, INITIALISATIONS, num, obj, oneOf, problemsOf, PROTOCOLS, type Initialisation, type Protocol, type RunnerConfig } from './config';
 import { isFinished, readJson, writeJsonAtomic } from './rundir';
 
 export type JobKind = 'pretrain' | 'features' | 'cell';
@@ -47,6 +47,8 @@ export function cellId(protocol: Protocol, init: Initialisation, fraction: numbe
  * linear protocol). Returned in an order where every job follows its dependencies.
  */
 export function planGrid(config: RunnerConfig): JobSpec[] {
+  // A spec runs from any working directory (run-job, a worker): its paths are absolute.
+  config = withAbsolutePaths(config);
   const jobs: JobSpec[] = [];
   const base = { version: 1 as const, seed: config.seed, config };
   // With mocoWeights the MoCo backbone exists already (transfer from an earlier pretrain run).

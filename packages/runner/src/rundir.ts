@@ -4,6 +4,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomic } from '@moco-cxr/rng';
 import { isAbortError } from './interrupt';
+import { withAbsolutePaths, type RunnerConfig } from './config';
 import { createExclusive, DirLock } from './dir-lock';
 
 // One atomic write for every package (temp file, fsync, rename, fsync of the directory): @moco-cxr/rng's.
@@ -192,7 +193,8 @@ export class RunDir {
  */
 function withoutRuntimeFields(c: unknown): unknown {
   if (c === null || typeof c !== 'object') return c;
-  const { backend: _b, threads: _t, protocols: _p, ...rest } = c as Record<string, unknown>;
+  // A config recorded before paths were made absolute compares by where its paths point from here.
+  const { backend: _b, threads: _t, protocols: _p, ...rest } = withAbsolutePaths(c as RunnerConfig) as unknown as Record<string, unknown>;
   return rest;
 }
 
