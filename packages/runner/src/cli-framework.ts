@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { readConfigFile, resolveConfig, mergeConfig, withAbsolutePaths, type BackendChoice, type RunnerConfig } from './config';
+import { validateBackboneOptions } from '@moco-cxr/backbones';
+import { BACKBONES, readConfigFile, resolveConfig, mergeConfig, withAbsolutePaths, type BackendChoice, type RunnerConfig } from './config';
 import type { Io } from './progress';
 
 /** A usage problem (bad flag, missing argument): exit code 2. */
@@ -132,8 +133,43 @@ export function commandConfig(ctx: CommandContext, overrides: Record<string, unk
   if (ctx.values.backend !== undefined) flags.backend = ctx.values.backend as BackendChoice;
   const threads = intFlag(ctx.values.threads, 'threads');
   if (threads !== undefined) flags.threads = threads;
-  const merged = mergeConfig(mergeConfig(fromFile, overrides), flags);
+  let merged = mergeConfig(mergeConfig(fromFile, overrides), flags);
+  if (ctx.values.backbone !== undefined) merged = withBackbone(ctx, merged);
   return withAbsolutePaths(resolveConfig(merged, ctx.values.config ? `${ctx.values.config} (with command-line overrides)` : 'command-line options'));
+}
+
+/** `--backbone`, for the commands that build a backbone from their config. */
+export const backboneOption: Record<string, OptionSpec> = {
+  backbone: { type: 'string', valueName: 'name', description: `${BACKBONES.join(' | ')} (overrides backbone.name; options of the config's backbone that the new one does not take are dropped)` },
+};
+
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * `--backbone name` over the config: the same experiment with another backbone. backbone.options the
+ * config gave for its own backbone that the new one does not take (ResNet's widths under densenet121,
+ * DenseNet's growthRate under a ResNet) are dropped, with a note; options the new one takes stay.
+ */
+function withBackbone(ctx: CommandContext, cfg: unknown): unknown {
+  const name = ctx.values.backbone as string;
+  if (!(BACKBONES as readonly string[]).includes(name)) throw new UsageError(`--backbone: expected one of ${BACKBONES.join(', ')}, got "${name}"`);
+  const c = isObject(cfg) ? cfg : {};
+  const backbone = isObject(c.backbone) ? c.backbone : {};
+  const from = typeof backbone.name === 'string' ? backbone.name : 'resnet18';
+  const options = isObject(backbone.options) ? backbone.options : {};
+  const fits = (b: string, key: string) => {
+    try {
+      validateBackboneOptions(b as (typeof BACKBONES)[number], { [key]: options[key] });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  // Dropped: what was right for the config's backbone and is not for the new one; anything else is left for the config check to name.
+  const dropped = Object.keys(options).filter((k) => fits(from, k) && !fits(name, k));
+  if (dropped.length && !ctx.io.quiet) ctx.io.err(`moco-cxr: --backbone ${name}: dropped backbone.options ${dropped.join(', ')} (${from} options that ${name} does not take)\n`);
+  const kept = Object.fromEntries(Object.entries(options).filter(([k]) => !dropped.includes(k)));
+  return { ...c, backbone: { ...backbone, name, options: kept } };
 }
 
 export { intFlag };

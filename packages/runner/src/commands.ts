@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
-import { commandConfig, intFlag, UsageError, type Command, type CommandContext } from './cli-framework';
+import { backboneOption, commandConfig, intFlag, UsageError, type Command, type CommandContext } from './cli-framework';
 import { withAbsolutePaths, type Initialisation, type Protocol, type RunnerConfig } from './config';
 import type { ExperimentComparisons } from './compare';
 import { DEMO_NOTES, demoConfig } from './demo';
@@ -158,6 +158,7 @@ const experiment: Command = {
   ].join('\n'),
   options: {
     ...dataOptions,
+    ...backboneOption,
     jobs: { type: 'string', short: 'j', valueName: 'n', description: 'run up to n jobs at once in child processes (default 1)' },
     plan: { type: 'boolean', description: 'write the job specs and exit' },
     ...queueOptions,
@@ -165,6 +166,7 @@ const experiment: Command = {
   },
   examples: [
     'moco-cxr experiment --config packages/runner/examples/kermany.yaml --out runs/kermany',
+    'moco-cxr experiment --config packages/runner/examples/chexpert.yaml --backbone densenet121 --out runs/chexpert-densenet121',
     'moco-cxr experiment --config packages/runner/examples/kermany.yaml --out runs/kermany --plan && moco-cxr run-job runs/kermany/jobs/pretrain.json',
     'moco-cxr experiment --config packages/runner/examples/kermany.yaml --out /shared/runs/kermany --queue redis://10.0.0.5:6379',
   ],
@@ -330,7 +332,7 @@ const pretrain: Command = {
     'Pointing --out at an unfinished run resumes it from its last checkpoint. Writes the clean',
     'backbone (backbone.safetensors, torchvision names) that linear / finetune --weights take.',
   ].join('\n'),
-  options: { ...dataOptions, epochs: { type: 'string', valueName: 'n', description: 'pretraining epochs (config pretrain.epochs)' } },
+  options: { ...dataOptions, ...backboneOption, epochs: { type: 'string', valueName: 'n', description: 'pretraining epochs (config pretrain.epochs)' } },
   examples: ['moco-cxr pretrain --data ../shared/data/kermany-pediatric-cxr-224 --image-size 64 --epochs 10 --out runs/pretrain'],
   async run(ctx) {
     const out = requireOut(ctx);
@@ -357,6 +359,7 @@ function protocolCommand(protocol: Protocol): Command {
     ].join('\n'),
     options: {
       ...dataOptions,
+      ...backboneOption,
       weights: { type: 'string', short: 'w', valueName: 'path', description: 'backbone weights: .safetensors / .pth file or a pretrain run directory' },
       fraction: { type: 'string', short: 'f', valueName: 'x', description: 'label fraction of the train split, in (0, 1] (default 1)' },
       draw: { type: 'string', valueName: 'i', description: 'which draw of that fraction (default 0)' },

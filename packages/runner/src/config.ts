@@ -75,7 +75,7 @@ export function obj<S extends z.ZodRawShape>(shape: S) {
 export const INITIALISATIONS = ['moco', 'imagenet', 'random'] as const;
 export const PROTOCOLS = ['linear', 'finetune', 'logistic'] as const;
 const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
-const BACKBONES = ['resnet18', 'resnet50', 'densenet121'] as const;
+export const BACKBONES = ['resnet18', 'resnet50', 'densenet121'] as const;
 const SCHEDULES = ['step', 'cosine', 'constant'] as const;
 
 /** `"paper"` or an integer in [1, hi]; one message for both (a union would report only the number's). */

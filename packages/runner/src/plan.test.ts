@@ -55,3 +55,35 @@ describe.skipIf(!present)('experiment plans with absolute paths', () => {
     expect((await plan()).error).toBeUndefined();
   }, 120_000);
 });
+
+describe('--backbone', () => {
+  const config = join(dir, 'narrow.yaml');
+  writeFileSync(config, ['seed: 1', 'data: { imageSize: 16, synthetic: { train: 40, test: 20 } }', 'backbone: { name: resnet18, options: { widths: [4, 8, 16, 32], blocks: [1, 1, 1, 1], stemWidth: 4 } }', 'protocols: [linear]', 'fractions: [1]'].join('\n'));
+  const plan = async (name: string, ...args: string[]) => {
+    const io = captureIo();
+    const out = join(dir, name);
+    const r = await runCli(['experiment', '--config', config, '--out', out, '--plan', ...args], io);
+    return { ...r, io, spec: () => JSON.parse(readFileSync(join(out, 'jobs', 'pretrain.json'), 'utf8')).config, out };
+  };
+
+  it("overrides backbone.name; drops the options the new backbone does not take, saying which; keeps those it takes", async () => {
+    const dense = await plan('dense', '--backbone', 'densenet121');
+    expect(dense.error).toBeUndefined();
+    expect(dense.spec().backbone).toEqual({ name: 'densenet121', options: {} });
+    expect(dense.io.text()).toContain('--backbone densenet121: dropped backbone.options widths, blocks, stemWidth (resnet18 options that densenet121 does not take)');
+    const r50 = await plan('r50', '--backbone', 'resnet50');
+    expect(r50.spec().backbone).toEqual({ name: 'resnet50', options: { widths: [4, 8, 16, 32], blocks: [1, 1, 1, 1], stemWidth: 4 } });
+    expect(r50.io.text()).not.toContain('dropped');
+  });
+
+  it('names the choices for an unknown backbone on every command that takes it, before writing anything', async () => {
+    for (const cmd of ['experiment', 'pretrain', 'linear', 'finetune']) {
+      const io = captureIo();
+      const out = join(dir, `bad-${cmd}`);
+      const r = await runCli([cmd, '--config', config, '--backbone', 'vgg16', '--out', out], io);
+      expect(r.exitCode).toBe(2);
+      expect(io.text()).toBe(`moco-cxr ${cmd}: --backbone: expected one of resnet18, resnet50, densenet121, got "vgg16"\n`);
+      expect(existsSync(out)).toBe(false);
+    }
+  });
+});
