@@ -2,7 +2,7 @@ export { runCli } from './main';
 export { commands, runExperiment } from './commands';
 export { resolveConfig, loadConfig, readConfigFile, defaultConfig, mergeConfig, drawsFor, ConfigError } from './config';
 export { planGrid, stages, runScheduled, jobCost, cellId, fractionTag, writeJobSpecs, readJobSpec, gridStatus } from './grid';
-export { RunDir, writeFileAtomic, writeJsonAtomic, isFinished, packageVersions, diffFields } from './rundir';
+export { RunDir, writeJsonAtomic, isFinished, packageVersions, diffFields } from './rundir';
 export { executeJob, evaluateCheckpoint, protocolEpochs, drawRows } from './pipeline';
 export { prepareData, inspectData } from './data';
 export { compareRuns, compareDirs, experimentComparisons, readScores } from './compare';
