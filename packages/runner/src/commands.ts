@@ -196,6 +196,9 @@ export async function runExperiment(cfg: RunnerConfig, out: string, ctx: Command
   const started = Date.now();
   // Job specs may run in another directory or on another machine: every path in them is absolute.
   cfg = withAbsolutePaths(cfg);
+  // Every split and label-fraction draw the grid needs can be made: checked now, not after pretraining, and before anything is written.
+  const { checkGridData } = await import('./data');
+  await checkGridData(cfg, io, typeof ctx.values.config === 'string' ? ctx.values.config : 'config');
   const run = new RunDir(out, 'experiment', cfg.seed, ctx.argv);
   // A resumed grid must be the same grid: refuse a different config in a directory holding results.
   run.writeConfig(cfg);

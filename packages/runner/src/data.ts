@@ -2,12 +2,14 @@ import { existsSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import {
   buildImageCache,
+  CxrDataError,
   CHEXPERT_COMPETITION_TASKS,
   KERMANY_PATIENT_PATTERN,
   loadCheXpert,
   loadImageFolder,
   loadNihChestXray14,
   loadNlmTb,
+  sampleFraction,
   selectTasks,
   shenzhenSplit,
   splitByPatient,
@@ -18,7 +20,7 @@ import {
   type ImageSet,
   type SkippedImage,
 } from '@moco-cxr/cxr-data';
-import { sourceOptions, type DataConfig, type RunnerConfig } from './config';
+import { ConfigError, drawsFor, sourceOptions, type DataConfig, type RunnerConfig } from './config';
 import { Progress, type Io } from './progress';
 import { writeJsonAtomic } from './rundir';
 
@@ -190,41 +192,47 @@ export function prepareData(cfg: RunnerConfig, io: Io, experimentDir: string, wh
   return p;
 }
 
-async function prepareDataUncached(d: DataConfig, path: string, seed: number, io: Io, experimentDir: string): Promise<PreparedData> {
-  let dataset: CxrDataset;
-  let images: ImageSet;
-  let trainRows: number[];
-  let testRows: number[];
-  let valRows: number[] | undefined;
-  let skipped: SkippedImage[] = [];
-  let description: string;
+/** A source's images in split order: decoded into the cache, or (`decode` false) their labels only. */
+interface LoadedRows {
+  dataset: CxrDataset;
+  images?: ImageSet;
+  trainRows: number[];
+  testRows: number[];
+  valRows?: number[];
+  skipped: SkippedImage[];
+  description: string;
+}
+
+async function loadRows(d: DataConfig, path: string, seed: number, io: Io, experimentDir: string, decode: boolean): Promise<LoadedRows> {
   if (d.source === 'synthetic') {
     const total = d.synthetic.train + d.synthetic.test;
     // Task 0 is the effusion-like finding; nodules are a second, distracting finding.
     const synth = syntheticCxr({ count: total, size: d.imageSize, seed, findings: { effusion: d.synthetic.prevalence, nodule: 0.3 }, exposure: d.synthetic.exposure });
-    dataset = chooseTasks(synth.dataset, d, path, [synth.dataset.tasks[0]]);
-    images = synth.images;
+    const dataset = chooseTasks(synth.dataset, d, path, [synth.dataset.tasks[0]]);
     // Patients hold several images: split by patient so no patient is in both train and test.
     const parts = splitByPatient(dataset, { sizes: { train: d.synthetic.train, test: d.synthetic.test }, seed, stratify: [dataset.tasks[0]] });
-    trainRows = parts.train;
-    testRows = parts.test;
-    description = `synthetic chest X-rays, ${total} images at ${d.imageSize} px (seed ${seed}${d.synthetic.exposure !== 1 ? `, exposure spread ${d.synthetic.exposure}` : ''})`;
-  } else {
-    const root = dataRoot({ data: d } as RunnerConfig, d, path);
-    const loaded = loadSource(d, root, seed, path);
-    const full = loaded.full;
-    let tr = loaded.train;
-    let te = loaded.test;
-    let va = loaded.val ?? [];
-    // A CI-sized slice: whole patients, stratified by the first task, seeded.
-    const task0 = [full.tasks[0]];
-    if (d.limit.train && d.limit.train < tr.length) tr = splitByPatient(full, { sizes: { keep: d.limit.train }, seed, indices: tr, stratify: task0 }).keep;
-    if (d.limit.test && d.limit.test < te.length) te = splitByPatient(full, { sizes: { keep: d.limit.test }, seed: seed + 1, indices: te, stratify: task0 }).keep;
-    const tag = (rows: number[], split: string) => rows.map((i) => ({ i, split }));
-    const order = [...tag(tr, 'train'), ...tag(va, 'val'), ...tag(te, 'test')];
-    const picked = subset(full, order.map((o) => o.i));
-    // The run's own split names (NLM TB's val is fixed by the paper's split; NIH and CheXpert keep their lists').
-    picked.samples = picked.samples.map((s, j) => ({ ...s, split: order[j].split }));
+    const description = `synthetic chest X-rays, ${total} images at ${d.imageSize} px (seed ${seed}${d.synthetic.exposure !== 1 ? `, exposure spread ${d.synthetic.exposure}` : ''})`;
+    return { dataset, images: synth.images, trainRows: parts.train, testRows: parts.test, skipped: [], description };
+  }
+  const root = dataRoot({ data: d } as RunnerConfig, d, path);
+  const loaded = loadSource(d, root, seed, path);
+  const full = loaded.full;
+  let tr = loaded.train;
+  let te = loaded.test;
+  const va = loaded.val ?? [];
+  // A CI-sized slice: whole patients, stratified by the first task, seeded.
+  const task0 = [full.tasks[0]];
+  if (d.limit.train && d.limit.train < tr.length) tr = splitByPatient(full, { sizes: { keep: d.limit.train }, seed, indices: tr, stratify: task0 }).keep;
+  if (d.limit.test && d.limit.test < te.length) te = splitByPatient(full, { sizes: { keep: d.limit.test }, seed: seed + 1, indices: te, stratify: task0 }).keep;
+  const tag = (rows: number[], split: string) => rows.map((i) => ({ i, split }));
+  const order = [...tag(tr, 'train'), ...tag(va, 'val'), ...tag(te, 'test')];
+  const picked = subset(full, order.map((o) => o.i));
+  // The run's own split names (NLM TB's val is fixed by the paper's split; NIH and CheXpert keep their lists').
+  picked.samples = picked.samples.map((s, j) => ({ ...s, split: order[j].split }));
+  let dataset = picked;
+  let images: ImageSet | undefined;
+  let skipped: SkippedImage[] = [];
+  if (decode) {
     const cacheDir = d.cacheDir ? resolve(d.cacheDir) : join(experimentDir, 'cache');
     const bar = new Progress(io, 'decode images', picked.samples.length, 'img');
     const cache = await buildImageCache(picked, {
@@ -236,49 +244,105 @@ async function prepareDataUncached(d: DataConfig, path: string, seed: number, io
     skipped = cache.skipped;
     dataset = cache.dataset;
     images = cache;
-    const rowsOf = (split: string) => dataset.samples.flatMap((s, i) => (s.split === split ? [i] : []));
-    trainRows = rowsOf('train');
-    testRows = rowsOf('test');
-    if (loaded.val) valRows = rowsOf('val');
-    description = `${loaded.description} (${dataset.samples.length} images at ${d.imageSize} px${skipped.length ? `, ${skipped.length} bad images skipped` : ''})`;
     if (skipped.length && !io.quiet) io.err(`data: skipped ${skipped.length} unreadable images, e.g. ${skipped[0].path}: ${skipped[0].reason}\n`);
   }
-  const tasks = dataset.tasks;
-  const K = tasks.length;
+  const rowsOf = (split: string) => dataset.samples.flatMap((s, i) => (s.split === split ? [i] : []));
+  const description = `${loaded.description} (${dataset.samples.length} images at ${d.imageSize} px${skipped.length ? `, ${skipped.length} bad images skipped` : ''})`;
+  return { dataset, images, trainRows: rowsOf('train'), testRows: rowsOf('test'), ...(loaded.val ? { valRows: rowsOf('val') } : {}), skipped, description };
+}
+
+/** Train / val / test rows with a known label, validation carved from train by patient unless the source fixes it; plus the unlabelled train rows (MoCo still pretrains on them). */
+function carveSplits(dataset: CxrDataset, r: LoadedRows, d: DataConfig, seed: number) {
+  const K = dataset.tasks.length;
   // Rows with no known label on any task can be neither trained nor scored.
   const known = (rows: number[]) => rows.filter((i) => Array.from(dataset.labels.subarray(i * K, (i + 1) * K)).some((v) => !Number.isNaN(v)));
-  // MoCo uses no labels: it still pretrains on the train images whose labels are all unknown.
-  const knownTrain = new Set(known(trainRows));
-  const unlabelled = trainRows.filter((i) => !knownTrain.has(i));
-  trainRows = known(trainRows);
-  testRows = known(testRows);
-  let carved: { train: number[]; val: number[] };
-  if (valRows) carved = { train: trainRows, val: known(valRows) };
-  else {
-    carved = splitByPatient(dataset, { fractions: { train: 1 - d.valFraction, val: d.valFraction }, seed, indices: trainRows, stratify: [tasks[0]] });
+  const knownTrain = new Set(known(r.trainRows));
+  const unlabelled = r.trainRows.filter((i) => !knownTrain.has(i));
+  const trainRows = known(r.trainRows);
+  const test = known(r.testRows);
+  const carved = r.valRows
+    ? { train: trainRows, val: known(r.valRows) }
+    : splitByPatient(dataset, { fractions: { train: 1 - d.valFraction, val: d.valFraction }, seed, indices: trainRows, stratify: [dataset.tasks[0]] });
+  return { train: carved.train, val: carved.val, test, unlabelled };
+}
+
+/** Every split needs a positive and a negative of every task: AUROC needs both. */
+function checkSplitLabels(dataset: CxrDataset, splits: Record<SplitName, number[]>, path: string): void {
+  const K = dataset.tasks.length;
+  for (const name of ['train', 'val', 'test'] as const) {
+    const labels = new Float32Array(splits[name].length * K);
+    splits[name].forEach((i, j) => labels.set(dataset.labels.subarray(i * K, (i + 1) * K), j * K));
+    dataset.tasks.forEach((task, k) => {
+      const c = countLabels(labels, K, k);
+      if (c.positive === 0 || c.negative === 0) {
+        throw new Error(`${path}: the ${name} split has ${c.positive} positive and ${c.negative} negative images for task "${task}"${c.masked ? ` (${c.masked} masked)` : ''}; AUROC needs both (raise ${path}.limit or ${path}.valFraction, or drop the task from ${path}.tasks)`);
+      }
+    });
   }
-  const pretrainRows = [...carved.train, ...carved.val, ...unlabelled];
-  const data: PreparedData = {
+}
+
+async function prepareDataUncached(d: DataConfig, path: string, seed: number, io: Io, experimentDir: string): Promise<PreparedData> {
+  const loaded = await loadRows(d, path, seed, io, experimentDir, true);
+  const { dataset, skipped, description } = loaded;
+  const images = loaded.images!;
+  const tasks = dataset.tasks;
+  const K = tasks.length;
+  const carved = carveSplits(dataset, loaded, d, seed);
+  checkSplitLabels(dataset, carved, path);
+  const pretrainRows = [...carved.train, ...carved.val, ...carved.unlabelled];
+  return {
     dataset,
     tasks,
     task: tasks[0],
     train: splitData('train', dataset, images, carved.train),
     val: splitData('val', dataset, images, carved.val),
-    test: splitData('test', dataset, images, testRows),
+    test: splitData('test', dataset, images, carved.test),
     pretrainImages: subsetImages(images, pretrainRows),
     pretrainLabels: Float32Array.from(pretrainRows, (i) => dataset.labels[i * K]),
     skipped,
     description,
   };
-  for (const s of [data.train, data.val, data.test]) {
-    tasks.forEach((task, k) => {
-      const c = countLabels(s.labels, K, k);
-      if (c.positive === 0 || c.negative === 0) {
-        throw new Error(`${path}: the ${s.name} split has ${c.positive} positive and ${c.negative} negative images for task "${task}"${c.masked ? ` (${c.masked} masked)` : ''}; AUROC needs both (raise ${path}.limit or ${path}.valFraction, or drop the task from ${path}.tasks)`);
-      }
-    });
+}
+
+/**
+ * The label-fraction draws of the train split: each about `fraction` of its patients, holding a positive
+ * and a negative of every task. A fraction that cannot give them is an error naming the fraction, the
+ * task and what to change (the same whether found when the grid is planned or when its cell runs).
+ */
+export function fractionDraws(dataset: CxrDataset, trainIndices: number[], tasks: string[], fraction: number, draws: number, seed: number): number[][] {
+  try {
+    return sampleFraction(dataset, fraction, { draws, seed, by: 'patient', indices: trainIndices, tasks });
+  } catch (err) {
+    if (!(err instanceof CxrDataError)) throw err;
+    // One task alone always fits in 2 patients once the split has both labels (checked first): it is the tasks together.
+    const patients = new Set(trainIndices.map((i) => dataset.samples[i].patientId)).size;
+    const n = Math.min(patients, Math.max(2, Math.round(fraction * patients)));
+    const fix = ['raise or remove this fraction in fractions', ...(tasks.length > 1 ? ['drop tasks from data.tasks'] : []), 'give the train split more patients (data.limit.train, data.valFraction)'];
+    throw new Error(
+      `fractions: ${fraction} (${draws} draw${draws > 1 ? 's' : ''}) cannot be drawn: no draw of ${n} of the ${patients} train patients holds a positive and a negative image of ` +
+        `${tasks.length > 1 ? `every task together (${tasks.map((t) => JSON.stringify(t)).join(', ')})` : `task ${JSON.stringify(tasks[0])}`}; ${fix.slice(0, -1).join(', ')} or ${fix.at(-1)}`,
+    );
   }
-  return data;
+}
+
+/**
+ * What an experiment checks when it plans its grid, before any job runs and without decoding an
+ * image: every split has a positive and a negative of every task, and every label fraction x draw
+ * can be drawn. Throws naming the field (`fractions: 0.001 ...`) and what to change.
+ */
+export async function checkGridData(cfg: RunnerConfig, io: Io, source = 'config'): Promise<void> {
+  const d = cfg.data;
+  const loaded = await loadRows(d, 'data', cfg.seed, { ...io, quiet: true }, '', false);
+  const carved = carveSplits(loaded.dataset, loaded, d, cfg.seed);
+  try {
+    checkSplitLabels(loaded.dataset, carved, 'data');
+    cfg.fractions.forEach((fraction, fi) => {
+      if (fraction < 1) fractionDraws(loaded.dataset, carved.train, loaded.dataset.tasks, fraction, drawsFor(cfg, fi), cfg.seed);
+    });
+  } catch (err) {
+    // The config asks for what the data cannot give: a config problem (exit code 2), found before any job runs.
+    throw new ConfigError([(err as Error).message], source);
+  }
 }
 
 export interface DataSummary {

@@ -2,7 +2,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { createBackbone, type Backbone } from '@moco-cxr/backbones';
 import { initBackend, type BackendInfo } from '@moco-cxr/compute';
-import { sampleFraction } from '@moco-cxr/cxr-data';
 import {
   embedImages,
   epochsForFraction,
@@ -18,7 +17,7 @@ import {
   type LinearHead,
 } from '@moco-cxr/protocols';
 import type { Initialisation, ProtocolConfig, RunnerConfig } from './config';
-import { prepareData, type PreparedData, type SplitData, type SplitName } from './data';
+import { fractionDraws, prepareData, type PreparedData, type SplitData, type SplitName } from './data';
 import type { CellResults } from './experiment-report';
 import type { JobSpec } from './grid';
 import { runPretrainJob, backboneFileOf } from './pretrain-job';
@@ -159,8 +158,8 @@ export function protocolEpochs(p: ProtocolConfig, fraction: number): number {
 export function drawRows(data: PreparedData, fraction: number, draws: number, draw: number, seed: number): number[] {
   const train = data.train;
   if (fraction >= 1) return range(train.images.count);
-  // Every draw holds a positive and a negative of every task (an error says so when none can).
-  const all = sampleFraction(data.dataset, fraction, { draws, seed, by: 'patient', indices: train.indices, tasks: data.tasks });
+  // Every draw holds a positive and a negative of every task (an error says so when none can; `experiment` checks it when planning).
+  const all = fractionDraws(data.dataset, train.indices, data.tasks, fraction, draws, seed);
   const chosen = all[draw];
   if (!chosen) throw new Error(`draw ${draw} does not exist: fraction ${fraction} has ${draws} draws (0-based)`);
   const position = new Map(train.indices.map((d, i) => [d, i]));

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { writeFolderFixture } from '../../cxr-data/test/formats';
+import { writeCheXpertFixture, writeFolderFixture } from '../../cxr-data/test/formats';
 import { cliProcessArgs } from '../test/cli-process';
 import { captureIo } from '../test/io';
 import { runCli } from './main';
@@ -86,4 +86,40 @@ describe('--backbone', () => {
       expect(existsSync(out)).toBe(false);
     }
   });
+});
+
+describe.skipIf(!present)('experiment checks every label fraction x draw when it plans the grid', () => {
+  it('an impossible fraction fails before any job, with exit code 2, the fraction, the tasks and what to change, and writes nothing', async () => {
+    const chexpert = writeCheXpertFixture(join(dir, 'chexpert'), KERMANY, { patients: 30, validPatients: 15 });
+    // Each patient positive for exactly one of three tasks: a draw of 2 patients cannot hold a positive of all three.
+    const TASKS = ['Pleural Effusion', 'Atelectasis', 'Cardiomegaly'];
+    for (const csv of [chexpert.trainCsv, chexpert.validCsv]) {
+      const [head, ...rows] = readFileSync(csv, 'utf8').trim().split('\n');
+      const cols = TASKS.map((t) => head.split(',').indexOf(t));
+      const relabel = (row: string) => {
+        const cells = row.split(',');
+        const patient = Number(/patient(\d+)/.exec(cells[0])![1]);
+        cols.forEach((c, k) => (cells[c] = patient % 3 === k ? '1.0' : '0.0'));
+        return cells.join(',');
+      };
+      writeFileSync(csv, `${[head, ...rows.map(relabel)].join('\n')}\n`);
+    }
+    const config = join(dir, 'chexpert.yaml');
+    const cfg = (fractions: string) =>
+      writeFileSync(config, [`data: { source: chexpert, root: ${JSON.stringify(chexpert.root)}, tasks: ${JSON.stringify(TASKS)}, imageSize: 16, valFraction: 0.3 }`, `fractions: ${fractions}`, 'draws: 5'].join('\n'));
+    cfg('[0.001, 0.5]');
+    const out = join(dir, 'chexpert-exp');
+    const io = captureIo();
+    const r = await runCli(['experiment', '--config', config, '--out', out, '--plan'], io);
+    expect(r.exitCode).toBe(2);
+    expect(io.text()).toMatch(
+      /^moco-cxr experiment: \S+chexpert\.yaml: fractions: 0\.001 \(5 draws\) cannot be drawn: no draw of 2 of the \d+ train patients holds a positive and a negative image of every task together \("Pleural Effusion", "Atelectasis", "Cardiomegaly"\); raise or remove this fraction in fractions, drop tasks from data\.tasks or give the train split more patients \(data\.limit\.train, data\.valFraction\)\n$/,
+    );
+    expect(existsSync(out)).toBe(false);
+    // Possible fractions plan as before.
+    cfg('[0.5, 1]');
+    const ok = await runCli(['experiment', '--config', config, '--out', out, '--plan'], captureIo());
+    expect(ok.error).toBeUndefined();
+    expect(existsSync(join(out, 'jobs', 'linear-moco-50pct-d4.json'))).toBe(true);
+  }, 60_000);
 });
