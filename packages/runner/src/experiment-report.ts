@@ -52,13 +52,16 @@ export function buildReportData(experimentDir: string, cfg: RunnerConfig, compar
       const dir = join(experimentDir, 'cells', cellId(protocol, init, smallest, 0));
       if (!isFinished(dir)) continue;
       const s = readScores(dir);
-      // The first (main) task's curve, over its labelled rows.
+      // A curve per task, each over the rows labelled for it; a task with one class in the test split has none.
       const K = taskCount(s);
-      const rows = s.ids.flatMap((_, i) => (Number.isNaN(s.labels[i * K]) ? [] : [i]));
-      const y = rows.map((i) => s.labels[i * K]);
-      const p = rows.map((i) => s.scores[i * K]);
-      const curve = rocCurve(y, p);
-      roc.push({ protocol, initialisation: init, fraction: smallest, fpr: Array.from(curve.fpr), tpr: Array.from(curve.tpr), auroc: auroc(y, p) });
+      for (let k = 0; k < K; k++) {
+        const rows = s.ids.flatMap((_, i) => (Number.isNaN(s.labels[i * K + k]) ? [] : [i]));
+        const y = rows.map((i) => s.labels[i * K + k]);
+        const p = rows.map((i) => s.scores[i * K + k]);
+        if (!y.includes(0) || !y.includes(1)) continue;
+        const curve = rocCurve(y, p);
+        roc.push({ ...(K > 1 && s.tasks ? { task: s.tasks[k] } : {}), protocol, initialisation: init, fraction: smallest, fpr: Array.from(curve.fpr), tpr: Array.from(curve.tpr), auroc: auroc(y, p) });
+      }
     }
   }
   const historyFile = join(experimentDir, 'pretrain', 'history.json');

@@ -88,6 +88,9 @@ describe.skipIf(!present)(`experiment on every data source (skipped without the 
     expect(scores.ids.every((id: string) => /^patient\d+\/study1$/.test(id))).toBe(true);
     // A panel per task in the report, and the data named in its settings.
     for (const slug of ['mean-over-tasks', 'pleural-effusion', 'edema']) expect(existsSync(join(r.out, 'report', 'figures', `auroc-vs-fraction-${slug}.svg`))).toBe(true);
+    // A ROC figure per task, not only the first task's.
+    for (const slug of ['pleural-effusion', 'edema']) expect(existsSync(join(r.out, 'report', 'figures', `roc-${slug}.svg`))).toBe(true);
+    expect(existsSync(join(r.out, 'report', 'figures', 'roc.svg'))).toBe(false);
     const md = readFileSync(join(r.out, 'report', 'report.md'), 'utf8');
     expect(md).toMatch(/- data: CheXpert .*chexpert \(frontal views\), uncertain labels "ignore"/);
     expect(md).toContain('| Pleural Effusion | linear | 50%');

@@ -17,6 +17,8 @@ export interface AurocPoint {
 
 /** One ROC curve (false-positive rate, true-positive rate) of one configuration. */
 export interface RocSeries {
+  /** The task the curve is for, when several were trained together. */
+  task?: string;
   protocol: string;
   initialisation: string;
   fraction: number;
@@ -134,8 +136,8 @@ export function aurocVsFractionSpec(points: AurocPoint[], task?: string): TopLev
   } as TopLevelSpec;
 }
 
-/** ROC curves, a panel per protocol, a line per initialisation (at one label fraction). */
-export function rocSpec(curves: RocSeries[]): TopLevelSpec {
+/** ROC curves, a panel per protocol, a line per initialisation (at one label fraction; one task). */
+export function rocSpec(curves: RocSeries[], task?: string): TopLevelSpec {
   const values = curves.flatMap((c) =>
     c.fpr.map((fpr, i) => ({
       protocol: c.protocol,
@@ -149,7 +151,7 @@ export function rocSpec(curves: RocSeries[]): TopLevelSpec {
   const fractions = [...new Set(curves.map((c) => c.fraction))];
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: `ROC curves on the test split (label fraction ${fractions.map((f) => `${+(f * 100).toPrecision(3)}%`).join(', ')}, first draw)`,
+    title: `ROC curves${task ? ` for ${task}` : ''} on the test split (label fraction ${fractions.map((f) => `${+(f * 100).toPrecision(3)}%`).join(', ')}, first draw)`,
     data: { values },
     facet: { column: { field: 'protocol', type: 'nominal', title: 'protocol', sort: ['linear', 'logistic', 'finetune'] } },
     spec: {

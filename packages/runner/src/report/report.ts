@@ -136,6 +136,11 @@ function tableHtml(md: string): string {
     .join('')}</tbody></table>`;
 }
 
+/** A task name as a file name: `Pleural Effusion` -> `pleural-effusion`. */
+function slugOf(task: string): string {
+  return task.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+}
+
 /** Renders the figures and writes `index.html`, `report.md` and `figures/*.svg|png` under `dir`. */
 export async function writeReport(data: ReportData, dir: string): Promise<WrittenReport> {
   const figures: Figure[] = [];
@@ -144,11 +149,14 @@ export async function writeReport(data: ReportData, dir: string): Promise<Writte
   if (severalTasks(data.points)) {
     const tasks = [...new Set(data.points.map((p) => p.task ?? ''))];
     for (const task of tasks) {
-      const slug = task.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+      const slug = slugOf(task);
       figures.push(await figure(`auroc-vs-fraction-${slug}`, `AUROC vs label fraction: ${task}`, aurocVsFractionSpec(data.points.filter((p) => (p.task ?? '') === task), task)));
     }
   }
-  if (data.roc.length) figures.push(await figure('roc', 'ROC curves', rocSpec(data.roc)));
+  const rocTasks = [...new Set(data.roc.map((c) => c.task))];
+  if (rocTasks.length === 1 && rocTasks[0] === undefined) figures.push(await figure('roc', 'ROC curves', rocSpec(data.roc)));
+  // A ROC figure per task when several were trained together.
+  else for (const task of rocTasks) figures.push(await figure(`roc-${slugOf(task ?? '')}`, `ROC curves: ${task}`, rocSpec(data.roc.filter((c) => c.task === task), task)));
   if (data.pretrain.length) figures.push(await figure('pretraining', 'Pretraining monitor', pretrainSpec(data.pretrain)));
   const written = figures.map((f) => {
     const svg = join(dir, 'figures', `${f.name}.svg`);
