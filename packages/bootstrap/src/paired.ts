@@ -125,6 +125,24 @@ export function pairedBootstrap(labels: ArrayLike<number>, scoresA: Draws, score
     r++;
   }
 
+  const summary = pairedSummary(a, b, difference, pointA, pointB, confidence);
+  return {
+    a: { ...summary.a, perDraw: perDrawA },
+    b: { ...summary.b, perDraw: perDrawB },
+    difference: summary.difference,
+    pValue: summary.pValue,
+    confidence,
+    replicates,
+    samples: { a, b, difference },
+    degenerate: { count: redrawn, policy: 'redraw', maxRedraws },
+  };
+}
+
+/**
+ * Percentile intervals of A, B and A - B over the replicates, around the point estimates, and the
+ * two-sided p-value of A - B (the share of replicates on the far side of 0, doubled, add-one).
+ */
+export function pairedSummary(a: Float64Array, b: Float64Array, difference: Float64Array, pointA: number, pointB: number, confidence: number) {
   const alpha = (1 - confidence) / 2;
   const interval = (estimate: number, values: Float64Array): Interval => {
     const sorted = Float64Array.from(values).sort();
@@ -137,18 +155,14 @@ export function pairedBootstrap(labels: ArrayLike<number>, scoresA: Draws, score
     if (d >= 0) atOrAbove++;
   }
   return {
-    a: { ...interval(pointA, a), perDraw: perDrawA },
-    b: { ...interval(pointB, b), perDraw: perDrawB },
+    a: interval(pointA, a),
+    b: interval(pointB, b),
     difference: interval(pointA - pointB, difference),
-    pValue: Math.min(1, (2 * (1 + Math.min(atOrBelow, atOrAbove))) / (replicates + 1)),
-    confidence,
-    replicates,
-    samples: { a, b, difference },
-    degenerate: { count: redrawn, policy: 'redraw', maxRedraws },
+    pValue: Math.min(1, (2 * (1 + Math.min(atOrBelow, atOrAbove))) / (difference.length + 1)),
   };
 }
 
-function mean(values: ArrayLike<number>): number {
+export function mean(values: ArrayLike<number>): number {
   let s = 0;
   for (let i = 0; i < values.length; i++) s += values[i];
   return s / values.length;

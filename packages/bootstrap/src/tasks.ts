@@ -1,8 +1,8 @@
 import { auroc } from '@moco-cxr/eval-metrics';
 import { aurocOfCounts, sortDraw, type SortedDraw } from './count-auroc';
 import type { DegenerateReplicates } from './bootstrap-ci';
-import type { Interval } from './paired';
-import { percentile, Resampler } from './resample';
+import { mean, pairedSummary, type Interval } from './paired';
+import { Resampler } from './resample';
 import { resolveCommon } from './validate';
 import type { Rng } from '@moco-cxr/rng';
 
@@ -89,12 +89,6 @@ export function pairedBootstrapTasks(labels: ArrayLike<number>, tasks: number, s
     perDrawA.push(drawsA.map((d) => auroc(y, col(d))));
     perDrawB.push(drawsB.map((d) => auroc(y, col(d))));
   }
-  const mean = (v: ArrayLike<number>) => {
-    let s = 0;
-    for (let i = 0; i < v.length; i++) s += v[i];
-    return s / v.length;
-  };
-
   const resampler = new Resampler(n);
   const taskA = Array.from({ length: tasks }, () => new Float64Array(replicates));
   const taskB = Array.from({ length: tasks }, () => new Float64Array(replicates));
@@ -133,36 +127,17 @@ export function pairedBootstrapTasks(labels: ArrayLike<number>, tasks: number, s
     rep++;
   }
 
-  const alpha = (1 - confidence) / 2;
-  const interval = (estimate: number, values: Float64Array): Interval => {
-    const sorted = Float64Array.from(values).sort();
-    return { estimate, lower: percentile(sorted, alpha), upper: percentile(sorted, 1 - alpha) };
-  };
-  const compare = (a: Float64Array, b: Float64Array, pointA: number, pointB: number, drawsOfA: number[], drawsOfB: number[]): TaskComparison & { diff: Float64Array } => {
+  const compare = (a: Float64Array, b: Float64Array, drawsOfA: number[], drawsOfB: number[]) => {
     const diff = new Float64Array(replicates);
-    let below = 0;
-    let above = 0;
-    for (let r = 0; r < replicates; r++) {
-      diff[r] = a[r] - b[r];
-      if (diff[r] <= 0) below++;
-      if (diff[r] >= 0) above++;
-    }
-    return {
-      a: { ...interval(pointA, a), perDraw: drawsOfA },
-      b: { ...interval(pointB, b), perDraw: drawsOfB },
-      difference: interval(pointA - pointB, diff),
-      pValue: Math.min(1, (2 * (1 + Math.min(below, above))) / (replicates + 1)),
-      diff,
-    };
+    for (let r = 0; r < replicates; r++) diff[r] = a[r] - b[r];
+    const summary = pairedSummary(a, b, diff, mean(drawsOfA), mean(drawsOfB), confidence);
+    return { comparison: { ...summary, a: { ...summary.a, perDraw: drawsOfA }, b: { ...summary.b, perDraw: drawsOfB } }, diff };
   };
-  const perTask = names.map((_, k) => {
-    const { diff: _d, ...c } = compare(taskA[k], taskB[k], mean(perDrawA[k]), mean(perDrawB[k]), perDrawA[k], perDrawB[k]);
-    return c;
-  });
+  const perTask = names.map((_, k) => compare(taskA[k], taskB[k], perDrawA[k], perDrawB[k]).comparison);
   // The mean's per-draw values: draw d's mean over tasks (draw counts agree across tasks).
   const meanDrawsA = drawsA.map((_, d) => mean(perDrawA.map((p) => p[d])));
   const meanDrawsB = drawsB.map((_, d) => mean(perDrawB.map((p) => p[d])));
-  const { diff, ...meanCmp } = compare(meanA, meanB, mean(meanDrawsA), mean(meanDrawsB), meanDrawsA, meanDrawsB);
+  const { comparison: meanCmp, diff } = compare(meanA, meanB, meanDrawsA, meanDrawsB);
   return {
     tasks: names,
     perTask,
