@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { FlowProducer, Queue, type FlowJob, type Job, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { listJobSpecs, readJobSpec, type JobKind, type JobSpec } from '../grid';
@@ -72,6 +72,46 @@ export function planKey(prefix: string, grid: string): string {
 export async function readPlan(connection: Redis, prefix: string, experimentDir: string): Promise<PlannedJob[] | undefined> {
   const text = await connection.get(planKey(prefix, gridKey(experimentDir)));
   return text ? (JSON.parse(text) as PlannedJob[]) : undefined;
+}
+
+/** A job id as the planner makes them ("linear-moco-1pct-d0"): one plain file name, never a path. */
+const PLAIN_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,199}$/;
+
+/**
+ * Why a grid's plan (read back from Redis) cannot be trusted, or undefined: every id a plain
+ * name and every output directory inside the experiment directory, since Redis may be edited by anyone who reaches it.
+ */
+export function planProblem(plan: unknown): string | undefined {
+  if (!Array.isArray(plan)) return 'the plan is not a list of jobs';
+  for (const p of plan as Partial<PlannedJob>[]) {
+    if (typeof p?.id !== 'string' || !PLAIN_ID.test(p.id)) return `the plan lists a job id ${JSON.stringify(p?.id)} that is not a plain name`;
+    if (p.kind !== 'pretrain' && p.kind !== 'features' && p.kind !== 'cell') return `the plan gives job ${p.id} the kind ${JSON.stringify(p.kind)}`;
+    if (!Array.isArray(p.dependsOn) || p.dependsOn.some((d) => typeof d !== 'string' || !PLAIN_ID.test(d))) return `the plan gives job ${p.id} dependencies that are not plain job ids`;
+    const out = typeof p.outDir === 'string' ? normalize(p.outDir) : '';
+    if (!out || isAbsolute(out) || out === '..' || out.startsWith(`..${sep}`)) return `the plan puts job ${p.id}'s output at ${JSON.stringify(p.outDir)}, outside the experiment directory`;
+  }
+  return undefined;
+}
+
+/**
+ * Why a job taken from the queue must not run, or undefined. Its BullMQ id (fixed when it was
+ * added) must be `<grid>.<id>`, its grid the key of its experiment directory, and its id a plain
+ * name in that grid's plan (or compare / report): so edited job data can neither run a spec file
+ * outside the directory nor point a job at another experiment.
+ */
+export function queueJobProblem(queueId: string | undefined, data: unknown, plan: PlannedJob[] | undefined): string | undefined {
+  const d = (data ?? {}) as Partial<GridJobData>;
+  if (typeof d.experimentDir !== 'string' || !isAbsolute(d.experimentDir) || resolve(d.experimentDir) !== d.experimentDir) return `its experiment directory ${JSON.stringify(d.experimentDir)} is not an absolute, normalised path`;
+  if (typeof d.id !== 'string' || !PLAIN_ID.test(d.id)) return `its id ${JSON.stringify(d.id)} is not a plain job name`;
+  const grid = gridKey(d.experimentDir);
+  if (d.grid !== grid) return `it names grid ${JSON.stringify(d.grid)} but its directory ${d.experimentDir} is grid ${grid}`;
+  if (queueId !== queueJobId(grid, d.id)) return `its queue id ${JSON.stringify(queueId)} is not ${queueJobId(grid, d.id)}, the id of job ${d.id} of the grid of ${d.experimentDir}`;
+  if (!plan) return undefined;
+  if (d.kind === 'compare' || d.kind === 'report') return d.id === d.kind ? undefined : `a ${d.kind} job must have the id ${d.kind}, not ${d.id}`;
+  const planned = plan.find((p) => p.id === d.id);
+  if (!planned) return `${d.id} is not a job of the grid's plan`;
+  if (planned.kind !== d.kind) return `it has kind ${JSON.stringify(d.kind)} but the plan's ${d.id} is a ${planned.kind} job`;
+  return undefined;
 }
 
 /** The planned jobs of an experiment directory from its spec files (jobs/*.json). */

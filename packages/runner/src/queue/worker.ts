@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
 import { failureFromOutput } from '../cli-error';
 import { readJobSpec } from '../grid';
 import { isFinished } from '../rundir';
-import { dependantsOf, JOB_OPTIONS, jobData, planKey, QUEUE_NAME, queueJobId, readPlan, type GridJobData } from './grid-queue';
+import { dependantsOf, JOB_OPTIONS, jobData, planKey, planProblem, QUEUE_NAME, queueJobId, queueJobProblem, readPlan, type GridJobData, type PlannedJob } from './grid-queue';
 
 export interface WorkerOptions {
   connection: Redis;
@@ -109,14 +109,25 @@ export function startWorker(opts: WorkerOptions): GridWorker {
   const processor = async (job: Job<GridJobData>, token?: string) => {
     const d = job.data;
     const dir = d.experimentDir;
+    // Job data in Redis is editable by anyone who reaches it: run only the grid's own planned jobs, by plain name, inside its directory.
+    const refuse = (problem: string) => new UnrecoverableError(`queue job ${JSON.stringify(job.id)} refused: ${problem}; a worker runs only the jobs of a grid's own plan, inside its experiment directory`);
+    const early = queueJobProblem(job.id, d, undefined);
+    if (early) throw refuse(early);
+    let planned: PlannedJob[] | undefined;
+    try {
+      planned = await readPlan(opts.connection, opts.prefix, dir);
+    } catch (err) {
+      throw refuse(`the grid's plan ${planKey(opts.prefix, d.grid)} is not readable (${(err as Error).message})`);
+    }
+    if (!planned) throw new UnrecoverableError(`${d.id}: the grid's plan is not in the queue any more (${planKey(opts.prefix, d.grid)}); enqueue it again with moco-cxr experiment --queue`);
+    const problem = planProblem(planned) ?? queueJobProblem(job.id, d, planned);
+    if (problem) throw refuse(problem);
     if (d.kind === 'compare' || d.kind === 'report') {
       log(`${d.grid}: ${d.id}`);
       await runChild(job, d.kind === 'compare' ? ['compare', dir] : ['report', dir]);
       log(`${d.grid}: ${d.id} done`);
       return { id: d.id };
     }
-    const planned = await readPlan(opts.connection, opts.prefix, dir);
-    if (!planned) throw new UnrecoverableError(`${d.id}: the grid's plan is not in the queue any more (${planKey(opts.prefix, d.grid)}); enqueue it again with moco-cxr experiment --queue`);
     if (d.step !== 'dependants') {
       const outDir = planned.find((p) => p.id === d.id)?.outDir;
       if (outDir !== undefined && isFinished(join(dir, outDir))) log(`${d.grid}: ${d.id} finished earlier, skipped`);
@@ -143,7 +154,8 @@ export function startWorker(opts: WorkerOptions): GridWorker {
     maxStalledCount: 5,
   });
   worker.on('failed', (job, err) => {
-    if (job && !(err instanceof WaitingChildrenError)) log(`${job.data.grid}: ${job.data.id} failed: ${err.message}`);
+    // A refused job's data is not to be trusted, even for printing: name it by its queue id.
+    if (job && !(err instanceof WaitingChildrenError)) log(`${queueJobProblem(job.id, job.data, undefined) ? JSON.stringify(job.id) : `${job.data.grid}: ${job.data.id}`} failed: ${err.message}`);
   });
   worker.on('error', (err) => log(`worker: ${err.message}`));
   return {
