@@ -3,9 +3,10 @@ import os from 'node:os';
 import { reRegisterWasm, setFusedKernels } from './register';
 import { configureNative, loadNative, nativeLoadError, type KernelSet, type NativeIsa } from './native';
 import { patchForThreads, wasmBinaryDir, writeWorkerScript, type ThreadPatch } from './wasm-threads';
+import { formatAdapter, startWebgpu, type GpuAdapterReport } from './webgpu';
 
 /** The backends initBackend can choose, fastest first. */
-export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+export type BackendName = 'tensorflow-gpu' | 'webgpu' | 'tensorflow' | 'wasm' | 'cpu';
 
 export interface InitBackendOptions {
   /** Force one backend; initBackend throws if it is not installed or fails to start. */
@@ -35,15 +36,18 @@ export interface BackendInfo {
   simd: boolean;
   /** Why a faster choice was skipped (missing package, fallback after a hung threaded start). */
   notes: string[];
-  /** What the user should be told: the backend runs slower than asked (threaded wasm fell back to one thread). */
+  /** What the user should be told: the backend runs slower than asked (threaded wasm fell back to one thread; the native kernels did not load under `auto`). */
   warnings: string[];
   /** Which kernels compute on wasm: 'native' (the addon) or 'wasm' (tfjs'); null on other backends. */
   kernels: KernelSet | null;
   /** The native kernels' instruction set ('avx512', 'avx2', 'generic'), or null when they are off. */
   nativeIsa: string | null;
+  /** On webgpu, the adapter it runs on (vendor, architecture, description; software or not); else null. */
+  adapter: GpuAdapterReport | null;
 }
 
-const ORDER: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+// webgpu on a hardware adapter only: auto refuses software adapters (SwiftShader, llvmpipe).
+const ORDER: BackendName[] = ['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'];
 const MAX_WASM_THREADS = 8; // tfjs pre-creates 8 pthread workers; its pool never exceeds that.
 
 let current: BackendInfo | null = null;
@@ -56,12 +60,13 @@ let pthreadWorkers: ThreadPatch['workers'] = [];
 /** What initBackend chose, or null before it ran. */
 export function backendInfo(): BackendInfo | null {
   if (!current) return null;
-  const { backend, threads, simd, notes, warnings, kernels, nativeIsa } = current;
-  return { backend, threads, simd, notes: [...notes], warnings: [...warnings], kernels, nativeIsa };
+  const { backend, threads, simd, notes, warnings, kernels, nativeIsa, adapter } = current;
+  return { backend, threads, simd, notes: [...notes], warnings: [...warnings], kernels, nativeIsa, adapter: adapter && { ...adapter } };
 }
 
 /**
- * Picks and starts the fastest backend present: tfjs-node-gpu, tfjs-node, wasm (threaded SIMD), cpu.
+ * Picks and starts the fastest backend present: tfjs-node-gpu, WebGPU on a hardware adapter, tfjs-node,
+ * wasm (threaded SIMD, native kernels), cpu.
  * A call whose request the running backend already satisfies returns it untouched (so tensors made
  * since survive); any other request re-initialises. Call it before creating tensors.
  */
@@ -112,6 +117,8 @@ function applyKernels(info: BackendInfo, options: InitBackendOptions): void {
     throw new Error(`initBackend: nativeIsa must be one of ${ISAS.join(', ')} (option nativeIsa or MOCO_CXR_NATIVE_ISA); got ${JSON.stringify(isa)}`);
   }
   info.notes = info.notes.filter((n) => !n.startsWith('native:'));
+  const hadNativeWarning = info.warnings.find((w) => w.startsWith('native:'));
+  info.warnings = info.warnings.filter((w) => !w.startsWith('native:'));
   if (info.backend !== 'wasm') {
     configureNative(false, 1);
     setFusedKernels(false);
@@ -124,7 +131,11 @@ function applyKernels(info: BackendInfo, options: InitBackendOptions): void {
     configureNative(false, info.threads);
   } else if (loadNative() === null) {
     if (wanted === 'native') throw new Error(`initBackend: native kernels were requested but ${nativeLoadError()}`);
-    info.notes.push(`native: ${nativeLoadError()}; training runs on the wasm kernels`);
+    // Training still works, several times slower: a user must hear it, not find it in run.json.
+    const warning = `native: ${nativeLoadError()}; training runs on the wasm kernels`;
+    info.notes.push(warning);
+    info.warnings.push(warning);
+    if (warning !== hadNativeWarning) options.onWarning?.(warning);
     configureNative(false, info.threads);
   } else {
     const available = loadNative()?.isas() ?? [];
@@ -182,12 +193,22 @@ async function start(name: BackendName, options: InitBackendOptions, notes: stri
       throw new Error(`${pkg} is not installed or failed to load (${e instanceof Error ? e.message.split('\n')[0] : String(e)}); install it with npm install ${pkg}@4.22.0`);
     }
     await setBackendOrThrow('tensorflow');
-    return { backend: name, threads: os.cpus().length, simd: false, notes, warnings: [], kernels: null, nativeIsa: null };
+    return { backend: name, threads: os.cpus().length, simd: false, notes, warnings: [], kernels: null, nativeIsa: null, adapter: null };
+  }
+  if (name === 'webgpu') {
+    const adapter = await startWebgpu({ auto: options.prefer === undefined }, notes);
+    const warnings: string[] = [];
+    if (adapter.software) {
+      const w = `webgpu: running on a software adapter (${formatAdapter(adapter)}): correct but far slower than the CPU backends`;
+      warnings.push(w);
+      options.onWarning?.(w);
+    }
+    return { backend: 'webgpu', threads: 1, simd: false, notes, warnings, kernels: null, nativeIsa: null, adapter };
   }
   if (name === 'cpu') {
     await import('@tensorflow/tfjs-backend-cpu');
     await setBackendOrThrow('cpu');
-    return { backend: 'cpu', threads: 1, simd: false, notes, warnings: [], kernels: null, nativeIsa: null };
+    return { backend: 'cpu', threads: 1, simd: false, notes, warnings: [], kernels: null, nativeIsa: null, adapter: null };
   }
   return startWasm(options, notes);
 }
@@ -221,7 +242,7 @@ async function startWasm(options: InitBackendOptions, notes: string[]): Promise<
   if (requested > 1 && threadsAvailable) {
     try {
       const threads = await startWasmThreaded(wasm, factory, requested, options);
-      return { backend: 'wasm', threads, simd: true, notes, warnings: [], kernels: null, nativeIsa: null };
+      return { backend: 'wasm', threads, simd: true, notes, warnings: [], kernels: null, nativeIsa: null, adapter: null };
     } catch (e) {
       const msg = `threaded wasm start failed, using one thread: ${e instanceof Error ? e.message : String(e)}`;
       warnings.push(`wasm: ${msg}`);
@@ -235,7 +256,7 @@ async function startWasm(options: InitBackendOptions, notes: string[]): Promise<
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   wasm.setThreadsCount(1);
   await setBackendOrThrow('wasm');
-  return { backend: 'wasm', threads: wasm.getThreadsCount(), simd, notes, warnings, kernels: null, nativeIsa: null };
+  return { backend: 'wasm', threads: wasm.getThreadsCount(), simd, notes, warnings, kernels: null, nativeIsa: null, adapter: null };
 }
 
 /** Removes a started (or hung) wasm backend and registers its factory again, so it can restart. */

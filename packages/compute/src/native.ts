@@ -3,7 +3,7 @@
  * input and filter gradients and BatchMatMul, run in place on the wasm heap with instruction sets
  * chosen at run time. When the addon is missing or fails to load, the wasm kernels stay in charge.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { backend_util, util, type KernelBackend, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
@@ -51,7 +51,7 @@ export function loadNative(): NativeAddon | null {
   if (addon !== undefined) return addon;
   const file = process.env.MOCO_CXR_NATIVE_ADDON ?? path.join(packageRoot(), 'build', 'Release', 'moco_cxr_native.node');
   if (!existsSync(file)) {
-    loadError = `the addon was not built (${file} is missing; \`npm rebuild @moco-cxr/compute\` builds it, and needs g++, make and python3)`;
+    loadError = `the addon was not built (${file} is missing${installOutcome(file)}; \`npm rebuild @moco-cxr/compute\` builds it, and needs g++, make and python3)`;
     addon = null;
     return addon;
   }
@@ -62,6 +62,18 @@ export function loadNative(): NativeAddon | null {
     addon = null;
   }
   return addon;
+}
+
+/** What scripts/build-native.mjs recorded at install next to `build/Release/<addon>` ('' when nothing). */
+function installOutcome(file: string): string {
+  const status = path.join(path.dirname(path.dirname(file)), 'native-build.json');
+  try {
+    const s = JSON.parse(readFileSync(status, 'utf8')) as { ok?: boolean; reason?: string; log?: string };
+    if (s.ok || !s.reason) return '';
+    return `; ${s.reason}${s.log ? `; log: ${s.log}` : ''}`;
+  } catch {
+    return '';
+  }
 }
 
 /** Why the addon is not available ('' when it is). */
