@@ -7,7 +7,7 @@
 import '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { findBackendFactory, getGradient, getKernel, registerBackend, registerGradient, registerKernel, unregisterKernel, type KernelBackend, type KernelConfig, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
+import { findBackendFactory, getGradient, getKernel, registerBackend, registerGradient, registerKernel, removeBackend, unregisterKernel, type KernelBackend, type KernelConfig, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
 import { makeKernels, KernelScope } from './kernels';
 import { fusedBatchNormGradConfig, meanGradConfig, sumGradConfig } from './gradients';
 import { channelReduceKernel } from './reduce';
@@ -101,6 +101,15 @@ register();
 /** Registers the wasm backend factory again after initBackend removed a started (or hung) instance. */
 export function reRegisterWasm(factory: () => KernelBackend | Promise<KernelBackend>): void {
   if (findBackendFactory(WASM) == null) registerBackend(WASM, factory, 2);
+}
+
+/**
+ * Registers the webgpu backend factory initBackend built for its chosen adapter, in place of any
+ * earlier one (tfjs-backend-webgpu registers its own in browsers, for whatever adapter it finds).
+ */
+export function registerWebgpuBackend(factory: () => KernelBackend | Promise<KernelBackend>): void {
+  if (findBackendFactory('webgpu') != null) removeBackend('webgpu');
+  registerBackend('webgpu', factory, 1);
 }
 
 /** What this package registered with tfjs (for diagnostics and tests). */
