@@ -124,10 +124,20 @@ export function loadCheXpert(csvPath: string, options: CheXpertOptions): CheXper
   const samples: CxrSample[] = [];
   const labels: number[] = [];
   const missing: { line: number; path: string }[] = [];
+  // Every row's Path, filtered or not: a row listed twice (even with other labels) is a defect of the CSV.
+  const firstLine = new Map<string, number>();
   for (let r = 0; r < table.rows.length; r++) {
     const row = table.rows[r];
     const line = table.lines[r];
     const where = `${csvPath} line ${line}`;
+    const path = row[pathCol].trim();
+    const abs = resolveInsideRoot(root, path, `${where}, column "Path"`);
+    // `valid/../train/patient1/...` stays inside the root yet files an image under another split and patient.
+    const odd = path.split(/[\\/]/).find((seg) => seg === '..' || seg === '.');
+    if (odd !== undefined) throw new CxrDataError(`${where}, column "Path": ${JSON.stringify(path)} has a "${odd}" segment; CheXpert paths are plain <split>/patientN/studyN/viewN_<view>.jpg`, csvPath, line);
+    const first = firstLine.get(path);
+    if (first !== undefined) throw new CxrDataError(`${where}, column "Path": image ${JSON.stringify(path)} is listed twice (first on line ${first}); keep one row per image`, csvPath, line);
+    firstLine.set(path, line);
     const view = row[flCol].trim();
     if (view !== 'Frontal' && view !== 'Lateral') {
       throw new CxrDataError(`${where}, column "Frontal/Lateral": unknown value ${JSON.stringify(row[flCol])} (expected Frontal or Lateral)`, csvPath, line);
@@ -138,8 +148,6 @@ export function loadCheXpert(csvPath: string, options: CheXpertOptions): CheXper
     }
     if (options.frontalOnly && view !== 'Frontal') continue;
     if (apPa && !apPa.has(ap)) continue;
-    const path = row[pathCol].trim();
-    const abs = resolveInsideRoot(root, path, `${where}, column "Path"`);
     const rowLabels = taskCols.map((c, k) => {
       const cell = row[c].trim();
       if (cell === '') return blankValue;
@@ -173,7 +181,7 @@ export function loadCheXpert(csvPath: string, options: CheXpertOptions): CheXper
       view,
       sex: sex === '' || sex === 'Unknown' ? undefined : sex,
       age,
-      meta: { apPa: ap, csvLine: String(line) },
+      meta: { apPa: ap, csv: csvPath, csvLine: String(line) },
     });
     labels.push(...rowLabels);
   }

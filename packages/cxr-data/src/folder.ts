@@ -1,5 +1,5 @@
 import { type Dirent, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { extname, join, resolve } from 'node:path';
 import { CxrDataError } from './errors';
 import { entryKind } from './paths';
 import type { CxrDataset, CxrSample } from './types';
@@ -23,6 +23,17 @@ export interface ImageFolderOptions {
   patientPattern?: RegExp | string;
   /** One binary task named after this class (1 if the image is in it). Default: one task per class, one-hot. */
   positive?: string;
+  /**
+   * With `positive`: the class folders whose images are negatives (0). Default: the one other class when
+   * there is exactly one; with more, naming them is required, so a stray folder never becomes negatives silently.
+   */
+  negatives?: readonly string[];
+}
+
+/** A folder dataset, with the files under it that are not images of a class folder (READMEs, other formats). */
+export interface ImageFolderDataset extends CxrDataset {
+  /** Paths relative to the root, sorted: non-image files in split and class folders (dot files left out). */
+  ignored: string[];
 }
 
 function list(dir: string): Dirent[] {
@@ -62,21 +73,35 @@ function compilePattern(p: RegExp | string | undefined): RegExp | undefined {
 }
 
 /** Loads the folder layout `<split>/<CLASS>/<image>` (Kermany and many others). */
-export function loadImageFolder(rootDir: string, options: ImageFolderOptions = {}): CxrDataset {
+export function loadImageFolder(rootDir: string, options: ImageFolderOptions = {}): ImageFolderDataset {
   const root = resolve(rootDir);
   const pattern = compilePattern(options.patientPattern);
   const splits = options.splits ?? listDirs(root, root);
   if (splits.length === 0) throw new CxrDataError(`loadImageFolder: no split directories under ${root} (expected <split>/<CLASS>/<image>)`, root);
   const entries: { split: string; cls: string; file: string }[] = [];
+  const ignored: string[] = [];
   for (const split of splits) {
     if (split.includes('/') || split.includes('\\') || split === '..' || split === '.') throw new CxrDataError(`loadImageFolder: split ${JSON.stringify(split)} is not a plain directory name`);
-    for (const cls of listDirs(root, join(root, split))) {
+    const splitDir = join(root, split);
+    const classes: string[] = [];
+    for (const e of list(splitDir)) {
+      const kind = entryKind(root, splitDir, e);
+      if (kind === 'dir') classes.push(e.name);
+      else if (e.name.startsWith('.')) continue;
+      // A file where a class folder belongs would otherwise vanish, and the split's counts mislead.
+      else if (IMAGE_EXT.test(e.name)) throw new CxrDataError(`loadImageFolder: ${split}/${e.name} is an image outside a class folder (expected <split>/<CLASS>/<image>); move it into its class folder`, join(splitDir, e.name));
+      else if (extname(e.name) === '') throw new CxrDataError(`loadImageFolder: ${split}/${e.name} is a file, not a class folder (expected <split>/<CLASS>/<image>)`, join(splitDir, e.name));
+      else ignored.push(`${split}/${e.name}`);
+    }
+    for (const cls of classes.sort()) {
       const clsDir = join(root, split, cls);
-      const files = list(clsDir)
-        .filter((e) => IMAGE_EXT.test(e.name) && entryKind(root, clsDir, e) === 'file')
-        .map((e) => e.name)
-        .sort();
-      for (const file of files) entries.push({ split, cls, file });
+      const files: string[] = [];
+      for (const e of list(clsDir)) {
+        if (e.name.startsWith('.')) continue;
+        if (IMAGE_EXT.test(e.name) && entryKind(root, clsDir, e) === 'file') files.push(e.name);
+        else ignored.push(`${split}/${cls}/${e.name}`);
+      }
+      for (const file of files.sort()) entries.push({ split, cls, file });
     }
   }
   if (entries.length === 0) throw new CxrDataError(`loadImageFolder: no .png/.jpg/.jpeg images under ${root}/{${splits.join(',')}}/<CLASS>/`, root);
@@ -84,6 +109,7 @@ export function loadImageFolder(rootDir: string, options: ImageFolderOptions = {
   if (options.positive !== undefined && !classes.includes(options.positive)) {
     throw new CxrDataError(`loadImageFolder: positive class ${JSON.stringify(options.positive)} is not among the classes found under ${root}: ${classes.join(', ')}`, root);
   }
+  if (options.positive !== undefined) checkNegatives(root, entries, classes, options.positive, options.negatives);
   const tasks = options.positive !== undefined ? [options.positive] : classes;
   const K = tasks.length;
   const labels = new Float32Array(entries.length * K);
@@ -110,5 +136,67 @@ export function loadImageFolder(rootDir: string, options: ImageFolderOptions = {
       join(root, unmatched[0]),
     );
   }
-  return { root, tasks, labels, samples };
+  return { root, tasks, labels, samples, ignored: ignored.sort() };
+}
+
+/** Every class besides the positive one must be a named negative (or the only other class). */
+function checkNegatives(root: string, entries: { split: string; cls: string }[], classes: string[], positive: string, negatives: readonly string[] | undefined): void {
+  const others = classes.filter((c) => c !== positive);
+  if (negatives === undefined) {
+    if (others.length <= 1) return;
+    throw new CxrDataError(
+      `loadImageFolder: positive class ${JSON.stringify(positive)} and ${others.length} other classes (${others.join(', ')}) under ${root}: ` +
+        `name the negative classes (negatives), or remove the folders that are neither`,
+      root,
+    );
+  }
+  for (const n of negatives) {
+    if (!classes.includes(n)) throw new CxrDataError(`loadImageFolder: negative class ${JSON.stringify(n)} is not among the classes found under ${root}: ${classes.join(', ')}`, root);
+    if (n === positive) throw new CxrDataError(`loadImageFolder: class ${JSON.stringify(n)} is both the positive class and a negative`, root);
+  }
+  const stray = new Map<string, number>();
+  for (const e of entries) if (e.cls !== positive && !negatives.includes(e.cls)) stray.set(`${e.split}/${e.cls}`, (stray.get(`${e.split}/${e.cls}`) ?? 0) + 1);
+  if (stray.size > 0) {
+    const [folder, count] = [...stray.entries()][0];
+    throw new CxrDataError(
+      `loadImageFolder: class folder ${folder} (${count} image${count === 1 ? '' : 's'}) is neither the positive class ${JSON.stringify(positive)} nor a negative (${negatives.join(', ')})` +
+        `${stray.size > 1 ? `; also ${[...stray.keys()].slice(1).join(', ')}` : ''}; add it to the negatives or remove it`,
+      join(root, folder),
+    );
+  }
+}
+
+/** The split folders a folder dataset is read as: train, test and (when given) `val` or `valid`. */
+export const FOLDER_VAL_NAMES = ['val', 'valid'] as const;
+
+export interface FolderSplits {
+  /** Rows of the dataset in each split. */
+  train: number[];
+  test: number[];
+  /** Rows of the `val/` or `valid/` folder (undefined without one: validation is then the caller's to carve). */
+  val?: number[];
+  valFolder?: string;
+  /** Split folders that are none of these, with their image counts: not used, and to be said. */
+  unused: { folder: string; images: number }[];
+}
+
+/** Train / val / test rows of a `loadImageFolder` dataset by split folder; throws without train/ and test/, or with both val/ and valid/. */
+export function folderSplits(ds: CxrDataset): FolderSplits {
+  const rows = new Map<string, number[]>();
+  ds.samples.forEach((s, i) => {
+    const name = s.split ?? '';
+    (rows.get(name) ?? rows.set(name, []).get(name)!).push(i);
+  });
+  const found = [...rows.keys()].sort();
+  if (!rows.has('train') || !rows.has('test')) throw new CxrDataError(`expected train/ and test/ split folders under ${ds.root}, found ${found.join(', ')}`, ds.root);
+  const vals = FOLDER_VAL_NAMES.filter((v) => rows.has(v));
+  if (vals.length > 1) throw new CxrDataError(`both val/ and valid/ split folders are under ${ds.root}; keep one validation folder`, ds.root);
+  const used = new Set(['train', 'test', ...vals]);
+  return {
+    train: rows.get('train')!,
+    test: rows.get('test')!,
+    val: vals.length ? rows.get(vals[0]) : undefined,
+    valFolder: vals[0],
+    unused: found.filter((f) => !used.has(f)).map((folder) => ({ folder, images: rows.get(folder)!.length })),
+  };
 }

@@ -1,10 +1,11 @@
 export { CxrDataError } from './errors';
 export { resolveInsideRoot } from './paths';
-export { parseCsv, readCsv } from './csv';
+export { CSV_LIMITS, parseCsv, readCsv } from './csv';
 export { CHEXPERT_COMPETITION_TASKS, CHEXPERT_TASKS, MOCO_CXR_UNCERTAINTY, loadCheXpert } from './chexpert';
 export { NIH_TASKS, loadNihChestXray14 } from './nih';
 export { loadNlmTb, parseClinicalReading } from './nlmtb';
-export { KERMANY_PATIENT_PATTERN, loadImageFolder, parsePatientId } from './folder';
+export { FOLDER_VAL_NAMES, KERMANY_PATIENT_PATTERN, folderSplits, loadImageFolder, parsePatientId } from './folder';
+export { checkSplitLeaks } from './leaks';
 export { describeDataset, filter, filterIndices, groupStudies, labelAt, maxOverStudies, relabel, selectTasks, subset } from './dataset';
 export { sampleFraction, shenzhenSplit, splitByPatient } from './splits';
 export { checkImageBytes, cropGrey, decodeImage, decodeImageBytes, resizeGrey, resizeShortSideAndCrop, resolveDecoder, sharpAvailable } from './decode';
@@ -14,11 +15,12 @@ export { subsetImages } from './image-set';
 export { syntheticCxr } from './synthetic';
 
 export type { CxrDataset, CxrSample, ImageSet } from './types';
-export type { CsvTable } from './csv';
+export type { CsvLimits, CsvTable } from './csv';
 export type { CheXpertDataset, CheXpertOptions, UncertaintyPolicy } from './chexpert';
 export type { NihDataset, NihOptions } from './nih';
 export type { ClinicalReading, NlmTbOptions } from './nlmtb';
-export type { ImageFolderOptions } from './folder';
+export type { FolderSplits, ImageFolderDataset, ImageFolderOptions } from './folder';
+export type { SharedPatientPolicy, SplitLeakCheck, SplitLeakOptions } from './leaks';
 export type { DatasetSummary, FilterOptions, StudyGroups } from './dataset';
 export type { SampleFractionOptions, ShenzhenSplit, ShenzhenSplitOptions, SplitByPatientOptions } from './splits';
 export type { DecodeOptions, DecoderName, GreyImage, ResizeCropOptions } from './decode';

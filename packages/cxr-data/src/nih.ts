@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, realpathSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { column, readCsv } from './csv';
 import { CxrDataError } from './errors';
@@ -77,7 +77,16 @@ function indexImages(root: string): Map<string, string> {
       const full = join(dir, entry.name);
       const kind = entryKind(root, dir, entry);
       if (kind === 'dir') walk(full);
-      else if (kind === 'file' && /\.png$/i.test(entry.name) && !found.has(entry.name)) found.set(entry.name, relative(root, full));
+      else if (kind === 'file' && /\.png$/i.test(entry.name)) {
+        const rel = relative(root, full);
+        const other = found.get(entry.name);
+        if (other === undefined) found.set(entry.name, rel);
+        // Two files of one name: which one a row means would depend on the listing order. A link to the same file is one image.
+        else if (realpathSync.native(join(root, other)) !== realpathSync.native(full)) {
+          const [a, b] = [other, rel].sort();
+          throw new CxrDataError(`loadNihChestXray14: ${entry.name} is found twice under ${root}: ${a} and ${b} are different files; keep one copy`, full);
+        }
+      }
     }
   };
   walk(root);
@@ -104,6 +113,7 @@ export function loadNihChestXray14(csvPath: string, options: NihOptions): NihDat
   try {
     images = indexImages(root);
   } catch (err) {
+    if (err instanceof CxrDataError) throw err;
     throw new CxrDataError(`loadNihChestXray14: cannot list image root ${root}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, root);
   }
   const taskIndex = new Map(tasks.map((t, k) => [t, k]));
@@ -116,7 +126,8 @@ export function loadNihChestXray14(csvPath: string, options: NihOptions): NihDat
       if (lists.train.has(name)) throw new CxrDataError(`${options.testList} line ${line}: image ${name} is also in ${options.trainValList} (line ${lists.train.get(name)})`, options.testList, line);
     }
   }
-  const inCsv = new Set<string>();
+  // Image name -> its first CSV line: a row listed twice (even with other labels) is a defect of the CSV.
+  const inCsv = new Map<string, number>();
   let unlisted = 0;
   const samples: CxrSample[] = [];
   const missing: { line: number; image: string }[] = [];
@@ -127,9 +138,15 @@ export function loadNihChestXray14(csvPath: string, options: NihOptions): NihDat
     const where = `${csvPath} line ${line}`;
     const image = row[imgCol].trim();
     resolveInsideRoot(root, image, `${where}, column "Image Index"`);
-    inCsv.add(image);
+    const first = inCsv.get(image);
+    if (first === undefined) inCsv.set(image, line);
+    // Checked once the row's own fields are, whichever way the row leaves the loop.
+    const once = () => {
+      if (first !== undefined) throw new CxrDataError(`${where}, column "Image Index": image ${image} is listed twice (first on line ${first}); keep one row per image`, csvPath, line);
+    };
     const split = lists ? (lists.train.has(image) ? 'train' : lists.test.has(image) ? 'test' : undefined) : undefined;
     if (lists && split === undefined) {
+      once();
       unlisted++;
       continue;
     }
@@ -148,6 +165,7 @@ export function loadNihChestXray14(csvPath: string, options: NihOptions): NihDat
     const path = images.get(image);
     if (path === undefined) {
       if (options.onMissingImage === 'skip') {
+        once();
         missing.push({ line, image });
         continue;
       }
@@ -162,6 +180,7 @@ export function loadNihChestXray14(csvPath: string, options: NihOptions): NihDat
     const idText = row[patCol].trim();
     if (!/^\d+$/.test(idText)) throw new CxrDataError(`${where}, column "Patient ID": not a patient number: ${JSON.stringify(row[patCol])}`, csvPath, line);
     const patientId = String(Number(idText));
+    once();
     samples.push({
       path,
       patientId,
@@ -170,7 +189,7 @@ export function loadNihChestXray14(csvPath: string, options: NihOptions): NihDat
       sex: row[sexCol].trim() || undefined,
       age,
       split,
-      meta: { findings, csvLine: String(line) },
+      meta: { findings, csv: csvPath, csvLine: String(line) },
     });
     labels.push(...rowLabels);
   }
