@@ -14,7 +14,7 @@ import { comparisonText } from './report/report';
 import { failureFromOutput } from './cli-error';
 import { lockHolder } from './dir-lock';
 import { isFinished, readJson, RunDir, writeJsonAtomic } from './rundir';
-import { queueCommands, queueOptions, queueTarget } from './queue/queue-commands';
+import { checkQueueTarget, queueCommands, queueOptions, queueTarget } from './queue/queue-commands';
 
 const dataOptions = {
   data: { type: 'string' as const, valueName: 'dir', description: 'image folder laid out <split>/<CLASS>/<image> (default: the synthetic dataset)' },
@@ -176,6 +176,8 @@ const experiment: Command = {
     const queue = queueTarget(ctx, false);
     if (queue && ctx.values.jobs !== undefined) throw new UsageError('--jobs runs the grid here; with --queue, workers run it (moco-cxr worker --concurrency n)');
     if (ctx.values.wait && !queue) throw new UsageError('--wait follows a queued grid: give --queue redis://host:port');
+    // An unreachable Redis or a database it refuses is said before anything is written.
+    if (queue && !ctx.values.plan) await checkQueueTarget(queue);
     return runExperiment(cfg, out, ctx, { jobs: intFlag(ctx.values.jobs as string | undefined, 'jobs') ?? 1, planOnly: Boolean(ctx.values.plan), queue, wait: Boolean(ctx.values.wait) });
   },
 };

@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { UsageError } from '../cli-framework';
 
 /** Redis could not be reached at the URL given to --queue. */
 export class QueueUnreachableError extends Error {
@@ -59,6 +60,27 @@ export async function connectRedis(url: string, opts: { timeoutMs?: number } = {
     const reason = e.code ?? e.message ?? String(err);
     throw new QueueUnreachableError(`cannot reach Redis at ${shownUrl(url)} (${reason}); start Redis there, or give --queue the URL of a running one`);
   }
+  // ioredis swallows a refused SELECT and stays on database 0: ask again, and refuse the URL.
+  const db = Number(parseQueueUrl(url).pathname.replace(/^\//, '') || 0);
+  if (db !== 0) {
+    try {
+      await client.select(db);
+    } catch (err) {
+      client.disconnect();
+      throw new QueueDatabaseError(`--queue: Redis at ${shownUrl(url)} has no database ${db} (${(err as Error).message.replace(/^ERR /, '')}); give a database it has, e.g. redis://host:port/0`);
+    }
+  }
   connected = true;
   return client;
+}
+
+/** The database in the --queue URL is one Redis refuses: a usage problem (exit 2). */
+export class QueueDatabaseError extends UsageError {
+  override name = 'QueueDatabaseError';
+}
+
+/** Connection problems (as opposed to a command's error) that a client reconnecting on its own recovers from. */
+export function isConnectionError(err: unknown): boolean {
+  const e = err as NodeJS.ErrnoException | undefined;
+  return Boolean(e && ((e.code && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN)$/.test(e.code)) || /Connection is closed|connect ETIMEDOUT|Stream isn't writeable/.test(e.message ?? '')));
 }

@@ -25,6 +25,11 @@ export function queueTarget(ctx: CommandContext, required: boolean): { url: stri
   return { url, prefix: (ctx.values['queue-prefix'] as string | undefined) ?? DEFAULT_PREFIX };
 }
 
+/** Connects once to the queue's Redis and its database, so a bad --queue fails before any work. */
+export async function checkQueueTarget(target: { url: string }): Promise<void> {
+  (await connectRedis(target.url)).disconnect();
+}
+
 function say(io: Io, text: string): void {
   if (!io.quiet) io.err(`${text}\n`);
 }

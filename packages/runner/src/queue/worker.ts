@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import { failureFromOutput } from '../cli-error';
 import { readJobSpec } from '../grid';
 import { isFinished } from '../rundir';
+import { isConnectionError } from './connection';
 import { dependantsOf, JOB_OPTIONS, jobData, planKey, planProblem, QUEUE_NAME, queueJobId, queueJobProblem, readPlan, type GridJobData, type PlannedJob } from './grid-queue';
 
 export interface WorkerOptions {
@@ -157,10 +158,29 @@ export function startWorker(opts: WorkerOptions): GridWorker {
     // A refused job's data is not to be trusted, even for printing: name it by its queue id.
     if (job && !(err instanceof WaitingChildrenError)) log(`${queueJobProblem(job.id, job.data, undefined) ? JSON.stringify(job.id) : `${job.data.grid}: ${job.data.id}`} failed: ${err.message}`);
   });
-  worker.on('error', (err) => log(`worker: ${err.message}`));
+  // During a Redis outage every client errors on each retry: one line when it goes, one when it is back.
+  let redisDown = false;
+  const onError = (err: Error) => {
+    if (!isConnectionError(err)) return log(`worker: ${err.message}`);
+    if (redisDown || opts.connection.status === 'ready') return;
+    redisDown = true;
+    const at = `${opts.connection.options.host ?? 'localhost'}:${opts.connection.options.port ?? 6379}`;
+    log(`worker ${name}: lost Redis at ${at} (${(err as NodeJS.ErrnoException).code ?? err.message.replace(/\.$/, '')}); retrying until it is back`);
+  };
+  const onReady = () => {
+    if (!redisDown) return;
+    redisDown = false;
+    log(`worker ${name}: Redis is back; taking jobs again`);
+  };
+  worker.on('error', onError);
+  queue.on('error', onError);
+  opts.connection.on('error', onError);
+  opts.connection.on('ready', onReady);
   return {
     name,
     async close(force = false) {
+      opts.connection.off('error', onError);
+      opts.connection.off('ready', onReady);
       await worker.close(force);
       await queue.close();
     },
