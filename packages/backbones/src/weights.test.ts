@@ -251,6 +251,43 @@ describe('PyTorch .pth', () => {
   });
 });
 
+describe('non-finite weights', () => {
+  test('a .safetensors or .pth tensor holding NaN or Inf is refused on load, naming the file and the tensor', async () => {
+    const before = tf.memory().numTensors;
+    const { tensors, metadata } = await readSafetensors(fixture('resnet-mini.safetensors'));
+    const conv = tensors.get('layer1.0.conv1.weight')!;
+    const values = conv.dataSync().slice();
+    values[5] = NaN;
+    values[9] = NaN;
+    const broken = new Map(tensors);
+    const nanConv = tf.tensor(values, conv.shape);
+    broken.set('layer1.0.conv1.weight', nanConv);
+    const nanPath = join(dir, 'nan.safetensors');
+    await writeSafetensors(nanPath, broken, metadata);
+    await expect(readWeights(nanPath)).rejects.toThrow(
+      `${nanPath}: tensor 'layer1.0.conv1.weight' holds 2 NaN of its ${values.length} values; weights must be finite (the file comes from a diverged or broken run)`,
+    );
+    const options = { blocks: [2, 1, 1, 1], widths: [8, 16, 16, 16], stemWidth: 16 };
+    await expect(createBackbone('resnet18', { ...options, weights: nanPath })).rejects.toThrow(/nan\.safetensors: tensor 'layer1\.0\.conv1\.weight' holds 2 NaN/);
+    // A broken classifier, which a backbone drops, is no reason to refuse the file.
+    broken.set('layer1.0.conv1.weight', conv);
+    const fc = tf.fill([3, 16], Infinity);
+    broken.set('fc.weight', fc);
+    const fcPath = join(dir, 'fc-inf.safetensors');
+    await writeSafetensors(fcPath, broken, metadata);
+    const loaded = await createBackbone('resnet18', { ...options, weights: fcPath });
+    loaded.dispose();
+    for (const t of [...tensors.values(), ...broken.values(), nanConv]) t.dispose();
+
+    const data = new Uint8Array(new Float32Array([1, -Infinity, 3, Infinity, 5, NaN]).buffer);
+    const pthPath = join(dir, 'inf.pth');
+    await writeFile(pthPath, zipArchive([{ name: 'archive/data.pkl', data: statePickle(6, [2, 3], [3, 1]) }, { name: 'archive/data/0', data }]));
+    await expect(readWeights(pthPath)).rejects.toThrow(`${pthPath}: tensor 'w' holds 1 NaN and 2 infinite of its 6 values`);
+    // Nothing leaks on the way out.
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
 describe('saveBackbone', () => {
   test.each(['torch', 'tfjs'] as const)('%s layout: the saved file rebuilds the same backbone', async (layout) => {
     const opts = { inputShape: [24, 24, 3] as [number, number, number], blocks: [1, 1, 1, 1], widths: [4, 8, 8, 8], stemWidth: 8, seed: 11 };

@@ -48,9 +48,27 @@ function isSafetensors(path: string, bytes: Uint8Array): boolean {
 }
 
 /**
+ * Refuses a tensor holding NaN or Inf: such weights load and run, but ReLU turns every feature
+ * row into the same vector, so a downstream AUROC of 0.5 would be the first sign.
+ */
+function checkFinite(path: string, key: string, values: ArrayLike<number>): void {
+  let nan = 0;
+  let inf = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v !== v) nan++;
+    else if (v === Infinity || v === -Infinity) inf++;
+  }
+  if (nan + inf === 0) return;
+  const what = [nan ? `${nan} NaN` : '', inf ? `${inf} infinite` : ''].filter(Boolean).join(' and ');
+  throw new Error(`${path}: tensor '${key}' holds ${what} of its ${values.length} values; weights must be finite (the file comes from a diverged or broken run)`);
+}
+
+/**
  * Reads a torchvision-style state dict from `.safetensors` or PyTorch `.pth` / `.pth.tar`
  * (zip or legacy format, a bare state_dict or a checkpoint holding `state_dict`). Never executes
- * pickle code. Returns new tensors (caller disposes) keyed by torchvision name.
+ * pickle code. Returns new tensors (caller disposes) keyed by torchvision name. A kept tensor
+ * holding NaN or Inf is refused, naming the file and the tensor.
  */
 export async function readWeights(path: string, options: ReadWeightsOptions = {}): Promise<Map<string, tf.Tensor>> {
   const bytes = new Uint8Array(await readFile(path));
@@ -62,10 +80,16 @@ export async function readWeights(path: string, options: ReadWeightsOptions = {}
       const { tensors, metadata } = parseSafetensors(bytes, path);
       const fileLayout: WeightLayout = metadata.layout === 'tfjs' ? 'tfjs' : 'torch';
       const prefix = choosePrefix([...tensors.keys()], options.prefix ?? 'auto');
-      for (const [key, t] of tensors) {
-        const name = mapWeightKey(key, prefix, keepClassifier);
-        if (name !== null) out.set(name, convertLayout(t, fileLayout, outLayout));
-        t.dispose();
+      try {
+        for (const [key, t] of tensors) {
+          const name = mapWeightKey(key, prefix, keepClassifier);
+          if (name === null) continue;
+          if (t.dtype === 'float32') checkFinite(path, key, t.dataSync());
+          out.set(name, convertLayout(t, fileLayout, outLayout));
+        }
+      } finally {
+        // Also when a tensor is refused: the file's tensors are disposed, only the converted ones are returned.
+        for (const t of tensors.values()) t.dispose();
       }
     } else {
       const raw = parsePth(bytes, path);
@@ -73,6 +97,7 @@ export async function readWeights(path: string, options: ReadWeightsOptions = {}
       for (const [key, r] of raw) {
         const name = mapWeightKey(key, prefix, keepClassifier);
         if (name === null) continue;
+        if (r.dtype === 'float32') checkFinite(path, key, r.values);
         const t = tf.tensor(r.values, r.shape, r.dtype);
         out.set(name, convertLayout(t, 'torch', outLayout));
         t.dispose();
