@@ -2,6 +2,7 @@ import { Rng } from '@moco-cxr/rng';
 import { maskedMeanAuroc, requireScorable, toLabelMatrix, type LabelMatrix, type LabelsInput } from './labels';
 import { PROTOCOL_DEFAULTS, resolveSchedule } from './schedule';
 import { TopK } from './topk';
+import { checkFeatures } from './features';
 
 /** A Linear(d, K) layer in torch's layout: `weight` is K x d row-major, `bias` has K entries. */
 export interface LinearHead {
@@ -95,8 +96,8 @@ export function linearProtocol(options: LinearProtocolOptions): LinearProtocolRe
   const fn = 'linearProtocol';
   const d = options.featureDim;
   if (!Number.isInteger(d) || d < 1) throw new RangeError(`${fn}: featureDim must be a positive integer, got ${d}`);
-  const nTrain = featureRows(options.trainFeatures, d, `${fn} trainFeatures`);
-  const nVal = featureRows(options.valFeatures, d, `${fn} valFeatures`);
+  const nTrain = checkFeatures(options.trainFeatures, d, `${fn} trainFeatures`);
+  const nVal = checkFeatures(options.valFeatures, d, `${fn} valFeatures`);
   const train = toLabelMatrix(options.trainLabels, nTrain, `${fn} trainLabels`);
   const val = toLabelMatrix(options.valLabels, nVal, `${fn} valLabels`);
   if (train.tasks !== val.tasks) throw new RangeError(`${fn}: trainLabels have ${train.tasks} tasks, valLabels ${val.tasks}`);
@@ -263,17 +264,6 @@ function snapshot(w: Float64Array, b: Float64Array, featureDim: number, tasks: n
   return { featureDim, tasks, weight: Float32Array.from(w), bias: Float32Array.from(b) };
 }
 
-function featureRows(features: Float32Array, d: number, what: string): number {
-  if (features.length % d !== 0 || features.length === 0) {
-    throw new RangeError(`${what}: length ${features.length} is not a positive multiple of featureDim ${d}`);
-  }
-  for (let i = 0; i < features.length; i++) {
-    if (!Number.isFinite(features[i])) {
-      throw new RangeError(`${what}: row ${Math.floor(i / d)}, column ${i % d} is ${features[i]}; features must be finite`);
-    }
-  }
-  return features.length / d;
-}
 
 /**
  * Probabilities sigmoid(x W^T + b), N x K row-major, in float64 so saturated logits keep their order.

@@ -1,6 +1,7 @@
 import { auroc } from '@moco-cxr/eval-metrics';
 import { fitLogisticRegression } from '@moco-cxr/eval-metrics';
 import type { LinearHead } from './linear';
+import { checkFeatures } from './features';
 import { toLabelMatrix, type LabelsInput } from './labels';
 
 export interface LogisticProtocolOptions {
@@ -51,6 +52,8 @@ export function logisticProtocol(options: LogisticProtocolOptions): LogisticProt
     throw new Error(`${fn}: valFeatures have ${valFeatures.length} values, expected ${valCount ?? options.valLabels.length} x ${d}`);
   }
   if (!Number.isInteger(trainRows)) throw new Error(`${fn}: trainFeatures have ${trainFeatures.length} values, not a multiple of featureDim ${d}`);
+  checkFeatures(trainFeatures, d, `${fn} trainFeatures`);
+  checkFeatures(valFeatures, d, `${fn} valFeatures`);
   const train = toLabelMatrix(options.trainLabels, trainRows, `${fn} trainLabels`);
   const val = toLabelMatrix(options.valLabels, valRows, `${fn} valLabels`);
   if (train.tasks !== val.tasks) throw new RangeError(`${fn}: trainLabels have ${train.tasks} tasks, valLabels ${val.tasks}`);

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { MOCO_CXR_DEFAULTS } from '@moco-cxr/moco';
 import { LOGISTIC_L2_GRID, PROTOCOL_DEFAULTS } from '@moco-cxr/protocols';
 import { mocoCxrAugment, mocoV2Augment } from '@moco-cxr/cxr-augment';
-import { ConfigError, defaultConfig, loadConfig, readConfigFile, resolveConfig } from './config';
+import { ConfigError, defaultConfig, loadConfig, readConfigFile, resolveConfig, seedsOf } from './config';
 import { pretrainAugment } from './pretrain-job';
 import { runCli } from './main';
 import { commands } from './commands';
@@ -60,10 +60,20 @@ describe('config validation', () => {
     const p = problemsOf({ sed: 1, data: { limit: { tran: 8 } } });
     expect(p).toHaveLength(2);
     expect(p).toContain('data.limit.tran: unknown field (did you mean "train"?); known fields here: train, test');
-    expect(p.find((x) => x.startsWith('sed:'))).toMatch(/^sed: unknown field \(did you mean "seed"\?\); known fields here: seed, backend, threads, data,/);
-    expect(problemsOf({ data: { limit: { tran: 8 } }, zzzzzz: 1 })).toContain('zzzzzz: unknown field; known fields here: seed, backend, threads, data, pretrainData, mocoWeights, backbone, initialisations, imagenetWeights, pretrain, protocols, fractions, draws, linear, finetune, logistic, compare');
-    expect(problemsOf([1, 2])[0]).toMatch(/^config: expected an object with fields seed, backend, .*, got \[1, 2\]$/);
+    expect(p.find((x) => x.startsWith('sed:'))).toMatch(/^sed: unknown field \(did you mean "seed"\?\); known fields here: seed, seeds, backend, threads, data,/);
+    expect(problemsOf({ data: { limit: { tran: 8 } }, zzzzzz: 1 })).toContain('zzzzzz: unknown field; known fields here: seed, seeds, backend, threads, data, pretrainData, mocoWeights, backbone, initialisations, imagenetWeights, pretrain, protocols, fractions, draws, linear, finetune, logistic, compare');
+    expect(problemsOf([1, 2])[0]).toMatch(/^config: expected an object with fields seed, seeds, backend, .*, got \[1, 2\]$/);
     expect(problemsOf({ data: 'x' })[0]).toMatch(/^data: expected an object with fields source, root, .*, got "x"$/);
+  });
+
+  it('takes training seeds as a list: absent means [seed]; an empty or repeating list is refused', () => {
+    expect(seedsOf(resolveConfig({ seed: 4 }))).toEqual([4]);
+    expect(resolveConfig({ seed: 4 }).seeds).toBeUndefined();
+    expect(seedsOf(resolveConfig({ seed: 4, seeds: [0, 1, 2] }))).toEqual([0, 1, 2]);
+    expect(problemsOf({ seeds: [] })).toEqual(['seeds: expected at least one entry']);
+    expect(problemsOf({ seeds: [0, 1, 0] })).toEqual(['seeds: entries must not repeat, got [0, 1, 0]']);
+    expect(problemsOf({ seeds: [0, 1.5] })).toEqual(['seeds[1]: expected an integer in [-2147483648, 4294967296], got 1.5']);
+    expect(problemsOf({ seeds: 3 })).toEqual(['seeds: expected a list, got 3']);
   });
 
   it('names the field, the expected value and what was given', () => {

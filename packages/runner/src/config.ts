@@ -205,7 +205,10 @@ const fieldsSchema = obj({
   data: dataSchema.prefault({}),
   /** Transfer: MoCo pretrains on this data (its own source and options) while the protocols train and test on `data`. */
   pretrainData: dataSchema.optional(),
+  /** Seeds the data (splits, limits, synthetic images), the label-fraction draws and the bootstrap; and the training when `seeds` is absent. */
   /** Transfer: a finished pretrain run directory or backbone file used as the MoCo initialisation (no pretraining job). */
+  /** Training seeds of `experiment`: pretraining, the random init and every protocol cell run once per seed (absent: `[seed]`). */
+  seeds: listOf(num(-(2 ** 31), 2 ** 32, { integer: true }), { unique: true }).optional(),
   mocoWeights: str().optional(),
   backbone: backboneSchema.prefault({}),
   /** Initialisations compared in `experiment`; default moco and random, plus imagenet when `imagenetWeights` is given. */
@@ -460,3 +463,8 @@ export function withAbsolutePaths<C extends RunnerConfig>(cfg: C, base: string =
 export function drawsFor(cfg: RunnerConfig, fractionIndex: number): number {
   return Array.isArray(cfg.draws) ? cfg.draws[fractionIndex] : cfg.draws;
 }
+/** The training seeds of a grid: `seeds`, or `[seed]` without it. */
+export function seedsOf(cfg: Pick<RunnerConfig, 'seed' | 'seeds'>): number[] {
+  return cfg.seeds ?? [cfg.seed];
+}
+

@@ -2,9 +2,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { auroc, rocCurve } from '@moco-cxr/eval-metrics';
 import type { ExperimentComparisons } from './compare';
-import { readScores, taskCount } from './compare';
-import { sourceOptions, type RunnerConfig } from './config';
-import { cellId, jobDir, planGrid } from './grid';
+import { intervalText, readScores, taskCount } from './compare';
+import { seedsOf, sourceOptions, type RunnerConfig } from './config';
+import { cellId, jobDir, planGrid, pretrainDirOf, seedTag } from './grid';
 import { formatSeconds } from './progress';
 import type { PretrainPoint, RocSeries } from './report/figures';
 import { summarise, writeReport, type ReportData, type WrittenReport } from './report/report';
@@ -31,25 +31,28 @@ export interface CellResults {
 /** Gathers an experiment directory's finished results into what the report shows. */
 export function buildReportData(experimentDir: string, cfg: RunnerConfig, comparisons: ExperimentComparisons, opts: { title?: string; wallSeconds?: number; notes?: string[] }): ReportData {
   const cells: ReportData['cells'] = [];
-  for (const protocol of cfg.protocols) {
-    for (const init of cfg.initialisations) {
-      cfg.fractions.forEach((fraction, fi) => {
-        const draws = Array.isArray(cfg.draws) ? cfg.draws[fi] : cfg.draws;
-        for (let d = 0; d < draws; d++) {
-          const dir = join(experimentDir, 'cells', cellId(protocol, init, fraction, d));
-          if (!isFinished(dir)) continue;
-          const r = readJson<CellResults>(join(dir, 'results.json'));
-          cells.push({ id: r.id, protocol, initialisation: init, fraction, draw: d, valAuroc: r.valAuroc, testAuroc: r.testAuroc, epochs: r.epochs, seconds: r.seconds });
-        }
-      });
+  const seeds = seedsOf(cfg);
+  for (const seed of seeds) {
+    for (const protocol of cfg.protocols) {
+      for (const init of cfg.initialisations) {
+        cfg.fractions.forEach((fraction, fi) => {
+          const draws = Array.isArray(cfg.draws) ? cfg.draws[fi] : cfg.draws;
+          for (let d = 0; d < draws; d++) {
+            const dir = join(experimentDir, 'cells', cellId(protocol, init, fraction, d, seedTag(cfg, seed)));
+            if (!isFinished(dir)) continue;
+            const r = readJson<CellResults>(join(dir, 'results.json'));
+            cells.push({ id: r.id, protocol, initialisation: init, fraction, draw: d, valAuroc: r.valAuroc, testAuroc: r.testAuroc, epochs: r.epochs, seconds: r.seconds });
+          }
+        });
+      }
     }
   }
-  // ROC curves at the smallest label fraction (where the paper's gap is largest), first draw.
+  // ROC curves at the smallest label fraction (where the paper's gap is largest), first draw of the first training seed.
   const roc: RocSeries[] = [];
   const smallest = Math.min(...cfg.fractions);
   for (const protocol of cfg.protocols) {
     for (const init of cfg.initialisations) {
-      const dir = join(experimentDir, 'cells', cellId(protocol, init, smallest, 0));
+      const dir = join(experimentDir, 'cells', cellId(protocol, init, smallest, 0, seedTag(cfg, seeds[0])));
       if (!isFinished(dir)) continue;
       const s = readScores(dir);
       // A curve per task, each over the rows labelled for it; a task with one class in the test split has none.
@@ -64,15 +67,20 @@ export function buildReportData(experimentDir: string, cfg: RunnerConfig, compar
       }
     }
   }
-  const historyFile = join(experimentDir, 'pretrain', 'history.json');
-  const pretrain = existsSync(historyFile) ? readJson<PretrainPoint[]>(historyFile) : [];
+  // Every training seed's pretraining monitor, each line marked with its seed when there are several.
+  const pretrain = seeds.flatMap((seed) => {
+    const file = join(experimentDir, pretrainDirOf(cfg, seed), 'history.json');
+    if (!existsSync(file)) return [];
+    return readJson<PretrainPoint[]>(file).map((p) => (seeds.length > 1 ? { seed, ...p } : p));
+  });
   const context = [
     `data: ${describeData(cfg.data)}; input ${cfg.data.imageSize} px${cfg.data.tasks && cfg.data.tasks.length > 1 ? `; tasks ${cfg.data.tasks.join(', ')} (one head output each, NaN labels masked)` : ''}`,
     ...(cfg.initialisations.includes('moco') ? [`MoCo pretrained on: ${cfg.mocoWeights ? `the given weights ${cfg.mocoWeights}` : cfg.pretrainData ? `${describeData(cfg.pretrainData)} (transfer: the baselines and every protocol train and test on the data above)` : 'the train and validation images of the data above (labels unused)'}`] : []),
     `backbone: ${cfg.backbone.name}${Object.keys(cfg.backbone.options).length ? ` ${JSON.stringify(cfg.backbone.options)}` : ''}; initialisations: ${cfg.initialisations.join(', ')}${cfg.imagenetWeights ? ` (ImageNet weights ${cfg.imagenetWeights})` : ''}`,
     `MoCo pretraining: ${cfg.pretrain.epochs} epochs, batch ${cfg.pretrain.batchSize}, queue ${cfg.pretrain.queueSize}, T ${cfg.pretrain.temperature}, m ${cfg.pretrain.momentum}`,
     `protocols: ${cfg.protocols.join(', ')}; label fractions ${cfg.fractions.join(', ')} with ${Array.isArray(cfg.draws) ? cfg.draws.join('/') : cfg.draws} draws (sampled by patient)`,
-    `statistics: paired bootstrap over the test rows, ${cfg.compare.replicates} replicates, ${Math.round(cfg.compare.confidence * 100)}% percentile CIs, seed ${cfg.seed}`,
+    ...(seeds.length > 1 ? [`training seeds: ${seeds.join(', ')} (pretraining, the random init and every cell once per seed; data split and label-fraction draws from seed ${cfg.seed}, the same for every training seed)`] : []),
+    `statistics: paired bootstrap over the test rows${seeds.length > 1 ? ' (per seed) and over the training seeds and test rows (pooled)' : ''}, ${cfg.compare.replicates} replicates, ${Math.round(cfg.compare.confidence * 100)}% percentile CIs, seed ${cfg.seed}`,
     ...(opts.wallSeconds !== undefined ? [`wall time of this invocation: ${formatSeconds(opts.wallSeconds)}`] : []),
     ...gridTimes(experimentDir, cfg),
     ...(comparisons.incomplete.length ? [`left out (unfinished draws): ${comparisons.incomplete.join(', ')}`] : []),
@@ -88,6 +96,7 @@ export function buildReportData(experimentDir: string, cfg: RunnerConfig, compar
     pretrain,
     cells,
     confidence: cfg.compare.confidence,
+    intervals: comparisons.intervals ?? intervalText(cfg),
   };
 }
 
@@ -111,7 +120,15 @@ export function notShown(cfg: RunnerConfig, comparisons: Pick<ExperimentComparis
   if (cfg.data.source === 'synthetic') {
     out.push('Real patients: the images are synthetic radiographs made by code with a known finding. The page shows that the pipeline reproduces the method\'s effect there, not how large the effect is on real chest X-rays.');
   }
-  out.push(`Other seeds: one pretraining run and one random init (seed ${cfg.seed}). The CIs cover the test images${comparisons.rows.some((r) => r.drawsA > 1) ? ' and the label-fraction draws' : ''}, not the spread between training runs.`);
+  const seeds = seedsOf(cfg);
+  const draws = comparisons.rows.some((r) => r.drawsA > 1) ? ' and the label-fraction draws' : '';
+  if (seeds.length === 1) out.push(`Other seeds: one pretraining run and one random init (seed ${seeds[0]}). The CIs cover the test images${draws}, not the spread between training runs.`);
+  else {
+    // Multisets of S seeds drawn from S: C(2S - 1, S).
+    let multisets = 1;
+    for (let i = 1; i <= seeds.length; i++) multisets = (multisets * (seeds.length - 1 + i)) / i;
+    out.push(`More seeds: ${seeds.length} pretraining runs and ${seeds.length} random inits (seeds ${seeds.join(', ')}). The pooled CIs cover these seeds, the test images${draws}, but ${seeds.length} seeds give the seed level of the bootstrap only ${Math.round(multisets)} distinct draws, so the pooled intervals are rough.`);
+  }
   if (!cfg.initialisations.includes('imagenet')) out.push('ImageNet initialisation, the paper\'s main baseline: no ImageNet weights were given.');
   const paper: string[] = [];
   if (cfg.data.imageSize < 224) paper.push(`${cfg.data.imageSize} px input (the paper: 224 px)`);

@@ -35,6 +35,29 @@ describe('planGrid', () => {
     expect(ids[2]).toEqual(['linear-moco-10pct-d0', 'linear-moco-10pct-d1', 'linear-moco-100pct-d0']);
   });
 
+  it('with seeds: [0, 1] plans pretraining, features and every cell once per training seed, the seed in every id and directory', () => {
+    const cfg = resolveConfig({ seed: 3, seeds: [0, 1], fractions: [0.1, 1], draws: [2, 1], protocols: ['linear', 'finetune'] });
+    const jobs = planGrid(cfg);
+    const one = planGrid(resolveConfig({ seed: 3, fractions: [0.1, 1], draws: [2, 1], protocols: ['linear', 'finetune'] }));
+    expect(jobs).toHaveLength(2 * one.length);
+    expect(new Set(jobs.map((j) => j.id)).size).toBe(jobs.length);
+    expect(jobs.filter((j) => j.kind === 'pretrain').map((j) => [j.id, j.outDir, j.seed])).toEqual([['pretrain-s0', 'pretrain-s0', 0], ['pretrain-s1', 'pretrain-s1', 1]]);
+    expect(jobs.filter((j) => j.kind === 'features').map((j) => [j.id, j.outDir, j.seed])).toEqual([
+      ['features-moco-s0', join('features', 'moco-s0'), 0],
+      ['features-random-s0', join('features', 'random-s0'), 0],
+      ['features-moco-s1', join('features', 'moco-s1'), 1],
+      ['features-random-s1', join('features', 'random-s1'), 1],
+    ]);
+    // Each seed's cells depend on that seed's pretraining or features; the label-fraction draws are seeded by `seed` for every training seed.
+    expect(jobs.find((j) => j.id === 'finetune-moco-10pct-d1-s1')).toMatchObject({ seed: 1, dependsOn: ['pretrain-s1'], outDir: join('cells', 'finetune-moco-10pct-d1-s1'), draw: 1, draws: 2, drawSeed: 3 });
+    expect(jobs.find((j) => j.id === 'linear-random-100pct-d0-s0')).toMatchObject({ seed: 0, dependsOn: ['features-random-s0'] });
+    expect(new Set(jobs.filter((j) => j.kind === 'cell').map((j) => j.drawSeed))).toEqual(new Set([3]));
+    expect(jobs.filter((j) => j.kind === 'cell' && j.seed === 1).map((j) => j.id.replace(/-s1$/, ''))).toEqual(one.filter((j) => j.kind === 'cell').map((j) => j.id));
+    // One seed keeps the layout of a grid planned before seeds: no seed in ids or directories.
+    expect(one.map((j) => j.id)).toContain('pretrain');
+    expect(planGrid(resolveConfig({ seeds: [5], fractions: [1] })).map((j) => [j.id, j.seed])).toContainEqual(['linear-moco-100pct-d0', 5]);
+  });
+
   it('names fractions without ambiguity', () => {
     expect([0.001, 0.01, 0.0625, 0.25, 1].map(fractionTag)).toEqual(['0p1pct', '1pct', '6p25pct', '25pct', '100pct']);
     expect(cellId('linear', 'moco', 0.01, 3)).toBe('linear-moco-1pct-d3');

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { z } from 'zod';
-import { ConfigError, configSchema, withAbsolutePaths, drawsFor, got, INITIALISATIONS, num, obj, oneOf, problemsOf, PROTOCOLS, type Initialisation, type Protocol, type RunnerConfig } from './config';
+import { ConfigError, configSchema, withAbsolutePaths, drawsFor, seedsOf, got, INITIALISATIONS, num, obj, oneOf, problemsOf, PROTOCOLS, type Initialisation, type Protocol, type RunnerConfig } from './config';
 import { isFinished, readJson, writeJsonAtomic } from './rundir';
 
 export type JobKind = 'pretrain' | 'features' | 'cell';
@@ -37,50 +37,76 @@ export function fractionTag(fraction: number): string {
   return `${+(fraction * 100).toPrecision(6)}pct`.replace('.', 'p');
 }
 
-export function cellId(protocol: Protocol, init: Initialisation, fraction: number, draw: number): string {
-  return `${protocol}-${init}-${fractionTag(fraction)}-d${draw}`;
+/** A training seed as it appears in ids and paths: `-s1` in a grid of several seeds, nothing in a grid of one (its layout predates seeds). */
+export function seedTag(config: Pick<RunnerConfig, 'seed' | 'seeds'>, seed: number): string {
+  return seedsOf(config).length > 1 ? `-s${seed}` : '';
+}
+
+export function cellId(protocol: Protocol, init: Initialisation, fraction: number, draw: number, tag = ''): string {
+  return `${protocol}-${init}-${fractionTag(fraction)}-d${draw}${tag}`;
+}
+
+/** The pretraining job's id and directory (relative to the experiment) for one training seed. */
+export function pretrainDirOf(config: Pick<RunnerConfig, 'seed' | 'seeds'>, seed: number): string {
+  return `pretrain${seedTag(config, seed)}`;
+}
+
+/** The frozen-feature directory (relative to the experiment) of one initialisation and training seed. */
+export function featuresDirOf(config: Pick<RunnerConfig, 'seed' | 'seeds'>, init: Initialisation, seed: number): string {
+  return join('features', `${init}${seedTag(config, seed)}`);
 }
 
 /**
- * The paper's grid: initialisations x protocols x label fractions x draws, plus the jobs
- * they depend on (MoCo pretraining; one frozen-feature extraction per initialisation for the
- * linear protocol). Returned in an order where every job follows its dependencies.
+ * The paper's grid: initialisations x protocols x label fractions x draws, once per training seed
+ * (`seeds`), plus the jobs they depend on (MoCo pretraining per seed; one frozen-feature extraction
+ * per initialisation and seed for the linear protocols). The label-fraction draws are seeded by
+ * `seed` alone, so every initialisation and every training seed trains on the same draws. Returned in
+ * an order where every job follows its dependencies.
  */
 export function planGrid(config: RunnerConfig): JobSpec[] {
   // A spec runs from any working directory (run-job, a worker): its paths are absolute.
   config = withAbsolutePaths(config);
   const jobs: JobSpec[] = [];
-  const base = { version: 1 as const, seed: config.seed, config };
+  const seeds = seedsOf(config);
   // With mocoWeights the MoCo backbone exists already (transfer from an earlier pretrain run).
   const needsPretrain = config.initialisations.includes('moco') && !config.mocoWeights;
-  if (needsPretrain) jobs.push({ ...base, id: 'pretrain', kind: 'pretrain', dependsOn: [], outDir: 'pretrain' });
-  const initDeps = (init: Initialisation) => (init === 'moco' && needsPretrain ? ['pretrain'] : []);
+  const initDeps = (init: Initialisation, seed: number) => (init === 'moco' && needsPretrain ? [pretrainDirOf(config, seed)] : []);
+  if (needsPretrain) {
+    for (const seed of seeds) jobs.push({ version: 1, seed, config, id: pretrainDirOf(config, seed), kind: 'pretrain', dependsOn: [], outDir: pretrainDirOf(config, seed) });
+  }
+  const featuresId = (init: Initialisation, seed: number) => `features-${init}${seedTag(config, seed)}`;
   if (config.protocols.includes('linear') || config.protocols.includes('logistic')) {
-    for (const init of config.initialisations) {
-      jobs.push({ ...base, id: `features-${init}`, kind: 'features', init, dependsOn: initDeps(init), outDir: join('features', init) });
+    for (const seed of seeds) {
+      for (const init of config.initialisations) {
+        jobs.push({ version: 1, seed, config, id: featuresId(init, seed), kind: 'features', init, dependsOn: initDeps(init, seed), outDir: featuresDirOf(config, init, seed) });
+      }
     }
   }
-  for (const protocol of config.protocols) {
-    for (const init of config.initialisations) {
-      config.fractions.forEach((fraction, fi) => {
-        const draws = drawsFor(config, fi);
-        for (let draw = 0; draw < draws; draw++) {
-          const id = cellId(protocol, init, fraction, draw);
-          jobs.push({
-            ...base,
-            id,
-            kind: 'cell',
-            init,
-            protocol,
-            fraction,
-            draw,
-            draws,
-            drawSeed: config.seed,
-            dependsOn: protocol === 'finetune' ? initDeps(init) : [`features-${init}`],
-            outDir: join('cells', id),
-          });
-        }
-      });
+  for (const seed of seeds) {
+    for (const protocol of config.protocols) {
+      for (const init of config.initialisations) {
+        config.fractions.forEach((fraction, fi) => {
+          const draws = drawsFor(config, fi);
+          for (let draw = 0; draw < draws; draw++) {
+            const id = cellId(protocol, init, fraction, draw, seedTag(config, seed));
+            jobs.push({
+              version: 1,
+              seed,
+              config,
+              id,
+              kind: 'cell',
+              init,
+              protocol,
+              fraction,
+              draw,
+              draws,
+              drawSeed: config.seed,
+              dependsOn: protocol === 'finetune' ? initDeps(init, seed) : [featuresId(init, seed)],
+              outDir: join('cells', id),
+            });
+          }
+        });
+      }
     }
   }
   return jobs;

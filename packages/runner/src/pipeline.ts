@@ -19,7 +19,7 @@ import {
 import type { Initialisation, ProtocolConfig, RunnerConfig } from './config';
 import { fractionDraws, prepareData, type PreparedData, type SplitData, type SplitName } from './data';
 import type { CellResults } from './experiment-report';
-import type { JobSpec } from './grid';
+import { featuresDirOf, pretrainDirOf, seedTag, type JobSpec } from './grid';
 import { runPretrainJob, backboneFileOf } from './pretrain-job';
 import { formatSeconds, Progress, type Io } from './progress';
 import { isFinished, readJson, RunDir, writeFileAtomic, writeJsonAtomic } from './rundir';
@@ -45,8 +45,8 @@ export function startBackend(cfg: RunnerConfig, io?: Io): Promise<BackendInfo> {
   return started;
 }
 
-/** The weights a given initialisation starts from (undefined = random init from the seed). */
-export function weightsFor(init: Initialisation, cfg: RunnerConfig, experimentDir: string, override?: string): string | undefined {
+/** The weights a given initialisation starts from (undefined = random init from the seed); MoCo's from the pretraining of training seed `seed`. */
+export function weightsFor(init: Initialisation, cfg: RunnerConfig, experimentDir: string, override?: string, seed = cfg.seed): string | undefined {
   if (init === 'random') return undefined;
   if (override) return backboneFileOf(override);
   if (init === 'imagenet') return cfg.imagenetWeights;
@@ -56,14 +56,16 @@ export function weightsFor(init: Initialisation, cfg: RunnerConfig, experimentDi
     if (!existsSync(given)) throw new Error(`mocoWeights: ${given} does not exist (give a finished pretrain run directory or a backbone .safetensors / .pth file)`);
     return given;
   }
-  const file = backboneFileOf(join(experimentDir, 'pretrain'));
-  if (!existsSync(file)) throw new Error(`${file}: the MoCo-pretrained backbone is missing; run the pretrain job first (moco-cxr run-job ${join(experimentDir, 'jobs', 'pretrain.json')})`);
+  const pretrainDir = pretrainDirOf(cfg, seed);
+  const file = backboneFileOf(join(experimentDir, pretrainDir));
+  if (!existsSync(file)) throw new Error(`${file}: the MoCo-pretrained backbone is missing; run the pretrain job first (moco-cxr run-job ${join(experimentDir, 'jobs', `${pretrainDir}.json`)})`);
   return file;
 }
 
-export async function makeBackbone(cfg: RunnerConfig, weights?: string): Promise<Backbone> {
+/** The backbone with the given weights, or randomly initialised from the training seed `seed`. */
+export async function makeBackbone(cfg: RunnerConfig, weights?: string, seed = cfg.seed): Promise<Backbone> {
   const s = cfg.data.imageSize;
-  return createBackbone(cfg.backbone.name, { ...(cfg.backbone.options as object), inputShape: [s, s, 3], seed: cfg.seed, ...(weights ? { weights } : {}) });
+  return createBackbone(cfg.backbone.name, { ...(cfg.backbone.options as object), inputShape: [s, s, 3], seed, ...(weights ? { weights } : {}) });
 }
 
 /** Runs one job of a grid in its directory; a finished job is skipped and its results returned. */
@@ -85,14 +87,14 @@ export async function executeJob(spec: JobSpec, experimentDir: string, io: Io, a
 async function executeLocked(spec: JobSpec, experimentDir: string, io: Io, opts: { weights?: string }, run: RunDir, dir: string): Promise<JobOutcome> {
   // Another process may have finished it while this one waited for the lock.
   if (isFinished(dir)) return { id: spec.id, dir, skipped: true, results: readJson(join(dir, 'results.json')) };
-  run.writeConfig({ ...spec.config, job: { id: spec.id, kind: spec.kind, init: spec.init, protocol: spec.protocol, fraction: spec.fraction, draw: spec.draw, draws: spec.draws, drawSeed: spec.drawSeed } });
+  run.writeConfig({ ...spec.config, job: { id: spec.id, kind: spec.kind, init: spec.init, protocol: spec.protocol, fraction: spec.fraction, draw: spec.draw, draws: spec.draws, drawSeed: spec.drawSeed, seed: spec.seed } });
   run.writeInfo();
   try {
     const backend = await startBackend(spec.config, io);
     run.setBackend(backend);
     let results: unknown;
-    if (spec.kind === 'pretrain') results = await runPretrainJob(spec.config, run, io, experimentDir);
-    else if (spec.kind === 'features') results = await runFeaturesJob(spec.config, spec.init!, experimentDir, run, io, opts.weights);
+    if (spec.kind === 'pretrain') results = await runPretrainJob(spec.config, run, io, experimentDir, spec.seed);
+    else if (spec.kind === 'features') results = await runFeaturesJob(spec.config, spec.init!, spec.seed, experimentDir, run, io, opts.weights);
     else results = await runCellJob(spec, experimentDir, run, io, opts.weights);
     // Exactly once: if another delivery of this job finished first, its results stand.
     if (!run.tryFinish(results)) return { id: spec.id, dir, skipped: true, results: readJson(join(dir, 'results.json')) };
@@ -105,15 +107,11 @@ async function executeLocked(spec: JobSpec, experimentDir: string, io: Io, opts:
 
 const SPLITS: SplitName[] = ['train', 'val', 'test'];
 
-function featuresDir(experimentDir: string, init: Initialisation): string {
-  return join(experimentDir, 'features', init);
-}
-
-/** Frozen features of every train / val / test image under one initialisation (embedded once, eval mode). */
-async function runFeaturesJob(cfg: RunnerConfig, init: Initialisation, experimentDir: string, run: RunDir, io: Io, weightsOverride?: string) {
+/** Frozen features of every train / val / test image under one initialisation and training seed (embedded once, eval mode). */
+async function runFeaturesJob(cfg: RunnerConfig, init: Initialisation, seed: number, experimentDir: string, run: RunDir, io: Io, weightsOverride?: string) {
   const data = await prepareData(cfg, io, experimentDir);
-  const weights = weightsFor(init, cfg, experimentDir, weightsOverride);
-  const backbone = await makeBackbone(cfg, weights);
+  const weights = weightsFor(init, cfg, experimentDir, weightsOverride, seed);
+  const backbone = await makeBackbone(cfg, weights, seed);
   try {
     const counts: Record<string, number> = {};
     const started = Date.now();
@@ -125,7 +123,7 @@ async function runFeaturesJob(cfg: RunnerConfig, init: Initialisation, experimen
       counts[name] = split.images.count;
     }
     run.metric({ event: 'features', init, seconds: (Date.now() - started) / 1000, ...counts });
-    return { init, featureDim: backbone.featureDim, counts, weights: weights ?? `random init, seed ${cfg.seed}` };
+    return { init, featureDim: backbone.featureDim, counts, weights: weights ?? `random init, seed ${seed}` };
   } finally {
     backbone.dispose();
   }
@@ -229,10 +227,10 @@ async function runCellJob(spec: JobSpec, experimentDir: string, run: RunDir, io:
   let steps: number;
   let history: unknown;
   if (protocol === 'linear' || protocol === 'logistic') {
-    const fdir = featuresDir(experimentDir, init);
+    const fdir = join(experimentDir, featuresDirOf(cfg, init, spec.seed));
     if (!isFinished(fdir)) {
       // A standalone `linear` run (or a grid whose features job was removed): embed now.
-      await executeJob({ ...spec, id: `features-${init}`, kind: 'features', outDir: relative(experimentDir, fdir), dependsOn: [] }, experimentDir, io, [], { weights: weightsOverride });
+      await executeJob({ ...spec, id: `features-${init}${seedTag(cfg, spec.seed)}`, kind: 'features', outDir: relative(experimentDir, fdir), dependsOn: [] }, experimentDir, io, [], { weights: weightsOverride });
     }
     const meta = readJson<{ featureDim: number; counts: Record<SplitName, number> }>(join(fdir, 'results.json'));
     const d = meta.featureDim;
@@ -256,7 +254,7 @@ async function runCellJob(spec: JobSpec, experimentDir: string, run: RunDir, io:
         ...(evalEvery ? { evalEvery } : {}),
         lr: pc.lr,
         batchSize: pc.batchSize,
-        seed: cfg.seed + (spec.draw ?? 0),
+        seed: spec.seed + (spec.draw ?? 0),
         onProgress: protocolProgress(io, label),
       });
       ({ head } = r);
@@ -267,8 +265,8 @@ async function runCellJob(spec: JobSpec, experimentDir: string, run: RunDir, io:
     testScores = scoreFeatures(head, test);
     writeJsonAtomic(run.path('head.json'), { init, features: relative(run.dir, fdir), ...linearHeadToJson(head) });
   } else {
-    const weights = weightsFor(init, cfg, experimentDir, weightsOverride);
-    const backbone = await makeBackbone(cfg, weights);
+    const weights = weightsFor(init, cfg, experimentDir, weightsOverride, spec.seed);
+    const backbone = await makeBackbone(cfg, weights, spec.seed);
     try {
       const r = await finetuneProtocol({
         backbone,
@@ -283,7 +281,7 @@ async function runCellJob(spec: JobSpec, experimentDir: string, run: RunDir, io:
         lr: pc.lr,
         batchSize: pc.batchSize,
         augment: { flipProbability: 0.5, rotation: 10 },
-        seed: cfg.seed + (spec.draw ?? 0),
+        seed: spec.seed + (spec.draw ?? 0),
         checkpointPath: run.path('checkpoint.safetensors'),
         onProgress: protocolProgress(io, label),
       });
@@ -324,7 +322,7 @@ async function runCellJob(spec: JobSpec, experimentDir: string, run: RunDir, io:
  * finetune checkpoint, or the linear head on top of the backbone it was trained on).
  */
 export async function evaluateCheckpoint(runDir: string, split: SplitName, out: string, io: Io, argv: string[], backend?: string) {
-  const cfgWithJob = readJson<RunnerConfig & { job: { protocol: string; init: Initialisation; id: string } }>(join(runDir, 'config.json'));
+  const cfgWithJob = readJson<RunnerConfig & { job: { protocol: string; init: Initialisation; id: string; seed?: number } }>(join(runDir, 'config.json'));
   const { job, ...cfgRest } = cfgWithJob;
   const cfg = { ...(cfgRest as RunnerConfig), ...(backend ? { backend: backend as RunnerConfig['backend'] } : {}) };
   if (!job?.protocol) throw new Error(`${runDir}/config.json: not a linear or finetune run (no job.protocol)`);
@@ -343,7 +341,8 @@ export async function evaluateCheckpoint(runDir: string, split: SplitName, out: 
       const head = linearHeadFromJson(headJson, headFile);
       const fmeta = readJson<{ weights: string }>(join(runDir, headJson.features, 'results.json'));
       const weights = fmeta.weights.startsWith('random init') ? undefined : fmeta.weights;
-      const backbone = await makeBackbone(cfg, weights);
+      // A random init is rebuilt from the training seed of its cell (recorded since seeds became a grid axis).
+      const backbone = await makeBackbone(cfg, weights, job.seed ?? cfg.seed);
       try {
         const bar = new Progress(io, `embed ${split}`, target.images.count, 'img');
         const f = await embedImages(backbone, target.images, range(target.images.count), { batchSize: 64, onProgress: (d) => bar.set(d) });

@@ -70,12 +70,13 @@ export function epochLine(e: EpochRecord, epochs: number, etaSeconds?: number): 
 
 /**
  * MoCo pretraining on the train (and validation) images, labels unused; the monitor probes a
- * labelled sample of them. Resumes from the checkpoint in the run directory.
+ * labelled sample of them. `seed` is the training seed (initialisation, views, batches); the data
+ * and the probe sample follow `cfg.seed`. Resumes from the checkpoint in the run directory.
  */
-export async function runPretrainJob(cfg: RunnerConfig, run: RunDir, io: Io, experimentDir: string) {
+export async function runPretrainJob(cfg: RunnerConfig, run: RunDir, io: Io, experimentDir: string, seed = cfg.seed) {
   // Transfer: pretrainData (when given) is what MoCo sees; the protocols use data.
   const data = await prepareData(cfg, io, experimentDir, 'pretrainData');
-  const backbone = await makeBackbone(cfg, cfg.imagenetWeights);
+  const backbone = await makeBackbone(cfg, cfg.imagenetWeights, seed);
   const p = cfg.pretrain;
   const mocoDir = run.path(MOCO_SUBDIR);
   try {
@@ -102,7 +103,7 @@ export async function runPretrainJob(cfg: RunnerConfig, run: RunDir, io: Io, exp
         augment: pretrainAugment(cfg),
         epochs: p.epochs,
         schedule: schedule(cfg),
-        seed: cfg.seed,
+        seed,
         checkpointEvery: p.checkpointEvery,
         resume: true,
         monitor:
@@ -111,7 +112,7 @@ export async function runPretrainJob(cfg: RunnerConfig, run: RunDir, io: Io, exp
                 probe: { images: subsetImages(data.pretrainImages, probeRows), labels: probeRows.map((i) => data.pretrainLabels[i]) },
                 everyEpochs: p.monitorEvery,
                 knnK: p.knnK,
-                seed: cfg.seed,
+                seed,
               }
             : false,
         signal,

@@ -13,6 +13,8 @@ export interface AurocPoint {
   lo: number;
   hi: number;
   draws: number;
+  /** Training seeds pooled into this point (absent: one). */
+  seeds?: number;
 }
 
 /** One ROC curve (false-positive rate, true-positive rate) of one configuration. */
@@ -29,6 +31,8 @@ export interface RocSeries {
 
 /** One row of the pretraining monitor: loss and the online probes at an epoch. */
 export interface PretrainPoint {
+  /** The training seed, in a grid of several. */
+  seed?: number;
   epoch: number;
   loss?: number;
   top1?: number;
@@ -182,10 +186,12 @@ export function rocSpec(curves: RocSeries[], task?: string): TopLevelSpec {
 export function pretrainSpec(points: PretrainPoint[]): TopLevelSpec {
   const rows: { epoch: number; panel: string; measure: string; value: number }[] = [];
   for (const p of points) {
-    if (p.loss !== undefined && Number.isFinite(p.loss)) rows.push({ epoch: p.epoch, panel: 'InfoNCE loss', measure: 'loss', value: p.loss });
-    if (p.knnAuroc !== undefined && Number.isFinite(p.knnAuroc)) rows.push({ epoch: p.epoch, panel: 'probe AUROC', measure: 'kNN AUROC', value: p.knnAuroc });
+    // One line per measure and training seed when several seeds pretrained.
+    const of = (m: string) => (p.seed !== undefined ? `${m}, seed ${p.seed}` : m);
+    if (p.loss !== undefined && Number.isFinite(p.loss)) rows.push({ epoch: p.epoch, panel: 'InfoNCE loss', measure: of('loss'), value: p.loss });
+    if (p.knnAuroc !== undefined && Number.isFinite(p.knnAuroc)) rows.push({ epoch: p.epoch, panel: 'probe AUROC', measure: of('kNN AUROC'), value: p.knnAuroc });
     if (p.linearProbeAuroc !== undefined && Number.isFinite(p.linearProbeAuroc)) {
-      rows.push({ epoch: p.epoch, panel: 'probe AUROC', measure: 'linear-probe AUROC', value: p.linearProbeAuroc });
+      rows.push({ epoch: p.epoch, panel: 'probe AUROC', measure: of('linear-probe AUROC'), value: p.linearProbeAuroc });
     }
   }
   return {

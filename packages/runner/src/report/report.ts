@@ -27,6 +27,10 @@ export interface ComparisonRow {
   pValue: number;
   replicates: number;
   degenerate: number;
+  /** In a grid of several training seeds: the seed of a per-seed row. */
+  seed?: number;
+  /** A pooled row: the training seeds it pools (its bootstrap resamples them as well as the test images). */
+  seeds?: number[];
 }
 
 /** Everything a report shows; `experiment` writes it as results.json. */
@@ -45,6 +49,8 @@ export interface ReportData {
   /** Per-cell detail: one row per trained model. */
   cells: { id: string; protocol: string; initialisation: string; fraction: number; draw: number; valAuroc: number; testAuroc: number; epochs: number; seconds: number }[];
   confidence: number;
+  /** How the intervals are formed, in words; shown under the comparison table. */
+  intervals?: string[];
 }
 
 export interface WrittenReport {
@@ -76,8 +82,11 @@ export function summarise(rows: ComparisonRow[], confidence = 0.95): string[] {
   const pct = `${Math.round(confidence * 100)}% CI`;
   const ci = (e: Estimate) => `${pct} ${signed(e.lo)} to ${signed(e.hi)}`;
   const several = severalTasks(rows);
-  return rows.map((r) => {
-    const where = `${several && r.task ? `${r.task}: ` : ''}${PROTOCOL_NAMES[r.protocol] ?? r.protocol}, ${r.fraction === null ? 'mixed label fractions' : `${fmtFraction(r.fraction)} of the labels`}${r.drawsA > 1 ? ` (${r.drawsA} draws)` : ''}`;
+  // With several training seeds the findings are the pooled rows; the per-seed rows stay in the table.
+  const shown = rows.some((r) => r.seeds) ? rows.filter((r) => r.seed === undefined) : rows;
+  return shown.map((r) => {
+    const pooled = r.seeds ? `, pooled over training seeds ${r.seeds.join(', ')}` : '';
+    const where = `${several && r.task ? `${r.task}: ` : ''}${PROTOCOL_NAMES[r.protocol] ?? r.protocol}, ${r.fraction === null ? 'mixed label fractions' : `${fmtFraction(r.fraction)} of the labels`}${r.drawsA > 1 || r.seeds ? ` (${r.drawsA} draw${r.drawsA > 1 ? 's' : ''}${pooled})` : ''}`;
     const a = initName(r.a);
     const b = initName(r.b);
     const d = r.difference;
@@ -93,14 +102,28 @@ export function severalTasks(rows: readonly { task?: string }[]): boolean {
   return new Set(rows.map((r) => r.task ?? '')).size > 1;
 }
 
-/** The comparison table in the paper's form, as Markdown (with a task column when there are several tasks). */
+/** Whether rows come from a grid of several training seeds: then tables get a seed column. */
+export function severalSeeds(rows: readonly ComparisonRow[]): boolean {
+  return rows.some((r) => r.seed !== undefined || r.seeds !== undefined);
+}
+
+/** A row's seed column: its seed, or `pooled (0, 1, 2)`. */
+export function seedLabel(r: ComparisonRow): string {
+  return r.seeds ? `pooled (${r.seeds.join(', ')})` : r.seed !== undefined ? String(r.seed) : '-';
+}
+
+/** The comparison table in the paper's form, as Markdown (with a task column when there are several tasks, a seed column when several training seeds). */
 export function comparisonMarkdown(rows: ComparisonRow[], confidence = 0.95): string {
   const pct = `${Math.round(confidence * 100)}% CI`;
   const several = severalTasks(rows);
-  const lines = [`| ${several ? 'task | ' : ''}protocol | label fraction | A | AUROC A [${pct}] | B | AUROC B [${pct}] | A - B [${pct}] | p | replicates |`, `|${several ? '---|' : ''}---|---|---|---|---|---|---|---|---|`];
+  const seeds = severalSeeds(rows);
+  const lines = [
+    `| ${several ? 'task | ' : ''}protocol | label fraction | A | ${seeds ? 'seed | ' : ''}AUROC A [${pct}] | B | AUROC B [${pct}] | A - B [${pct}] | p | replicates |`,
+    `|${several ? '---|' : ''}${seeds ? '---|' : ''}---|---|---|---|---|---|---|---|---|`,
+  ];
   for (const r of rows) {
     lines.push(
-      `| ${several ? `${r.task ?? '-'} | ` : ''}${r.protocol} | ${fmtFraction(r.fraction)} (${r.drawsA === r.drawsB ? r.drawsA : `${r.drawsA}/${r.drawsB}`} draw${r.drawsA > 1 ? 's' : ''}) | ${r.a} | ${fmtEstimate(r.aurocA)} | ${r.b} | ${fmtEstimate(r.aurocB)} | ${fmtEstimate(r.difference, true)} | ${fmtP(r.pValue)} | ${r.replicates}${r.degenerate ? ` (${r.degenerate} degenerate)` : ''} |`,
+      `| ${several ? `${r.task ?? '-'} | ` : ''}${r.protocol} | ${fmtFraction(r.fraction)} (${r.drawsA === r.drawsB ? r.drawsA : `${r.drawsA}/${r.drawsB}`} draw${r.drawsA > 1 ? 's' : ''}) | ${r.a} | ${seeds ? `${seedLabel(r)} | ` : ''}${fmtEstimate(r.aurocA)} | ${r.b} | ${fmtEstimate(r.aurocB)} | ${fmtEstimate(r.difference, true)} | ${fmtP(r.pValue)} | ${r.replicates}${r.degenerate ? ` (${r.degenerate} degenerate)` : ''} |`,
     );
   }
   return lines.join('\n');
@@ -109,8 +132,9 @@ export function comparisonMarkdown(rows: ComparisonRow[], confidence = 0.95): st
 /** The same table as fixed-width text for the terminal. */
 export function comparisonText(rows: ComparisonRow[]): string {
   const several = severalTasks(rows);
-  const header = [...(several ? ['task'] : []), 'protocol', 'fraction', 'A', 'AUROC A', 'B', 'AUROC B', 'A - B', 'p'];
-  const body = rows.map((r) => [...(several ? [r.task ?? '-'] : []), r.protocol, `${fmtFraction(r.fraction)} x${r.drawsA}`, r.a, fmtEstimate(r.aurocA), r.b, fmtEstimate(r.aurocB), fmtEstimate(r.difference, true), fmtP(r.pValue)]);
+  const seeds = severalSeeds(rows);
+  const header = [...(several ? ['task'] : []), 'protocol', 'fraction', 'A', ...(seeds ? ['seed'] : []), 'AUROC A', 'B', 'AUROC B', 'A - B', 'p'];
+  const body = rows.map((r) => [...(several ? [r.task ?? '-'] : []), r.protocol, `${fmtFraction(r.fraction)} x${r.drawsA}`, r.a, ...(seeds ? [seedLabel(r)] : []), fmtEstimate(r.aurocA), r.b, fmtEstimate(r.aurocB), fmtEstimate(r.difference, true), fmtP(r.pValue)]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
@@ -171,7 +195,7 @@ export async function writeReport(data: ReportData, dir: string): Promise<Writte
     ? [
         `| ${taskCol ? 'task | ' : ''}protocol | label fraction | initialisation | AUROC [95% CI] | draws |`,
         `|${taskCol ? '---|' : ''}---|---|---|---|---|`,
-        ...data.points.map((p) => `| ${taskCol ? `${p.task ?? '-'} | ` : ''}${p.protocol} | ${fmtFraction(p.fraction)} | ${p.initialisation} | ${fmtEstimate({ estimate: p.auroc, lo: p.lo, hi: p.hi })} | ${p.draws} |`),
+        ...data.points.map((p) => `| ${taskCol ? `${p.task ?? '-'} | ` : ''}${p.protocol} | ${fmtFraction(p.fraction)} | ${p.initialisation} | ${fmtEstimate({ estimate: p.auroc, lo: p.lo, hi: p.hi })} | ${p.draws}${p.seeds ? ` x ${p.seeds} seeds` : ''} |`),
       ].join('\n')
     : '';
   const md = [
@@ -190,6 +214,7 @@ export async function writeReport(data: ReportData, dir: string): Promise<Writte
     '',
     table,
     '',
+    ...(data.intervals ?? []).flatMap((t) => [t, '']),
     ...written.flatMap((f) => [`![${f.name}](${relative(dir, f.png)})`, '']),
     '## AUROC per configuration',
     '',
@@ -214,6 +239,7 @@ ${data.notShown.length ? `<p><strong>What this page does not show:</strong></p>\
 <ul>${data.context.map((c) => `<li>${escapeHtml(c)}</li>`).join('')}</ul>
 <h2>MoCo-CXR vs baseline (paired bootstrap)</h2>
 ${data.comparisons.length ? tableHtml(table) : '<p>No comparisons.</p>'}
+${(data.intervals ?? []).map((t) => `<p class="intervals">${escapeHtml(t)}</p>`).join('\n')}
 ${figures.map((f, i) => `<figure id="${f.name}">${f.svg}<figcaption>${escapeHtml(f.title)} (<a href="${relative(dir, written[i].png)}">PNG</a>, <a href="${relative(dir, written[i].svg)}">SVG</a>)</figcaption></figure>`).join('\n')}
 <h2>AUROC per configuration</h2>
 ${perConfig ? tableHtml(perConfig) : ''}
