@@ -2,10 +2,14 @@
 // the wasm heap, in practice) and checks each view's length against the shape before touching it.
 #include <node_api.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "kernels.h"
 
@@ -14,28 +18,62 @@ namespace {
 
 const KernelTable* active = nullptr;
 
-const KernelTable* best() {
+// The features each build is compiled for (its `#pragma GCC target` in isa_*.cc): dispatch checks
+// every one of them, since a CPU with AVX-512F alone (or AVX2 without BMI2) would fault on the rest.
+#define MOCO_AVX512_FEATURES(X) X("avx512f") X("avx512vl") X("avx512bw") X("avx512dq") X("avx2") X("fma") X("bmi2")
+#define MOCO_AVX2_FEATURES(X) X("avx2") X("fma") X("bmi2")
+#define MOCO_CHECK(f) &&__builtin_cpu_supports(f)
+#define MOCO_NAME(f) f,
+
 #if defined(__x86_64__)
+bool cpu_runs_avx512() {
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && kernels_avx512()) return kernels_avx512();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && kernels_avx2()) return kernels_avx2();
-#endif
-  return kernels_generic();
+  return true MOCO_AVX512_FEATURES(MOCO_CHECK);
 }
+bool cpu_runs_avx2() {
+  __builtin_cpu_init();
+  return true MOCO_AVX2_FEATURES(MOCO_CHECK);
+}
+const char* const avx512_features[] = {MOCO_AVX512_FEATURES(MOCO_NAME)};
+const char* const avx2_features[] = {MOCO_AVX2_FEATURES(MOCO_NAME)};
+#endif
 
 bool supported(const KernelTable* t) {
   if (!t) return false;
 #if defined(__x86_64__)
-  __builtin_cpu_init();
-  if (t == kernels_avx512()) return __builtin_cpu_supports("avx512f");
-  if (t == kernels_avx2()) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (t == kernels_avx512()) return cpu_runs_avx512();
+  if (t == kernels_avx2()) return cpu_runs_avx2();
 #endif
   return true;
+}
+
+const KernelTable* best() {
+  for (const KernelTable* t : {kernels_avx512(), kernels_avx2()})
+    if (supported(t)) return t;
+  return kernels_generic();
 }
 
 napi_value fail(napi_env env, const std::string& msg) {
   napi_throw_error(env, nullptr, ("@moco-cxr/compute native: " + msg).c_str());
   return nullptr;
+}
+
+// Every entry point runs inside this: a C++ exception must never cross into Node (it would end
+// the process); it becomes a JS error naming the function. `data` holds the function's name.
+template <napi_value (*F)(napi_env, napi_callback_info)>
+napi_value Guard(napi_env env, napi_callback_info info) {
+  void* data = nullptr;
+  napi_get_cb_info(env, info, nullptr, nullptr, nullptr, &data);
+  const std::string name = data ? static_cast<const char*>(data) : "native call";
+  try {
+    return F(env, info);
+  } catch (const std::bad_alloc&) {
+    return fail(env, name + ": out of memory");
+  } catch (const std::exception& e) {
+    return fail(env, name + ": " + e.what());
+  } catch (...) {
+    return fail(env, name + ": unknown C++ exception");
+  }
 }
 
 bool get_args(napi_env env, napi_callback_info info, size_t want, napi_value* argv) {
@@ -127,13 +165,9 @@ napi_value Conv(napi_env env, napi_callback_info info) {
     if (got[i] != want[which][i])
       return fail(env, std::string(names[which][i]) + " has " + std::to_string(got[i]) + " elements, the shape needs " + std::to_string(want[which][i]));
   const int threads = std::max(1, get_int(env, argv[4]));
-  try {
-    if (which == 0) active->conv2d(a, b, o, s, threads);
-    if (which == 1) active->conv2d_grad_input(a, b, o, s, threads);
-    if (which == 2) active->conv2d_grad_filter(a, b, o, s, threads);
-  } catch (const std::exception& e) {
-    return fail(env, e.what());
-  }
+  if (which == 0) active->conv2d(a, b, o, s, threads);
+  if (which == 1) active->conv2d_grad_input(a, b, o, s, threads);
+  if (which == 2) active->conv2d_grad_filter(a, b, o, s, threads);
   return nullptr;
 }
 
@@ -151,11 +185,7 @@ napi_value MatMul(napi_env env, napi_callback_info info) {
   if (batch < 0 || m < 0 || k < 0 || n < 0 || sa < 0 || sb < 0) return fail(env, "matmul sizes must be non-negative");
   if (batch > 0 && (size_t((batch - 1) * sa + m * k) > na || size_t((batch - 1) * sb + k * n) > nb || size_t(batch * m * n) != nc))
     return fail(env, "matmul views are shorter than the shapes need");
-  try {
-    active->matmul(a, b, c, batch, m, k, n, p[4] != 0, p[5] != 0, sa, sb, std::max(1, get_int(env, argv[4])));
-  } catch (const std::exception& e) {
-    return fail(env, e.what());
-  }
+  active->matmul(a, b, c, batch, m, k, n, p[4] != 0, p[5] != 0, sa, sb, std::max(1, get_int(env, argv[4])));
   return nullptr;
 }
 
@@ -257,20 +287,114 @@ napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// ---- Test hooks: reach the pool's and the scratch's failure paths, which no real input does ----
+
+// testPool("worker" | "caller"): a 2-thread region in which the worker (or the caller, once the
+// worker runs) throws. Returns whether the worker had finished when run() returned or threw.
+std::atomic<bool> worker_started{false}, worker_done{false};
+
+void wait_for(const std::atomic<bool>& flag) {
+  for (int i = 0; i < 20000 && !flag.load(); i++) std::this_thread::sleep_for(std::chrono::microseconds(500));
+}
+
+napi_value TestPool(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return fail(env, "testPool(mode) needs a mode");
+  char mode[16] = {0};
+  size_t len = 0;
+  napi_get_value_string_utf8(env, argv[0], mode, sizeof mode, &len);
+  const bool worker_throws = std::strcmp(mode, "worker") == 0;
+  worker_started = false;
+  worker_done = false;
+  std::string threw;
+  try {
+    pool().run(2, [worker_throws](int tid, int) {
+      if (tid == 0) {
+        wait_for(worker_started);  // the worker must take part for either case to mean anything
+        if (!worker_throws) throw std::runtime_error("the caller threw");
+        return;
+      }
+      worker_started = true;
+      if (worker_throws) {
+        worker_done = true;
+        throw std::runtime_error("a worker threw");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      worker_done = true;
+    });
+  } catch (const std::exception& e) {
+    threw = e.what();
+  }
+  if (!worker_started) return fail(env, "testPool: the worker was not scheduled within 10 s");
+  napi_value out, done;
+  napi_create_object(env, &out);
+  napi_get_boolean(env, worker_done.load(), &done);
+  napi_set_named_property(env, out, "threw", str(env, threw.c_str()));
+  napi_set_named_property(env, out, "workerFinished", done);
+  return out;
+}
+
+// testInjectFault(): the next parallel region throws on its caller (see Pool::inject_fault).
+napi_value TestInjectFault(napi_env, napi_callback_info) {
+  pool().inject_fault();
+  return nullptr;
+}
+
+// testScratchAfterFailure(): whether a scratch buffer whose growth failed hands out memory again.
+napi_value TestScratchAfterFailure(napi_env env, napi_callback_info) {
+  Scratch s;
+  s.get(16);
+  bool threw = false;
+  try {
+    s.get(size_t(1) << 60);
+  } catch (const std::bad_alloc&) {
+    threw = true;
+  }
+  if (!threw) return fail(env, "testScratchAfterFailure: a 4 EiB allocation succeeded");
+  napi_value r;
+  napi_get_boolean(env, s.get(16) != nullptr, &r);
+  return r;
+}
+
+napi_value string_array(napi_env env, const char* const* names, size_t n) {
+  napi_value arr;
+  napi_create_array(env, &arr);
+  for (size_t i = 0; i < n; i++) napi_set_element(env, arr, uint32_t(i), str(env, names[i]));
+  return arr;
+}
+
+// isaFeatures(): the CPU features dispatch requires for each instruction set.
+napi_value IsaFeatures(napi_env env, napi_callback_info) {
+  napi_value out;
+  napi_create_object(env, &out);
+#if defined(__x86_64__)
+  napi_set_named_property(env, out, "avx512", string_array(env, avx512_features, sizeof avx512_features / sizeof *avx512_features));
+  napi_set_named_property(env, out, "avx2", string_array(env, avx2_features, sizeof avx2_features / sizeof *avx2_features));
+#endif
+  napi_set_named_property(env, out, "generic", string_array(env, nullptr, 0));
+  return out;
+}
+
+#define MOCO_FN(js, fn) {js, nullptr, Guard<fn>, nullptr, nullptr, nullptr, napi_default, const_cast<char*>(js)}
+
 napi_value Init(napi_env env, napi_value exports) {
   if (!active) active = best();
   const napi_property_descriptor props[] = {
-      {"isas", nullptr, Isas, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"isa", nullptr, Isa, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"setIsa", nullptr, SetIsa, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"conv2d", nullptr, Conv<0>, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"conv2dGradInput", nullptr, Conv<1>, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"conv2dGradFilter", nullptr, Conv<2>, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"matmul", nullptr, MatMul, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"batchNormTrain", nullptr, BatchNormTrain, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"batchNormTrainGrad", nullptr, BatchNormTrainGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"maxPoolGrad", nullptr, MaxPoolGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"optimizerStep", nullptr, OptimizerStep, nullptr, nullptr, nullptr, napi_default, nullptr},
+      MOCO_FN("isas", Isas),
+      MOCO_FN("isa", Isa),
+      MOCO_FN("setIsa", SetIsa),
+      MOCO_FN("isaFeatures", IsaFeatures),
+      MOCO_FN("conv2d", Conv<0>),
+      MOCO_FN("conv2dGradInput", Conv<1>),
+      MOCO_FN("conv2dGradFilter", Conv<2>),
+      MOCO_FN("matmul", MatMul),
+      MOCO_FN("batchNormTrain", BatchNormTrain),
+      MOCO_FN("batchNormTrainGrad", BatchNormTrainGrad),
+      MOCO_FN("maxPoolGrad", MaxPoolGrad),
+      MOCO_FN("optimizerStep", OptimizerStep),
+      MOCO_FN("testPool", TestPool),
+      MOCO_FN("testInjectFault", TestInjectFault),
+      MOCO_FN("testScratchAfterFailure", TestScratchAfterFailure),
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -32,6 +33,27 @@ struct KernelTable {
   void (*optimizer_step)(int kind, const float* p, const float* s, const float* t, const float* g, float* p2, float* s2,
                          float* t2, long n, const double* h, int threads);
   void (*maxpool_grad)(const float* x, const float* dy, float* dx, const ConvShape& s, int threads);
+};
+
+// Grow-only, 64-byte aligned scratch; one per thread and use. A failed allocation throws
+// std::bad_alloc and leaves it empty, so a later call allocates again instead of returning null.
+struct Scratch {
+  float* p = nullptr;
+  size_t n = 0;
+  float* get(size_t need) {
+    if (need > n) {
+      std::free(p);
+      p = nullptr;
+      n = 0;
+      if (need > (SIZE_MAX - 63) / sizeof(float)) throw std::bad_alloc();
+      const size_t bytes = (need * sizeof(float) + 63) / 64 * 64;
+      p = static_cast<float*>(std::aligned_alloc(64, bytes));
+      if (!p) throw std::bad_alloc();
+      n = bytes / sizeof(float);
+    }
+    return p;
+  }
+  ~Scratch() { std::free(p); }
 };
 
 const KernelTable* kernels_avx512();   // null where not compiled (non-x86)

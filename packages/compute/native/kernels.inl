@@ -19,23 +19,6 @@ static inline void storeu(float* p, vf v) { *reinterpret_cast<vfu*>(p) = v; }
 static inline long round_up(long a, long b) { return (a + b - 1) / b * b; }
 static inline long cdiv(long a, long b) { return (a + b - 1) / b; }
 
-// Grow-only, 64-byte aligned scratch; one per thread and use.
-struct Scratch {
-  float* p = nullptr;
-  size_t n = 0;
-  float* get(size_t need) {
-    if (need > n) {
-      std::free(p);
-      size_t bytes = (need * sizeof(float) + 63) / 64 * 64;
-      p = static_cast<float*>(std::aligned_alloc(64, bytes));
-      if (!p) throw std::bad_alloc();
-      n = bytes / sizeof(float);
-    }
-    return p;
-  }
-  ~Scratch() { std::free(p); }
-};
-
 // Runs f(tid, item) for every item in [0, items), each once, on up to `threads` threads taking
 // items from a shared counter (a thread the OS does not schedule in time leaves its share to others).
 template <class F>
@@ -422,14 +405,20 @@ static void parallel_range(long n, int threads, F f) {
   for_items(cdiv(n, CHUNK), threads, [&](int, long it) { f(it * CHUNK, std::min(n, (it + 1) * CHUNK)); });
 }
 
+// Row chunks of the per-channel reductions, from the shape alone (at most MAX_PARTS of them): each
+// chunk sums its rows into its own partial, and the partials are added in chunk order, so the
+// result has the same bits at every thread count and however the threads took the chunks.
+constexpr long MAX_PARTS = 256;
+
+static inline long reduce_chunk(long rows, long c) { return std::max<long>({1, CHUNK / c, cdiv(rows, MAX_PARTS)}); }
+
 // Per-channel sums over the rows of x [rows, c] (and of (x - shift)^2 when `sq`), in double:
 // BatchNorm statistics over 200k rows must not drift with the row count.
 static void channel_sums(const float* x, long rows, long c, const float* shift, double* out, int threads) {
-  const int nt = std::max(1, threads);
-  const long chunk = std::max<long>(1, CHUNK / c);
-  std::vector<double> part(static_cast<size_t>(nt) * c, 0.0);
-  for_items(cdiv(rows, chunk), nt, [&](int tid, long it) {
-    double* acc = part.data() + tid * c;
+  const long chunk = reduce_chunk(rows, c), parts = cdiv(rows, chunk);
+  std::vector<double> part(static_cast<size_t>(parts) * c, 0.0);
+  for_items(parts, threads, [&](int, long it) {
+    double* acc = part.data() + it * c;
     const long b = it * chunk, e = std::min(rows, b + chunk);
     for (long r = b; r < e; r++) {
       const float* xr = x + r * c;
@@ -445,7 +434,7 @@ static void channel_sums(const float* x, long rows, long c, const float* shift, 
   });
   for (long j = 0; j < c; j++) {
     double s = 0;
-    for (int t = 0; t < nt; t++) s += part[t * c + j];
+    for (long it = 0; it < parts; it++) s += part[it * c + j];
     out[j] = s;
   }
 }
@@ -483,11 +472,11 @@ static void batchnorm_train(const float* x, const float* gamma, const float* bet
 // dx = gamma rstd (g - dbeta / rows - xhat dgamma / rows).
 static void batchnorm_train_grad(const float* dy, const float* x, const float* mean, const float* rstd, const float* gamma,
                                  const float* y, float* dx, float* dgamma, float* dbeta, long rows, long c, int threads) {
-  const int nt = std::max(1, threads);
-  const long chunk = std::max<long>(1, CHUNK / c);
-  std::vector<double> part(static_cast<size_t>(nt) * 2 * c, 0.0);
-  for_items(cdiv(rows, chunk), nt, [&](int tid, long it) {
-    double* sg = part.data() + tid * 2 * c;
+  // Partials per row chunk, added in chunk order (see reduce_chunk): deterministic at any thread count.
+  const long chunk = reduce_chunk(rows, c), parts = cdiv(rows, chunk);
+  std::vector<double> part(static_cast<size_t>(parts) * 2 * c, 0.0);
+  for_items(parts, threads, [&](int, long it) {
+    double* sg = part.data() + it * 2 * c;
     double* sgx = sg + c;
     const long b = it * chunk, e = std::min(rows, b + chunk);
     for (long r = b; r < e; r++) {
@@ -504,9 +493,9 @@ static void batchnorm_train_grad(const float* dy, const float* x, const float* m
   std::vector<float> ka(c), kx(c), kb(c);
   for (long j = 0; j < c; j++) {
     double sg = 0, sgx = 0;
-    for (int t = 0; t < nt; t++) {
-      sg += part[t * 2 * c + j];
-      sgx += part[t * 2 * c + c + j];
+    for (long it = 0; it < parts; it++) {
+      sg += part[it * 2 * c + j];
+      sgx += part[it * 2 * c + c + j];
     }
     const double dg = rstd[j] * (sgx - mean[j] * sg);
     dbeta[j] = static_cast<float>(sg);

@@ -1,6 +1,7 @@
 #include "pool.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace mococxr {
 
@@ -37,7 +38,13 @@ void Pool::loop(int id, unsigned seen) {
       n = job_threads_;
     }
     if (id < n && claim(seen)) {
-      (*job)(id, n);
+      // An exception must not leave the thread (std::terminate would end Node): the caller rethrows it.
+      try {
+        (*job)(id, n);
+      } catch (...) {
+        std::lock_guard<std::mutex> lk(error_mu_);
+        if (!error_) error_ = std::current_exception();
+      }
       finished_.fetch_add(1, std::memory_order_acq_rel);
     }
   }
@@ -52,11 +59,16 @@ bool Pool::claim(unsigned gen) {
 }
 
 void Pool::run(int nthreads, const std::function<void(int, int)>& f) {
+  if (fault_.exchange(false, std::memory_order_acq_rel)) throw std::runtime_error("injected fault");
   if (nthreads <= 1) {
     f(0, 1);
     return;
   }
   std::lock_guard<std::mutex> call(call_mu_);
+  {
+    std::lock_guard<std::mutex> e(error_mu_);
+    error_ = nullptr;
+  }
   {
     std::lock_guard<std::mutex> lk(mu_);
     ensure(nthreads - 1);
@@ -68,7 +80,13 @@ void Pool::run(int nthreads, const std::function<void(int, int)>& f) {
     generation_.store(gen, std::memory_order_release);
   }
   wake_.notify_all();
-  f(0, nthreads);
+  // The caller's exception waits for the join below: workers still run f, which refers to its frame.
+  std::exception_ptr caller_error;
+  try {
+    f(0, nthreads);
+  } catch (...) {
+    caller_error = std::current_exception();
+  }
   // Close the region: workers that have not claimed a slot yet will not run it.
   const unsigned long long closed = claim_.exchange(claim_.load() & ~0xffffffffULL, std::memory_order_acq_rel);
   const int unclaimed = static_cast<int>(closed & 0xffffffffULL);
@@ -80,6 +98,14 @@ void Pool::run(int nthreads, const std::function<void(int, int)>& f) {
     std::this_thread::yield();
 #endif
   }
+  if (caller_error) std::rethrow_exception(caller_error);
+  std::exception_ptr worker_error;
+  {
+    std::lock_guard<std::mutex> e(error_mu_);
+    worker_error = error_;
+    error_ = nullptr;
+  }
+  if (worker_error) std::rethrow_exception(worker_error);
 }
 
 }  // namespace mococxr

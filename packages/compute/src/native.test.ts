@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '@moco-cxr/rng';
 import { afterAll, describe, expect, it } from 'vitest';
 import { backendInfo, initBackend } from './backend';
-import { FUSED, loadNative, nativeLoadError } from './native';
+import { FUSED, OPTIMIZER_KIND, loadNative, nativeLoadError } from './native';
 import { onBackend, randn, relErr } from './test-util';
 
 // CI must build the addon: a missing build fails here rather than silently testing the wasm kernels.
@@ -105,8 +105,14 @@ describe('native kernels reject views that do not fit the shape', () => {
   });
 });
 
-describe('fused native kernels against tf ops on the cpu backend', () => {
+// Every instruction set with 1 and 2 threads (MOCO_CXR_NATIVE_ISA / nativeIsa force the set).
+for (const [isa, threads] of isas.flatMap((i) => [1, 2].map((t) => [i, t] as const)))
+describe(`fused native kernels (${isa}, ${threads} thread(s)) against tf ops on the cpu backend`, () => {
   const rng = new Rng(77);
+  const native = async () => {
+    const info = await initBackend({ prefer: 'wasm', threads, kernels: 'native', nativeIsa: isa as 'generic' });
+    expect(info).toMatchObject({ kernels: 'native', nativeIsa: isa, threads });
+  };
 
   it('BatchNorm training forward (+ReLU) and its gradient', async () => {
     for (const [rows, c, relu] of [[1000, 37, true], [64, 5, false], [40000, 3, true]] as const) {
@@ -114,7 +120,7 @@ describe('fused native kernels against tf ops on the cpu backend', () => {
       const gv = randn(rng, [c]).values;
       const bv = randn(rng, [c]).values;
       const dyv = randn(rng, [rows, c]).values;
-      await initBackend({ prefer: 'wasm', threads: 2, kernels: 'native' });
+      await native();
       const before = tf.memory().numTensors;
       const ours = await onBackend('wasm', () => {
         const [y, mean, variance, rstd] = tf.engine().runKernel(FUSED.batchNormTrain, { x: tf.tensor2d(xv, [rows, c]), gamma: tf.tensor1d(gv), beta: tf.tensor1d(bv) }, { varianceEpsilon: 1e-5, relu } as never) as tf.Tensor[];
@@ -144,7 +150,7 @@ describe('fused native kernels against tf ops on the cpu backend', () => {
       // Rounded values make ties common, so the first-maximum rule is exercised.
       const xv = randn(rng, [...shape]).values.map((v) => Math.round(v * 2) / 2);
       const run = () => [tf.grad((x: tf.Tensor) => tf.maxPool(x as tf.Tensor4D, k, s, pad as 'same'))(tf.tensor4d(xv, [...shape] as [number, number, number, number]))];
-      await initBackend({ prefer: 'wasm', threads: 2, kernels: 'native' });
+      await native();
       const [ours] = await onBackend('wasm', run);
       const [ref] = await onBackend('cpu', run);
       expect(relErr(ours, ref), `maxPool ${shape} k${k} s${s} ${pad}`).toBeLessThan(1e-6);
@@ -163,7 +169,7 @@ describe('fused native kernels against tf ops on the cpu backend', () => {
       w.dispose();
       return [out];
     };
-    await initBackend({ prefer: 'wasm', threads: 2, kernels: 'native' });
+    await native();
     expect(tf.getKernel(FUSED.optimizerStep, 'wasm')).toBeDefined();
     const before = tf.memory().numTensors;
     const [ours] = await onBackend('wasm', train);
@@ -172,4 +178,87 @@ describe('fused native kernels against tf ops on the cpu backend', () => {
     expect(relErr(ours, ref)).toBeLessThan(1e-5);
     expect(relErr(ours, init)).toBeGreaterThan(1e-3); // it moved
   });
+  it("MoCo's fused optimiser steps (torch Adam, SGD with momentum / Nesterov / dampening / weight decay, key EMA) match torch's formulas as tf ops", async () => {
+    // n splits into several 16k chunks; each case is [kind, hyper, slots in, slots out] as @moco-cxr/moco calls it.
+    const n = 40000;
+    const p = randn(rng, [n]).values;
+    const g = randn(rng, [n]).values;
+    const s1 = randn(rng, [n]).values;
+    const s2 = randn(rng, [n]).values.map((v) => v * v);
+    const lr = 0.03;
+    const [b1, b2, eps, t] = [0.9, 0.999, 1e-8, 3];
+    const cases: { name: string; kind: number; hyper: number[]; slots: number; outs: number; ref: () => tf.Tensor[] }[] = [];
+    for (const wd of [0, 1e-4]) {
+      cases.push({
+        name: `torch Adam, weight decay ${wd}`, kind: OPTIMIZER_KIND.torchAdam, hyper: [b1, b2, eps, lr / (1 - b1 ** t), Math.sqrt(1 - b2 ** t), wd], slots: 2, outs: 3,
+        ref: () => {
+          const [pp, gg, m, v] = [tf.tensor1d(p), tf.tensor1d(g), tf.tensor1d(s1), tf.tensor1d(s2)];
+          const gi = wd !== 0 ? tf.add(gg, tf.mul(pp, wd)) : gg;
+          const m2 = tf.add(tf.mul(m, b1), tf.mul(gi, 1 - b1));
+          const v2 = tf.add(tf.mul(v, b2), tf.mul(tf.mul(gi, gi), 1 - b2));
+          const denom = tf.add(tf.div(tf.sqrt(v2), Math.sqrt(1 - b2 ** t)), eps);
+          return [tf.sub(pp, tf.mul(tf.div(m2, denom), lr / (1 - b1 ** t))), m2, v2];
+        },
+      });
+    }
+    for (const [momentum, dampening, nesterov, wd, fresh] of [[0.9, 0, false, 0, true], [0.9, 0, false, 1e-4, false], [0.9, 0, true, 1e-4, false], [0.8, 0.3, false, 0, false], [0, 0, false, 1e-4, true]] as const) {
+      cases.push({
+        name: `SGD momentum ${momentum} dampening ${dampening} nesterov ${nesterov} weight decay ${wd}${fresh ? ' (first step)' : ''}`,
+        kind: OPTIMIZER_KIND.sgd, hyper: [momentum, dampening, nesterov ? 1 : 0, lr, wd, fresh ? 1 : 0], slots: momentum !== 0 && !fresh ? 1 : 0, outs: momentum !== 0 ? 2 : 1,
+        ref: () => {
+          const [pp, gg, buf] = [tf.tensor1d(p), tf.tensor1d(g), tf.tensor1d(s1)];
+          let d = wd !== 0 ? tf.add(gg, tf.mul(pp, wd)) : gg;
+          if (momentum === 0) return [tf.sub(pp, tf.mul(d, lr))];
+          const b = fresh ? d : tf.add(tf.mul(buf, momentum), tf.mul(d, 1 - dampening));
+          d = nesterov ? tf.add(d, tf.mul(b, momentum)) : b;
+          return [tf.sub(pp, tf.mul(d, lr)), b];
+        },
+      });
+    }
+    cases.push({
+      name: 'key-encoder EMA', kind: OPTIMIZER_KIND.ema, hyper: [0.999, 0, 0, 0, 0, 0], slots: 0, outs: 1,
+      ref: () => [tf.add(tf.mul(tf.tensor1d(p), 0.999), tf.mul(tf.tensor1d(g), 1 - 0.999))],
+    });
+    await native();
+    for (const c of cases) {
+      const ours = await onBackend('wasm', () => {
+        const inputs: tf.NamedTensorMap = { param: tf.tensor1d(p), grad: tf.tensor1d(g) };
+        if (c.slots >= 1) inputs.slot1 = tf.tensor1d(s1);
+        if (c.slots >= 2) inputs.slot2 = tf.tensor1d(s2);
+        return tf.engine().runKernel(FUSED.optimizerStep, inputs, { kind: c.kind, hyper: c.hyper } as never) as tf.Tensor[];
+      });
+      const ref = await onBackend('cpu', c.ref);
+      expect(ours.length, c.name).toBe(c.outs);
+      for (let j = 0; j < c.outs; j++) expect(relErr(ours[j], ref[j]), `${c.name}: output ${j}`).toBeLessThan(1e-6);
+    }
+  });
+});
+
+// Layers with more than 2^21 dcol values (m = output pixels, k = kh kw ci) take the input gradient's
+// blocked path, one image per thread: every ResNet layer at 64 px and up.
+describe('native conv2d input gradient, large-layer path, against the cpu backend', () => {
+  const rng = new Rng(2121);
+  const cases = [
+    { name: '3x3 s1 pad 1', x: [4, 64, 64, 16] as [number, number, number, number], co: 16, stride: 1 },
+    { name: '3x3 s2 pad 1, odd width', x: [5, 120, 109, 16] as [number, number, number, number], co: 24, stride: 2 },
+  ];
+  for (const c of cases) {
+    it(`${c.name}: x [${c.x}], co ${c.co}, on every instruction set with 1 and 2 threads`, async () => {
+      const wShape: [number, number, number, number] = [3, 3, c.x[3], c.co];
+      const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [1, 1], [1, 1], [0, 0]];
+      const yShape = tf.tidy(() => tf.conv2d(tf.zeros(c.x) as tf.Tensor4D, tf.zeros(wShape) as tf.Tensor4D, c.stride, pad).shape);
+      expect(yShape[0] * yShape[1] * yShape[2] * 9 * c.x[3]).toBeGreaterThan(2 ** 21);
+      const wv = randn(rng, wShape).values;
+      const dyv = randn(rng, yShape).values;
+      const dx = () => [tf.conv2dTranspose(tf.tensor(dyv, yShape) as tf.Tensor4D, tf.tensor4d(wv, wShape), c.x, c.stride, pad as never)];
+      const [ref] = await onBackend('cpu', () => [tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(x as tf.Tensor4D, tf.tensor4d(wv, wShape), c.stride, pad), tf.tensor(dyv, yShape))))(tf.zeros(c.x))]);
+      for (const isa of isas) {
+        for (const threads of [1, 2]) {
+          await initBackend({ prefer: 'wasm', threads, kernels: 'native', nativeIsa: isa as 'generic' });
+          const [ours] = await onBackend('wasm', dx);
+          expect(relErr(ours, ref), `${isa}, ${threads} thread(s)`).toBeLessThan(1e-4);
+        }
+      }
+    });
+  }
 });

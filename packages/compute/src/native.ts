@@ -22,6 +22,12 @@ export interface NativeAddon {
   batchNormTrainGrad(dy: Float32Array, x: Float32Array, mean: Float32Array, rstd: Float32Array, gamma: Float32Array, y: Float32Array | null, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, rows: number, channels: number, threads: number): void;
   maxPoolGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, shape: Int32Array, threads: number): void;
   optimizerStep(kind: number, p: Float32Array, s: Float32Array | null, t: Float32Array | null, g: Float32Array, p2: Float32Array, s2: Float32Array | null, t2: Float32Array | null, hyper: Float64Array, threads: number): void;
+  /** The CPU features dispatch requires for each instruction set (what its build targets). */
+  isaFeatures(): Record<string, string[]>;
+  /** Test hooks (native/addon.cc): the pool's and the scratch buffer's failure paths. */
+  testPool(mode: 'worker' | 'caller'): { threw: string; workerFinished: boolean };
+  testInjectFault(): void;
+  testScratchAfterFailure(): boolean;
 }
 
 /** Which kernels train: the native ones (with their instruction set) or tfjs-backend-wasm's. */
@@ -46,10 +52,15 @@ function packageRoot(): string {
   return path.resolve(path.dirname(file), '..');
 }
 
+/** The addon's file: $MOCO_CXR_NATIVE_ADDON, else the package's build/Release. */
+export function nativeAddonPath(): string {
+  return process.env.MOCO_CXR_NATIVE_ADDON ?? path.join(packageRoot(), 'build', 'Release', 'moco_cxr_native.node');
+}
+
 /** The addon, loaded once; null (with `nativeLoadError()` saying why) when it cannot load. */
 export function loadNative(): NativeAddon | null {
   if (addon !== undefined) return addon;
-  const file = process.env.MOCO_CXR_NATIVE_ADDON ?? path.join(packageRoot(), 'build', 'Release', 'moco_cxr_native.node');
+  const file = nativeAddonPath();
   if (!existsSync(file)) {
     loadError = `the addon was not built (${file} is missing${installOutcome(file)}; \`npm rebuild @moco-cxr/compute\` builds it, and needs g++, make and python3)`;
     addon = null;

@@ -1,5 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '@moco-cxr/rng';
+import { beforeAll, describe, expect } from 'vitest';
+import { initBackend } from './backend';
+import type { KernelSet } from './native';
 
 /** Gaussian values from the seeded Rng, as a plain array (shared by both backends). */
 export function randn(rng: Rng, shape: number[]): { shape: number[]; values: Float32Array } {
@@ -33,4 +36,20 @@ export function relErr(a: Float32Array, b: Float32Array): number {
     scale = Math.max(scale, Math.abs(b[i]));
   }
   return diff / Math.max(scale, 1e-30);
+}
+
+/**
+ * Declares `body`'s tests once per kernel set on wasm with `threads` threads: tfjs' own kernels
+ * (what users without a compiler train on; `auto` would pick native here) and the native addon.
+ */
+export function describeKernelSets(threads: number, body: (kernels: KernelSet) => void): void {
+  for (const kernels of ['wasm', 'native'] as const) {
+    describe(`${kernels} kernels`, () => {
+      beforeAll(async () => {
+        const info = await initBackend({ prefer: 'wasm', threads, kernels });
+        expect(info).toMatchObject({ backend: 'wasm', threads, kernels });
+      });
+      body(kernels);
+    });
+  }
 }
