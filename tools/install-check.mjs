@@ -2,7 +2,7 @@
 // packages it declares (dependencies and required peers), install only those tarballs into an
 // empty project, then import it (ESM) and require it (CJS). An import the package.json does not
 // declare fails here, because nothing else is installed. Also checks what the install pulls in:
-// image decoders (jimp, sharp) only for packages that read images.
+// image decoders (jimp, sharp, the DICOM parser and codecs) only for packages that read images.
 // Run after `npm run build`; exits 1 listing every problem. `--only moco,rng` limits the packages.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,7 +14,7 @@ const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split('
 
 /** Packages allowed to bring an image decoder: the ones whose stage decodes images. */
 const DECODER_USERS = new Set(['@moco-cxr/cxr-data', '@moco-cxr/runner']);
-const DECODERS = ['jimp', 'sharp'];
+const DECODERS = ['jimp', 'sharp', 'dicom-parser', 'jpeg-lossless-decoder-js', '@cornerstonejs/codec-libjpeg-turbo-8bit', '@cornerstonejs/codec-charls', '@cornerstonejs/codec-openjpeg'];
 
 const pkgs = new Map();
 for (const dir of readdirSync(join(root, 'packages'))) {

@@ -2,6 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type { Rng } from '@moco-cxr/rng';
 import { CxrDataError } from './errors';
+import { isDicomBytes } from './dicom/header';
+import { decodeDicomBytes } from './dicom/pixels';
 
 /** A decoded grey image, 8 bits per pixel, row-major. */
 export interface GreyImage {
@@ -104,8 +106,10 @@ function toGrey(src: Uint8Array, width: number, height: number, channels: number
   return out;
 }
 
-/** Decodes PNG / JPEG bytes (8 or 16 bit, grey or colour) to grey uint8. `file` names the source in errors. */
+/** Decodes PNG / JPEG bytes (8 or 16 bit, grey or colour) or a DICOM radiograph to grey uint8. `file` names the source in errors. */
 export async function decodeImageBytes(bytes: Uint8Array, file: string, options: DecodeOptions = {}): Promise<GreyImage> {
+  // DICOM radiographs take their own pipeline (bits stored, rescale, VOI), not a grey conversion.
+  if (isDicomBytes(bytes)) return decodeDicomBytes(bytes, file);
   checkImageBytes(bytes, file);
   const decoder = resolveDecoder(options.decoder);
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);

@@ -13,6 +13,9 @@ export { buildImageCache } from './cache';
 export { batchIterator, epochOrder } from './batches';
 export { subsetImages } from './image-set';
 export { syntheticCxr } from './synthetic';
+export { RADIOGRAPH_MODALITIES, TRANSFER_SYNTAXES, isDicomBytes } from './dicom/header';
+export { decodeDicomBytes } from './dicom/pixels';
+export { loadDicomFolder } from './dicom/folder';
 
 export type { CxrDataset, CxrSample, ImageSet } from './types';
 export type { CsvLimits, CsvTable } from './csv';
@@ -27,3 +30,6 @@ export type { DecodeOptions, DecoderName, GreyImage, ResizeCropOptions } from '.
 export type { CacheParams, CacheProgress, ImageCache, ImageCacheOptions, SkippedImage } from './cache';
 export type { Batch, BatchIteratorOptions } from './batches';
 export type { SyntheticCxr, SyntheticFindings, SyntheticOptions } from './synthetic';
+export type { DicomLimits } from './dicom/header';
+export type { DicomDecodeOptions, DicomGreyImage } from './dicom/pixels';
+export type { DicomDataset, DicomFolderOptions, DicomFolderSummary, SkippedDicomFile } from './dicom/folder';
