@@ -153,8 +153,8 @@ describe('folder layouts', () => {
     expect(() => loadImageFolder(asFile, { positive: 'PNEUMONIA' })).toThrow(/train\/NORMAL is a file, not a class folder \(expected <split>\/<CLASS>\/<image>\)/);
     const loose = folder('f-loose', [...layout(['train', 'test']), 'train/IM-0009-0001.jpeg']);
     expect(() => loadImageFolder(loose, { positive: 'PNEUMONIA' })).toThrow(/train\/IM-0009-0001\.jpeg is an image outside a class folder/);
-    const stray = folder('f-stray', [...layout(['train', 'test']), 'train/README.txt', 'train/NORMAL/notes.dcm', 'train/.DS_Store']);
-    expect(loadImageFolder(stray, { positive: 'PNEUMONIA' }).ignored).toEqual(['train/NORMAL/notes.dcm', 'train/README.txt']);
+    const stray = folder('f-stray', [...layout(['train', 'test']), 'train/README.txt', 'train/NORMAL/notes.pdf', 'train/.DS_Store']);
+    expect(loadImageFolder(stray, { positive: 'PNEUMONIA' }).ignored).toEqual(['train/NORMAL/notes.pdf', 'train/README.txt']);
   });
 });
 

@@ -8,6 +8,8 @@ export type SharedPatientPolicy = 'refuse' | 'drop' | 'allow';
 
 export interface SplitLeakOptions {
   sharedPatients?: SharedPatientPolicy;
+  /** How messages name the setting (a caller's config field); default `sharedPatients`. */
+  optionName?: string;
 }
 
 export interface SplitLeakCheck<T extends string> {
@@ -39,6 +41,7 @@ const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one :
 export function checkSplitLeaks<T extends string>(ds: CxrDataset, splits: Record<T, readonly number[]>, options: SplitLeakOptions = {}): SplitLeakCheck<T> {
   const policy = options.sharedPatients ?? 'refuse';
   if (policy !== 'refuse' && policy !== 'drop' && policy !== 'allow') throw new CxrDataError(`checkSplitLeaks: sharedPatients must be 'refuse', 'drop' or 'allow', got ${JSON.stringify(policy)}`);
+  const option = options.optionName ?? 'sharedPatients';
   const names = Object.keys(splits) as T[];
   const byReal = new Map<string, { split: string; row: number }>();
   const same: string[] = [];
@@ -88,11 +91,11 @@ export function checkSplitLeaks<T extends string>(ds: CxrDataset, splits: Record
   if (policy === 'refuse') {
     throw new CxrDataError(
       `${count} images in more than one split: ${listed}; a patient's images must all be in one split ` +
-        `(sharedPatients: 'drop' leaves them out of the earlier split, sharedPatients: 'allow' keeps them)`,
+        `(${option}: 'drop' leaves them out of the earlier split, ${option}: 'allow' keeps them)`,
       ds.root,
     );
   }
-  if (policy === 'allow') return { splits: out, sharedPatients, notes: [`${count} images in more than one split (kept: sharedPatients 'allow'): ${listed}`] };
+  if (policy === 'allow') return { splits: out, sharedPatients, notes: [`${count} images in more than one split (kept: ${option} 'allow'): ${listed}`] };
   // Drop: a patient stays only in the last split that holds them.
   const lastSplit = new Map(shared.map(([id, m]) => [id, Math.max(...m.keys())]));
   const droppedPer: string[] = [];

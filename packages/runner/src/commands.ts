@@ -199,8 +199,9 @@ export async function runExperiment(cfg: RunnerConfig, out: string, ctx: Command
   // Job specs may run in another directory or on another machine: every path in them is absolute.
   cfg = withAbsolutePaths(cfg);
   // Every split and label-fraction draw the grid needs can be made: checked now, not after pretraining, and before anything is written.
+  // The data may settle a default (MoCo's queue on a small dataset), said on stderr.
   const { checkGridData } = await import('./data');
-  await checkGridData(cfg, io, typeof ctx.values.config === 'string' ? ctx.values.config : 'config');
+  cfg = await checkGridData(cfg, io, typeof ctx.values.config === 'string' ? ctx.values.config : 'config');
   const run = new RunDir(out, 'experiment', cfg.seed, ctx.argv);
   // A resumed grid must be the same grid: refuse a different config in a directory holding results.
   run.writeConfig(cfg);

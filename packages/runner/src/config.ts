@@ -154,6 +154,13 @@ const dataSchema = obj({
   tasks: listOf(str(), { unique: true }).optional(),
   /** Class folder name that is the positive label (folder source). */
   positiveClass: str().default('PNEUMONIA'),
+  /** Class folders whose images are negatives (folder source); required when there is more than one besides positiveClass. */
+  negativeClasses: listOf(str(), { unique: true }).optional(),
+  /**
+   * A patient with images in two splits (Kermany's given train and test folders share 170): `refuse` (an
+   * experiment stops when planned), `drop` (their images are left out of the earlier split) or `allow`.
+   */
+  sharedPatients: oneOf(['refuse', 'drop', 'allow']).default('refuse'),
   /** Square input size the images are cached at, pixels. */
   imageSize: num(16, 1024, { integer: true }).default(64),
   /** Share of train patients held out for validation (checkpoint selection); NLM TB's split fixes its own. */

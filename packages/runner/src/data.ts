@@ -2,10 +2,12 @@ import { existsSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import {
   buildImageCache,
+  checkSplitLeaks,
   CxrDataError,
   CHEXPERT_COMPETITION_TASKS,
   KERMANY_PATIENT_PATTERN,
   loadCheXpert,
+  folderSplits,
   loadImageFolder,
   loadNihChestXray14,
   loadNlmTb,
@@ -20,6 +22,7 @@ import {
   type ImageSet,
   type SkippedImage,
 } from '@moco-cxr/cxr-data';
+import { MOCO_CXR_DEFAULTS } from '@moco-cxr/moco';
 import { ConfigError, drawsFor, sourceOptions, type DataConfig, type RunnerConfig } from './config';
 import { Progress, type Io } from './progress';
 import { writeJsonAtomic } from './rundir';
@@ -136,6 +139,8 @@ interface Loaded {
   test: number[];
   val?: number[];
   description: string;
+  /** What was read differently from what a user may expect (folders not used, files ignored), to be said. */
+  notes: string[];
 }
 
 /** Reads a real-data source into the dataset contract with its splits; every error names the config field or file. */
@@ -143,10 +148,14 @@ function loadSource(d: DataConfig, root: string, seed: number, path: string): Lo
   const o = sourceOptions(d);
   const rowsOf = (ds: CxrDataset, split: string) => ds.samples.flatMap((s, i) => (s.split === split ? [i] : []));
   if (d.source === 'folder') {
-    const full = loadImageFolder(root, { positive: d.positiveClass, patientPattern: folderPattern(o.folder.patientPattern) });
-    const splitNames = new Set(full.samples.map((s) => s.split));
-    if (!splitNames.has('train') || !splitNames.has('test')) throw new Error(`${root}: expected train/ and test/ split folders, found ${[...splitNames].join(', ')}`);
-    return { full: chooseTasks(full, d, path, [d.positiveClass]), train: rowsOf(full, 'train'), test: rowsOf(full, 'test'), description: `image folder ${root}` };
+    const full = loadImageFolder(root, { positive: d.positiveClass, negatives: d.negativeClasses, patientPattern: folderPattern(o.folder.patientPattern) });
+    // train/ and test/, and val/ or valid/ as the validation split when there is one; any other folder is said.
+    const s = folderSplits(full);
+    const notes = s.unused.map((u) => `${path}.root: split folder ${u.folder}/ (${u.images} image${u.images === 1 ? '' : 's'}) is not used; the splits are train/, test/ and val/ or valid/`);
+    if (s.valFolder) notes.push(`${path}: validation is the ${s.valFolder}/ folder (${s.val!.length} images), not carved from train (${path}.valFraction is not used)`);
+    if (full.ignored.length) notes.push(`${path}.root: ${full.ignored.length} file${full.ignored.length === 1 ? '' : 's'} in split or class folders ${full.ignored.length === 1 ? 'is' : 'are'} not a .png/.jpg/.jpeg image and ${full.ignored.length === 1 ? 'was' : 'were'} not read: ${full.ignored.slice(0, 3).join(', ')}${full.ignored.length > 3 ? ', ...' : ''}`);
+    const folders = ['train', ...(s.valFolder ? [s.valFolder] : []), 'test'].map((f) => `${f}/`).join(', ');
+    return { full: chooseTasks(full, d, path, [d.positiveClass]), train: s.train, test: s.test, val: s.val, description: `image folder ${root} (${folders})`, notes };
   }
   if (d.source === 'chexpert') {
     checkCheXpertRoot(root, o.chexpert.trainCsv, path);
@@ -154,7 +163,7 @@ function loadSource(d: DataConfig, root: string, seed: number, path: string): Lo
     const tr = loadCheXpert(underRoot(root, o.chexpert.trainCsv, `${path}.chexpert.trainCsv`), opts);
     const te = loadCheXpert(underRoot(root, o.chexpert.testCsv, `${path}.chexpert.testCsv`), opts);
     const full: CxrDataset = { root, tasks: tr.tasks, labels: Float32Array.from([...tr.labels, ...te.labels]), samples: [...tr.samples.map((s) => ({ ...s, split: 'train' })), ...te.samples.map((s) => ({ ...s, split: 'test' }))] };
-    return { full, train: rowsOf(full, 'train'), test: rowsOf(full, 'test'), description: `CheXpert ${root} (${o.chexpert.trainCsv} / ${o.chexpert.testCsv}${o.chexpert.frontalOnly ? ', frontal views' : ''})` };
+    return { full, train: rowsOf(full, 'train'), test: rowsOf(full, 'test'), notes: [], description: `CheXpert ${root} (${o.chexpert.trainCsv} / ${o.chexpert.testCsv}${o.chexpert.frontalOnly ? ', frontal views' : ''})` };
   }
   if (d.source === 'nih') {
     const full = loadNihChestXray14(underRoot(root, o.nih.csv, `${path}.nih.csv`), {
@@ -163,12 +172,12 @@ function loadSource(d: DataConfig, root: string, seed: number, path: string): Lo
       trainValList: underRoot(root, o.nih.trainValList, `${path}.nih.trainValList`),
       testList: underRoot(root, o.nih.testList, `${path}.nih.testList`),
     });
-    return { full, train: rowsOf(full, 'train'), test: rowsOf(full, 'test'), description: `NIH ChestX-ray14 ${root} (official train_val / test lists)` };
+    return { full, train: rowsOf(full, 'train'), test: rowsOf(full, 'test'), notes: [], description: `NIH ChestX-ray14 ${root} (official train_val / test lists)` };
   }
   // nlm-tb: the paper's split, 65 / 15 / 20 redrawn until every split's normal:TB ratio is in (0.9, 1.2).
   const full = chooseTasks(loadNlmTb(root, { sets: o.nlmTb.sets }), d, path, ['Tuberculosis']);
   const s = shenzhenSplit(full, { seed });
-  return { full, train: s.train, val: s.val, test: s.test, description: `NLM TB ${root} (${o.nlmTb.sets.join(' + ')}, 65/15/20 split with balanced normal:TB)` };
+  return { full, train: s.train, val: s.val, test: s.test, notes: [], description: `NLM TB ${root} (${o.nlmTb.sets.join(' + ')}, 65/15/20 split with balanced normal:TB)` };
 }
 
 const memo = new Map<string, Promise<PreparedData>>();
@@ -201,9 +210,34 @@ interface LoadedRows {
   valRows?: number[];
   skipped: SkippedImage[];
   description: string;
+  notes: string[];
 }
 
-async function loadRows(d: DataConfig, path: string, seed: number, io: Io, experimentDir: string, decode: boolean): Promise<LoadedRows> {
+/**
+ * The splits with no file in two of them and, by `sharedPatients`, no patient in two: `refuse` stops a
+ * grid when it is planned (`plan`), and is said when a single command or job reads the data.
+ */
+function leakChecked(loaded: Loaded, d: DataConfig, path: string, plan: boolean): Loaded {
+  // From train to test: `drop` keeps a patient in the last split holding them.
+  const given: Record<string, number[]> = loaded.val ? { train: loaded.train, val: loaded.val, test: loaded.test } : { train: loaded.train, test: loaded.test };
+  const policy = d.sharedPatients === 'refuse' && !plan ? 'allow' : d.sharedPatients;
+  let checked;
+  try {
+    checked = checkSplitLeaks(loaded.full, given, { sharedPatients: policy, optionName: `${path}.sharedPatients` });
+  } catch (err) {
+    throw err instanceof CxrDataError ? new Error(`${path}: ${err.message}`) : err;
+  }
+  const notes = [...loaded.notes];
+  if (policy === d.sharedPatients) notes.push(...checked.notes.map((n) => `${path}: ${n}`));
+  else if (checked.sharedPatients.length) {
+    const n = checked.sharedPatients.length;
+    notes.push(`${path}: ${n} patient${n === 1 ? ' has' : 's have'} images in more than one split (${checked.sharedPatients.slice(0, 5).join(', ')}${n > 5 ? ', ...' : ''}); \`experiment\` refuses such data: set ${path}.sharedPatients to drop or allow`);
+  }
+  const out = checked.splits;
+  return { ...loaded, train: out.train, test: out.test, ...(loaded.val ? { val: out.val } : {}), notes };
+}
+
+async function loadRows(d: DataConfig, path: string, seed: number, io: Io, experimentDir: string, decode: boolean, plan = false): Promise<LoadedRows> {
   if (d.source === 'synthetic') {
     const total = d.synthetic.train + d.synthetic.test;
     // Task 0 is the effusion-like finding; nodules are a second, distracting finding.
@@ -212,10 +246,10 @@ async function loadRows(d: DataConfig, path: string, seed: number, io: Io, exper
     // Patients hold several images: split by patient so no patient is in both train and test.
     const parts = splitByPatient(dataset, { sizes: { train: d.synthetic.train, test: d.synthetic.test }, seed, stratify: [dataset.tasks[0]] });
     const description = `synthetic chest X-rays, ${total} images at ${d.imageSize} px (seed ${seed}${d.synthetic.exposure !== 1 ? `, exposure spread ${d.synthetic.exposure}` : ''})`;
-    return { dataset, images: synth.images, trainRows: parts.train, testRows: parts.test, skipped: [], description };
+    return { dataset, images: synth.images, trainRows: parts.train, testRows: parts.test, skipped: [], description, notes: [] };
   }
   const root = dataRoot({ data: d } as RunnerConfig, d, path);
-  const loaded = loadSource(d, root, seed, path);
+  const loaded = leakChecked(loadSource(d, root, seed, path), d, path, plan);
   const full = loaded.full;
   let tr = loaded.train;
   let te = loaded.test;
@@ -248,7 +282,7 @@ async function loadRows(d: DataConfig, path: string, seed: number, io: Io, exper
   }
   const rowsOf = (split: string) => dataset.samples.flatMap((s, i) => (s.split === split ? [i] : []));
   const description = `${loaded.description} (${dataset.samples.length} images at ${d.imageSize} px${skipped.length ? `, ${skipped.length} bad images skipped` : ''})`;
-  return { dataset, images, trainRows: rowsOf('train'), testRows: rowsOf('test'), ...(loaded.val ? { valRows: rowsOf('val') } : {}), skipped, description };
+  return { dataset, images, trainRows: rowsOf('train'), testRows: rowsOf('test'), ...(loaded.val ? { valRows: rowsOf('val') } : {}), skipped, description, notes: loaded.notes };
 }
 
 /** Train / val / test rows with a known label, validation carved from train by patient unless the source fixes it; plus the unlabelled train rows (MoCo still pretrains on them). */
@@ -281,8 +315,19 @@ function checkSplitLabels(dataset: CxrDataset, splits: Record<SplitName, number[
   }
 }
 
+/** Notes said once per process (a grid run here plans, then runs its jobs, on the same data). */
+const said = new Set<string>();
+function sayNotes(io: Io, notes: string[]): void {
+  for (const n of notes) {
+    if (said.has(n)) continue;
+    said.add(n);
+    if (!io.quiet) io.err(`note: ${n}\n`);
+  }
+}
+
 async function prepareDataUncached(d: DataConfig, path: string, seed: number, io: Io, experimentDir: string): Promise<PreparedData> {
   const loaded = await loadRows(d, path, seed, io, experimentDir, true);
+  sayNotes(io, loaded.notes);
   const { dataset, skipped, description } = loaded;
   const images = loaded.images!;
   const tasks = dataset.tasks;
@@ -310,6 +355,17 @@ async function prepareDataUncached(d: DataConfig, path: string, seed: number, io
  * task and what to change (the same whether found when the grid is planned or when its cell runs).
  */
 export function fractionDraws(dataset: CxrDataset, trainIndices: number[], tasks: string[], fraction: number, draws: number, seed: number): number[][] {
+  // A draw holds at least two patients (a positive and a negative): a smaller fraction would be raised to two silently.
+  const units = new Set(trainIndices.map((i) => dataset.samples[i].patientId)).size;
+  if (fraction < 1 && Math.round(fraction * units) < 2) {
+    // 1.5 / units, rounded up to three significant digits: the smallest fraction whose draw rounds to 2.
+    const mag = 10 ** (Math.floor(Math.log10(1.5 / units)) - 2);
+    const smallest = Number((Math.ceil(1.5 / units / mag) * mag).toPrecision(3));
+    throw new Error(
+      `fractions: ${fraction} of the ${units} train patients is ${+(fraction * units).toPrecision(3)} patients; a draw needs at least 2 (a positive and a negative), ` +
+        `so the smallest fraction this train split allows is ${smallest}: raise or remove this fraction in fractions`,
+    );
+  }
   try {
     return sampleFraction(dataset, fraction, { draws, seed, by: 'patient', indices: trainIndices, tasks });
   } catch (err) {
@@ -330,19 +386,61 @@ export function fractionDraws(dataset: CxrDataset, trainIndices: number[], tasks
  * image: every split has a positive and a negative of every task, and every label fraction x draw
  * can be drawn. Throws naming the field (`fractions: 0.001 ...`) and what to change.
  */
-export async function checkGridData(cfg: RunnerConfig, io: Io, source = 'config'): Promise<void> {
+export async function checkGridData(cfg: RunnerConfig, io: Io, source = 'config'): Promise<RunnerConfig> {
   const d = cfg.data;
-  const loaded = await loadRows(d, 'data', cfg.seed, { ...io, quiet: true }, '', false);
+  const quiet = { ...io, quiet: true };
+  // `plan`: a patient in two splits stops the grid here unless data.sharedPatients says otherwise.
+  const loaded = await loadRows(d, 'data', cfg.seed, quiet, '', false, true);
   const carved = carveSplits(loaded.dataset, loaded, d, cfg.seed);
+  const notes = [...loaded.notes];
+  // MoCo pretrains on the train and validation images (all of them, labelled or not), of pretrainData when given.
+  let moco: { images: number; of: string } | undefined;
+  if (cfg.initialisations.includes('moco') && !cfg.mocoWeights) {
+    if (cfg.pretrainData) {
+      const pre = await loadRows(cfg.pretrainData, 'pretrainData', cfg.seed, quiet, '', false, true);
+      const c = carveSplits(pre.dataset, pre, cfg.pretrainData, cfg.seed);
+      notes.push(...pre.notes);
+      moco = { images: c.train.length + c.val.length + c.unlabelled.length, of: 'pretrainData' };
+    } else moco = { images: carved.train.length + carved.val.length + carved.unlabelled.length, of: 'data' };
+  }
+  let queueSize = cfg.pretrain.queueSize;
   try {
     checkSplitLabels(loaded.dataset, carved, 'data');
     cfg.fractions.forEach((fraction, fi) => {
       if (fraction < 1) fractionDraws(loaded.dataset, carved.train, loaded.dataset.tasks, fraction, drawsFor(cfg, fi), cfg.seed);
     });
+    if (moco) queueSize = checkPretrainSizes(cfg, moco.images, moco.of, notes);
   } catch (err) {
     // The config asks for what the data cannot give: a config problem (exit code 2), found before any job runs.
     throw new ConfigError([(err as Error).message], source);
+  } finally {
+    sayNotes(io, notes);
   }
+  return queueSize === cfg.pretrain.queueSize ? cfg : { ...cfg, pretrain: { ...cfg.pretrain, queueSize } };
+}
+
+/**
+ * MoCo's batch and queue against the images it pretrains on: a batch needs that many images, and the
+ * queue holds keys of earlier batches, which must be other images (the paper's K = 24576 is far below
+ * CheXpert's ~190,000 training images). K is at most the images of one epoch (full batches).
+ */
+function checkPretrainSizes(cfg: RunnerConfig, images: number, of: string, notes: string[]): number {
+  const { batchSize, queueSize } = cfg.pretrain;
+  const what = `${images} ${of} train and validation images MoCo pretrains on`;
+  if (images < batchSize) throw new Error(`pretrain.batchSize: ${batchSize} is more than the ${what}; lower it`);
+  const perEpoch = Math.floor(images / batchSize) * batchSize;
+  if (queueSize > perEpoch && queueSize === MOCO_CXR_DEFAULTS.queueSize) {
+    // The paper's K is for CheXpert; on smaller data the default is capped (as @moco-cxr/moco caps its own default), and said.
+    notes.push(`pretrain.queueSize: the default ${queueSize} is capped at ${perEpoch}, the images of one epoch (the ${what}, in batches of ${batchSize})`);
+    return perEpoch;
+  }
+  if (queueSize > perEpoch) {
+    throw new Error(
+      `pretrain.queueSize: ${queueSize} is larger than the ${perEpoch} images of one epoch (the ${what}, in batches of ${batchSize}); ` +
+        `the queue's keys must be other images than the batch's, so set pretrain.queueSize to at most ${perEpoch}`,
+    );
+  }
+  return queueSize;
 }
 
 export interface DataSummary {

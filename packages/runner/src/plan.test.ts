@@ -107,13 +107,14 @@ describe.skipIf(!present)('experiment checks every label fraction x draw when it
     const config = join(dir, 'chexpert.yaml');
     const cfg = (fractions: string) =>
       writeFileSync(config, [`data: { source: chexpert, root: ${JSON.stringify(chexpert.root)}, tasks: ${JSON.stringify(TASKS)}, imageSize: 16, valFraction: 0.3 }`, `fractions: ${fractions}`, 'draws: 5'].join('\n'));
-    cfg('[0.001, 0.5]');
+    // 0.1 of the ~21 train patients is a draw of 2: the smallest draw, which cannot hold all three tasks.
+    cfg('[0.1, 0.5]');
     const out = join(dir, 'chexpert-exp');
     const io = captureIo();
     const r = await runCli(['experiment', '--config', config, '--out', out, '--plan'], io);
     expect(r.exitCode).toBe(2);
     expect(io.text()).toMatch(
-      /^moco-cxr experiment: \S+chexpert\.yaml: fractions: 0\.001 \(5 draws\) cannot be drawn: no draw of 2 of the \d+ train patients holds a positive and a negative image of every task together \("Pleural Effusion", "Atelectasis", "Cardiomegaly"\); raise or remove this fraction in fractions, drop tasks from data\.tasks or give the train split more patients \(data\.limit\.train, data\.valFraction\)\n$/,
+      /^moco-cxr experiment: \S+chexpert\.yaml: fractions: 0\.1 \(5 draws\) cannot be drawn: no draw of 2 of the \d+ train patients holds a positive and a negative image of every task together \("Pleural Effusion", "Atelectasis", "Cardiomegaly"\); raise or remove this fraction in fractions, drop tasks from data\.tasks or give the train split more patients \(data\.limit\.train, data\.valFraction\)\n$/,
     );
     expect(existsSync(out)).toBe(false);
     // Possible fractions plan as before.
