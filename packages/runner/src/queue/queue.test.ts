@@ -175,6 +175,25 @@ describe('experiment grids on BullMQ (real Redis)', () => {
     expect(again.exitCode).toBe(0);
   }, 300_000);
 
+  it('a grid with seeds: [0, 1] runs on the queue: every job once per seed, its name carrying the seed; compare pools the seeds', async () => {
+    const out = join(dir, 'seeds');
+    writeFileSync(join(dir, 'seeds.yaml'), `${config.replace('protocols: [linear, finetune]', 'protocols: [logistic]')}seeds: [0, 1]\n`);
+    const r = await runCli(['experiment', '-c', join(dir, 'seeds.yaml'), '-o', out, ...queueArgs, '--wait'], captureIo());
+    expect(r.error).toBeUndefined();
+    const ids = ['pretrain', 'features-moco', 'features-random', 'logistic-moco-100pct-d0', 'logistic-random-100pct-d0'].flatMap((id) => [`${id}-s0`, `${id}-s1`]);
+    const jobs = (r.result as { jobs: GridStatus['jobs'] }).jobs;
+    expect(jobs.map((j) => `${j.id} ${j.state}`).sort()).toEqual([...ids, 'compare', 'report'].map((id) => `${id} done`).sort());
+    // The BullMQ jobs themselves: one per planned job and seed, named by it.
+    const queue = new Queue(QUEUE_NAME, { connection: redis, prefix });
+    const inQueue = (await queue.getJobs(['completed'], 0, -1)).filter((j) => j.data.experimentDir === out);
+    await queue.close();
+    expect(inQueue.map((j) => j.name).sort()).toEqual([...ids, 'compare', 'report'].sort());
+    for (const s of [0, 1]) expect(JSON.parse(readFileSync(join(out, `pretrain-s${s}`, 'run.json'), 'utf8'))).toMatchObject({ status: 'finished', seed: s });
+    const rows = JSON.parse(readFileSync(join(out, 'comparison.json'), 'utf8')).rows as { seed?: number; seeds?: number[] }[];
+    expect(rows.map((x) => x.seeds ?? x.seed)).toEqual([0, 1, [0, 1]]);
+    expect(readFileSync(join(out, 'report', 'report.md'), 'utf8')).toContain('| moco | pooled (0, 1) |');
+  }, 300_000);
+
   it('Redis unreachable: one clear error naming the URL', async () => {
     // A port nobody listens on.
     const server = createServer();
