@@ -25,8 +25,8 @@ export interface TrainingPosition {
   augmentRng: RngState;
   /** Running sums of the current epoch's step metrics, so a resumed epoch reports the same means. */
   epochSums: { loss: number; top1: number; top5: number; steps: number };
-  /** Online-monitor scores at initialisation (epoch 0), for every later comparison. */
-  initialProbe: { linearAuroc: number; knnAuroc: number } | null;
+  /** Online-monitor scores at initialisation (epoch 0), for every later comparison (older checkpoints hold the two AUROCs only). */
+  initialProbe: { linearAuroc: number; knnAuroc: number; trainRows?: number; testRows?: number } | null;
 }
 
 export interface CheckpointMetadata {

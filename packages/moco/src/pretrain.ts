@@ -1,6 +1,6 @@
 import { MOCO_CXR_DEFAULTS } from './defaults';
 import * as tf from '@tensorflow/tfjs-core';
-import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Rng, writeFileAtomic } from '@moco-cxr/rng';
 import { saveBackbone } from '@moco-cxr/backbones';
@@ -228,6 +228,23 @@ function resolveConfig(o: PretrainOptions) {
 
 export type PretrainConfig = ReturnType<typeof resolveConfig>;
 
+/** The epochs metrics.jsonl already holds an epoch line for, since the run last started from scratch. */
+function epochsRecorded(metricsPath: string): Set<number> {
+  const epochs = new Set<number>();
+  if (!existsSync(metricsPath)) return epochs;
+  for (const line of readFileSync(metricsPath, 'utf8').split('\n')) {
+    let rec: { event?: unknown; epoch?: unknown };
+    try {
+      rec = JSON.parse(line);
+    } catch {
+      continue; // empty, or a line cut by a kill
+    }
+    if (rec?.event === 'start') epochs.clear();
+    else if (rec?.event === 'epoch' && typeof rec.epoch === 'number') epochs.add(rec.epoch);
+  }
+  return epochs;
+}
+
 /**
  * MoCo v2 pretraining with the paper's defaults, exact resume from outDir, an online probe
  * monitor and NaN / abort safety. The given backbone is the query encoder and holds the trained
@@ -282,6 +299,8 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
   try {
     const latest = (options.resume ?? true) ? await readLatestPretrainCheckpoint(checkpointPath) : undefined;
     const resume = latest !== undefined;
+    // An epoch redone after a lost checkpoint (a kill while writing it, a damaged file) is recorded once.
+    const recordedEpochs = resume ? epochsRecorded(metricsPath) : new Set<number>();
     if (latest) {
       const loaded = latest.checkpoint;
       if (latest.fallback) log(`${latest.fallback}; resuming from the previous checkpoint ${latest.path} instead`);
@@ -309,7 +328,8 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
 
     if (monitor && position.initialProbe === null) {
       const scores = monitor.evaluate(model.query);
-      position.initialProbe = { linearAuroc: scores.linearAuroc, knnAuroc: scores.knnAuroc };
+      // The whole score, so a resumed run returns what an uninterrupted one does.
+      position.initialProbe = { linearAuroc: scores.linearAuroc, knnAuroc: scores.knnAuroc, trainRows: scores.trainRows, testRows: scores.testRows };
       initialProbe = scores;
       record({ event: 'probe', epoch: 0, step: position.step, ...scores });
       log(`probe at initialisation: linear AUROC ${scores.linearAuroc.toFixed(3)}, kNN AUROC ${scores.knnAuroc.toFixed(3)} (${scores.trainRows} fit / ${scores.testRows} scored)`);
@@ -410,7 +430,8 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
         entry.probe = { ...scores, initLinearAuroc: position.initialProbe.linearAuroc, initKnnAuroc: position.initialProbe.knnAuroc };
       }
       history.push(entry);
-      record(entry as unknown as Record<string, unknown>);
+      if (!recordedEpochs.has(entry.epoch)) record(entry as unknown as Record<string, unknown>);
+      recordedEpochs.add(entry.epoch);
       position.epoch += 1;
       position.stepInEpoch = 0;
       position.order = null;

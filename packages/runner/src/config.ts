@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { dirname, extname, isAbsolute, resolve as resolvePath } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -410,24 +410,50 @@ export function resolveConfig(partial: unknown = {}, source = 'config'): RunnerC
   return parsed.data;
 }
 
+/** A config file is small: a larger one is not a config (and a device such as /dev/zero never ends). */
+export const MAX_CONFIG_BYTES = 1 << 20;
+
+const kindOf = (st: Stats) =>
+  st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isCharacterDevice() ? 'a character device' : st.isBlockDevice() ? 'a block device' : st.isSocket() ? 'a socket' : 'not a file';
+
+/** The text of a regular file of at most MAX_CONFIG_BYTES; opened without blocking (a FIFO), checked on the open descriptor (a link). */
+function readSmallRegularFile(path: string): string {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new ConfigError([`not a regular file (${kindOf(st)}); a config is a .json, .yaml or .yml file`], path);
+    if (st.size > MAX_CONFIG_BYTES) throw new ConfigError([`${st.size} bytes, more than a config file's ${MAX_CONFIG_BYTES}; not a config file`], path);
+    const buf = Buffer.alloc(st.size);
+    let got = 0;
+    while (got < st.size) {
+      const n = readSync(fd, buf, got, st.size - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    return buf.subarray(0, got).toString('utf8');
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError([`cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`], path);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
 /**
  * Reads a `.json`, `.yaml` or `.yml` config file; errors name the file (and line for YAML syntax).
  * `extends: other.yaml` (relative to this file) starts from that file's settings: objects merge,
  * lists and values replace.
  */
 export function readConfigFile(path: string, seen: string[] = []): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new ConfigError([`cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`], path);
-  }
   const ext = extname(path).toLowerCase();
+  // The name first: `extends: /dev/zero` is refused before it is opened.
+  if (ext !== '.json' && ext !== '.yaml' && ext !== '.yml') throw new ConfigError([`unknown config format "${ext}"; use .json, .yaml or .yml`], path);
+  const text = readSmallRegularFile(path);
   let parsed: unknown;
   try {
     if (ext === '.json') parsed = JSON.parse(text);
-    else if (ext === '.yaml' || ext === '.yml') parsed = parseYaml(text) ?? {};
-    else throw new ConfigError([`unknown config format "${ext}"; use .json, .yaml or .yml`], path);
+    else parsed = parseYaml(text) ?? {};
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     throw new ConfigError([`not valid ${ext === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`], path);
