@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { backend_util, util, type KernelBackend, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
+import { backend_util, getBackend, util, type KernelBackend, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { HeapBackend } from './heap';
 
 /** The addon's surface (native/addon.cc). Views must be Float32Arrays of exactly the shapes' sizes. */
@@ -107,6 +107,30 @@ export function configureNative(enabled: boolean, threads: number, isa?: NativeI
 /** The active native instruction set, or null while the wasm kernels run. */
 export function activeNativeIsa(): string | null {
   return state.enabled && addon ? addon.isa() : null;
+}
+
+/** What computes the running backend's kernels; a run resumed on other kernels differs in the last bits. */
+export interface KernelsInUse {
+  /** The tfjs backend ('wasm', 'cpu', 'tensorflow', ...). */
+  backend: string;
+  /** On wasm, 'native' (the addon) or 'wasm' (tfjs'); null on other backends. */
+  kernels: KernelSet | null;
+  /** The native kernels' instruction set while they run, else null. */
+  nativeIsa: string | null;
+}
+
+/** The kernels computing now (read from the running backend, whoever started it). */
+export function kernelsInUse(): KernelsInUse {
+  const backend = getBackend();
+  if (backend !== 'wasm') return { backend, kernels: null, nativeIsa: null };
+  const isa = activeNativeIsa();
+  return { backend, kernels: isa ? 'native' : 'wasm', nativeIsa: isa };
+}
+
+/** One line for messages: "wasm backend, native avx2 kernels", "wasm backend, tfjs' wasm kernels", "cpu backend". */
+export function describeKernels(k: KernelsInUse): string {
+  if (k.backend !== 'wasm' || k.kernels === null) return `${k.backend} backend`;
+  return k.kernels === 'native' ? `wasm backend, native ${k.nativeIsa} kernels` : "wasm backend, tfjs' wasm kernels";
 }
 
 function f32(backend: KernelBackend, t: TensorInfo): Float32Array {

@@ -4,6 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import * as tf from '@tensorflow/tfjs-core';
 import { convertLayout, parseSafetensors, writeSafetensors, type WeightLayout } from '@moco-cxr/backbones';
+import { kernelsInUse, type KernelsInUse } from '@moco-cxr/compute';
 import type { RngState } from '@moco-cxr/rng';
 import type { MocoModel } from './moco';
 import type { Optimizer, OptimizerState } from './optim';
@@ -38,6 +39,8 @@ export interface CheckpointMetadata {
   optimizer: { kind: OptimizerState['kind']; step: number; hyper: OptimizerState['hyper'] };
   /** The run's resolved configuration (also in config.json). */
   config: Record<string, unknown>;
+  /** The kernels that computed the run (backend, kernel set, native instruction set): resuming on others changes its bits. */
+  kernels?: KernelsInUse;
   /** CRC-32 of the file's data section: flipped bytes are caught on resume instead of trained on. */
   dataCrc32?: number;
 }
@@ -121,6 +124,7 @@ export async function writePretrainCheckpoint(path: string, model: MocoModel, op
     queue: { size: model.queue.size, dim: model.queue.dim, pointer: model.queue.pointer },
     optimizer: { kind: opt.kind, step: opt.step, hyper: opt.hyper },
     config,
+    kernels: kernelsInUse(),
   };
   try {
     // The CRC covers the data section in file order (the map's order), the bytes the reader checks.

@@ -2,6 +2,7 @@ import { MOCO_CXR_DEFAULTS } from './defaults';
 import * as tf from '@tensorflow/tfjs-core';
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { describeKernels, kernelsInUse, type KernelsInUse } from '@moco-cxr/compute';
 import { Rng, writeFileAtomic } from '@moco-cxr/rng';
 import { saveBackbone } from '@moco-cxr/backbones';
 import { mocoCxrAugment, twoViews, type AugmentOptions } from '@moco-cxr/cxr-augment';
@@ -74,6 +75,8 @@ export interface PretrainOptions {
   onCheckpoint?: (info: CheckpointInfo) => void;
   /** Human-readable notes: resuming, the probe at initialisation, stop, export. pretrain() prints nothing itself. */
   onLog?: (message: string) => void;
+  /** What the user must be told: a resume on other kernels than the checkpoint's (the result will not match an uninterrupted run's bits). */
+  onWarning?: (message: string) => void;
 }
 
 export interface StepInfo {
@@ -158,6 +161,14 @@ export class PretrainAbortError extends Error {
     // The name fetch() and Node use for an aborted operation, so `err.name === 'AbortError'` checks work.
     this.name = 'AbortError';
   }
+}
+
+/** The warning for a resume on other kernels than the checkpoint's, or null when they are the same. */
+function kernelsMismatch(path: string, saved: KernelsInUse | undefined, now: KernelsInUse): string | null {
+  if (!saved) return `pretrain: ${path} does not record the kernels that computed it; this run uses the ${describeKernels(now)}. If they differ, the resumed run will not match an uninterrupted one bit for bit`;
+  if (saved.backend === now.backend && saved.kernels === now.kernels && saved.nativeIsa === now.nativeIsa) return null;
+  const pin = saved.kernels === 'native' ? `MOCO_CXR_KERNELS=native MOCO_CXR_NATIVE_ISA=${saved.nativeIsa}` : saved.kernels === 'wasm' ? 'MOCO_CXR_KERNELS=wasm' : `the ${saved.backend} backend`;
+  return `pretrain: ${path} was computed on the ${describeKernels(saved)}; this run resumes it on the ${describeKernels(now)}, so it will not match an uninterrupted run bit for bit (resume with ${pin} to keep them the same)`;
 }
 
 // Fields of the config that must match between a checkpoint and a resumed run.
@@ -320,6 +331,8 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
         loaded.tensors.forEach((t) => t.dispose());
       }
       log(`resuming ${latest.path} at epoch ${position.epoch + 1}, batch ${position.stepInEpoch}, step ${position.step}`);
+      const kernelsWarning = kernelsMismatch(latest.path, loaded.metadata.kernels, kernelsInUse());
+      if (kernelsWarning) options.onWarning?.(kernelsWarning);
       initialProbe = position.initialProbe;
     }
     writeFileAtomic(join(outDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);

@@ -117,6 +117,8 @@ export async function runPretrainJob(cfg: RunnerConfig, run: RunDir, io: Io, exp
             : false,
         signal,
         onLog: say,
+        // Printed even with --quiet, as the backend's warnings are (a resume warns before the first step draws a bar).
+        onWarning: (w) => io.err(`moco-cxr: warning: ${w}\n`),
         onStep: (s) => {
           // Counted in images for an img/s rate; created at the first step so a resumed run's rate and ETA count only this call.
           bar ??= new Progress(io, 'pretrain', s.totalSteps * s.batchSize, 'img', { initial: (s.step - 1) * s.batchSize });
