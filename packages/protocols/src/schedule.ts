@@ -12,6 +12,12 @@ export function epochsForFraction(fraction: number): number {
   return Math.floor(exact + 1e-9);
 }
 
+/**
+ * The most epochs the formula is used for: its value at 0.1%, the smallest label fraction the paper trains.
+ * Below it the formula has no bound (a fraction of 1e-9 gives 5,000,000 epochs); callers cap at this and say so.
+ */
+export const PAPER_MAX_EPOCHS = epochsForFraction(0.001);
+
 /** Validation interval in training examples: min(2^17 * fraction, 8192), as in the reference code. */
 export function evalInterval(fraction: number): number {
   checkFraction(fraction, 'evalInterval');

@@ -23,6 +23,7 @@ import {
   type SkippedImage,
 } from '@moco-cxr/cxr-data';
 import { MOCO_CXR_DEFAULTS } from '@moco-cxr/moco';
+import { epochsForFraction, PAPER_MAX_EPOCHS } from '@moco-cxr/protocols';
 import { ConfigError, drawsFor, sourceOptions, type DataConfig, type RunnerConfig } from './config';
 import { Progress, type Io } from './progress';
 import { writeJsonAtomic } from './rundir';
@@ -410,6 +411,7 @@ export async function checkGridData(cfg: RunnerConfig, io: Io, source = 'config'
       if (fraction < 1) fractionDraws(loaded.dataset, carved.train, loaded.dataset.tasks, fraction, drawsFor(cfg, fi), cfg.seed);
     });
     if (moco) queueSize = checkPretrainSizes(cfg, moco.images, moco.of, notes);
+    notes.push(...epochCapNotes(cfg));
   } catch (err) {
     // The config asks for what the data cannot give: a config problem (exit code 2), found before any job runs.
     throw new ConfigError([(err as Error).message], source);
@@ -417,6 +419,20 @@ export async function checkGridData(cfg: RunnerConfig, io: Io, source = 'config'
     sayNotes(io, notes);
   }
   return queueSize === cfg.pretrain.queueSize ? cfg : { ...cfg, pretrain: { ...cfg.pretrain, queueSize } };
+}
+
+/** The fractions whose paper epochs are capped at PAPER_MAX_EPOCHS (as protocolEpochs does), to be said when the grid is planned. */
+function epochCapNotes(cfg: RunnerConfig): string[] {
+  const notes: string[] = [];
+  for (const protocol of ['linear', 'finetune'] as const) {
+    const p = cfg[protocol];
+    if (!cfg.protocols.includes(protocol) || p.epochs !== 'paper' || (p.maxEpochs > 0 && p.maxEpochs <= PAPER_MAX_EPOCHS)) continue;
+    for (const f of cfg.fractions) {
+      const n = epochsForFraction(f);
+      if (n > PAPER_MAX_EPOCHS) notes.push(`${protocol}.epochs: the paper's formula gives ${n} epochs at fraction ${f}; capped at ${PAPER_MAX_EPOCHS}, its value at 0.1%, the smallest fraction the paper trains`);
+    }
+  }
+  return notes;
 }
 
 /**

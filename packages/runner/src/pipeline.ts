@@ -6,6 +6,7 @@ import {
   embedImages,
   epochsForFraction,
   evaluateScores,
+  PAPER_MAX_EPOCHS,
   finetuneProtocol,
   linearHeadFromJson,
   linearHeadToJson,
@@ -146,9 +147,12 @@ function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
 }
 
-/** The protocol's epochs: the paper's formula (capped by maxEpochs when set) or a fixed count. */
+/**
+ * The protocol's epochs: the paper's formula (capped by maxEpochs when set) or a fixed count. The formula
+ * stops at PAPER_MAX_EPOCHS (its value at 0.1%): below that it has no bound (1e-9 -> 5,000,000); the plan says so.
+ */
 export function protocolEpochs(p: ProtocolConfig, fraction: number): number {
-  const paper = p.epochs === 'paper' ? epochsForFraction(fraction) : p.epochs;
+  const paper = p.epochs === 'paper' ? Math.min(epochsForFraction(fraction), PAPER_MAX_EPOCHS) : p.epochs;
   return p.maxEpochs > 0 ? Math.min(paper, p.maxEpochs) : paper;
 }
 

@@ -9,7 +9,9 @@ import { stringify } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CHEXPERT_TASKS } from '@moco-cxr/cxr-data';
 import { captureIo } from '../test/io';
+import { resolveConfig } from './config';
 import { runCli } from './main';
+import { protocolEpochs } from './pipeline';
 
 const KERMANY = process.env.MOCO_CXR_DATA ?? fileURLToPath(new URL('../../../../shared/data/kermany-pediatric-cxr-224', import.meta.url));
 const present = existsSync(join(KERMANY, 'train', 'NORMAL'));
@@ -179,4 +181,22 @@ describe('sizes checked against the data', () => {
     const smallest = Number(/allows is ([\d.]+)/.exec(r.text)![1]);
     expect((await plan('smallest-fraction', { ...random, data: synthetic, fractions: [smallest, 1], draws: 1 })).error).toBeUndefined();
   });
+
+  it("epochs from the paper's formula stop at its value at 0.1% (500), and the plan says which cells are capped", async () => {
+    // 2000 images, each its own patient (empty files: planning reads no pixels): 0.0009 of the 1800 train patients is a draw of 2.
+    const root = join(dir, 'many');
+    for (let i = 0; i < 1000; i++) for (const [cls, name] of [['PNEUMONIA', `p${i}.png`], ['NORMAL', `n${i}.png`]]) touch(join(root, 'train', cls, name));
+    for (let i = 0; i < 4; i++) for (const [cls, name] of [['PNEUMONIA', `p${i}.png`], ['NORMAL', `n${i}.png`]]) touch(join(root, 'test', cls, name));
+    const data = folderData(root, { folder: { patientPattern: 'per-image' }, valFraction: 0.1 });
+    const r = await plan('capped', { ...random, data, protocols: ['linear', 'finetune'], fractions: [0.0009, 0.001, 1], draws: 1, finetune: { maxEpochs: 300 } });
+    expect(r.error).toBeUndefined();
+    // 5 * 4^(log8(1 / 0.0009)) = 536 epochs; finetune's own maxEpochs (300) is below the cap, so only linear is said.
+    expect(r.text).toContain("note: linear.epochs: the paper's formula gives 536 epochs at fraction 0.0009; capped at 500, its value at 0.1%, the smallest fraction the paper trains\n");
+    expect(r.text).not.toContain('finetune.epochs');
+    expect(r.text).not.toContain('fraction 0.001;');
+    expect(protocolEpochs(resolveConfig({}).linear, 0.0005)).toBe(500);
+    expect(protocolEpochs(resolveConfig({}).linear, 1e-9)).toBe(500);
+    expect(protocolEpochs(resolveConfig({}).linear, 0.001)).toBe(500);
+    expect(protocolEpochs(resolveConfig({}).linear, 0.01)).toBe(107);
+  }, 60_000);
 });
