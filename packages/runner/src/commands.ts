@@ -324,8 +324,11 @@ function commandConfigBackend(cfg: RunnerConfig, backend: string): RunnerConfig 
   return { ...cfg, backend: backend as RunnerConfig['backend'] };
 }
 
-function singleJobSpec(cfg: RunnerConfig, kind: 'pretrain' | 'cell', extra: Partial<JobSpec>): JobSpec {
-  return { version: 1, id: extra.id ?? kind, kind, dependsOn: [], outDir: '.', seed: cfg.seed, config: cfg, ...extra };
+/** One run of `pretrain`, `linear` or `finetune`: it trains once, with `seed`; `seeds` (the experiment's axis) is dropped, and that is said. */
+function singleJobSpec(cfg: RunnerConfig, kind: 'pretrain' | 'cell', extra: Partial<JobSpec>, io: Io): JobSpec {
+  const { seeds, ...one } = cfg;
+  if (seeds && !io.quiet) io.err(`moco-cxr ${extra.protocol ?? kind}: seeds [${seeds.join(', ')}] are the training seeds of \`experiment\`; this run trains once, with seed ${cfg.seed} (--seed n for another)\n`);
+  return { version: 1, id: extra.id ?? kind, kind, dependsOn: [], outDir: '.', seed: cfg.seed, config: one, ...extra };
 }
 
 const pretrain: Command = {
@@ -346,7 +349,7 @@ const pretrain: Command = {
     const epochs = intFlag(ctx.values.epochs as string | undefined, 'epochs');
     const cfg = commandConfig(ctx, epochs !== undefined ? { ...over, pretrain: { epochs } } : over);
     const { executeJob } = await import('./pipeline');
-    return executeJob(singleJobSpec(cfg, 'pretrain', {}), out, ctx.io, ctx.argv);
+    return executeJob(singleJobSpec(cfg, 'pretrain', {}, ctx.io), out, ctx.io, ctx.argv);
   },
 };
 
@@ -382,7 +385,7 @@ function protocolCommand(protocol: Protocol): Command {
       const init: Initialisation = weights ? 'moco' : 'random';
       const draws = Math.max(draw + 1, fraction >= 1 ? 1 : 5);
       const { executeJob } = await import('./pipeline');
-      const spec = singleJobSpec(cfg, 'cell', { id: `${protocol}-${init}`, protocol, init, fraction, draw, draws, drawSeed: cfg.seed });
+      const spec = singleJobSpec(cfg, 'cell', { id: `${protocol}-${init}`, protocol, init, fraction, draw, draws, drawSeed: cfg.seed }, ctx.io);
       return executeJob(spec, out, ctx.io, ctx.argv, { weights: weights ? resolve(weights) : undefined });
     },
   };

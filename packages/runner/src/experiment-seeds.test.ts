@@ -106,4 +106,17 @@ describe('experiment with seeds: [0, 1]', () => {
     // The terminal table has the seed column too.
     expect(io.text()).toMatch(/moco\s+pooled \(0, 1\)\s+/);
   }, 240_000);
+
+  it('a single run (linear here; pretrain and finetune alike) trains once, with seed, and says that seeds are the experiment\'s', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runner-seeds-one-'));
+    writeFileSync(join(dir, 'c.yaml'), config);
+    const io = captureIo();
+    const r = await runCli(['linear', '-c', join(dir, 'c.yaml'), '-o', join(dir, 'lin'), '--fraction', '1'], io);
+    expect(r.error).toBeUndefined();
+    expect(io.text()).toContain('moco-cxr linear: seeds [0, 1] are the training seeds of `experiment`; this run trains once, with seed 7 (--seed n for another)\n');
+    expect(json(join(dir, 'lin', 'run.json')).seed).toBe(7);
+    expect(json(join(dir, 'lin', 'config.json')).seeds).toBeUndefined();
+    // Its features sit where a one-seed run puts them, from a random init of seed 7.
+    expect(json(join(dir, 'lin', 'features', 'random', 'results.json')).weights).toBe('random init, seed 7');
+  }, 120_000);
 });
