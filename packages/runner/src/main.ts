@@ -3,6 +3,7 @@ import { helpText, parseCommandArgs, UsageError, type Command } from './cli-fram
 import { processIo, type Io } from './progress';
 import { commands } from './commands';
 import { failureText } from './cli-error';
+import { checkEnvironment } from './environment';
 import { isAbortError } from './interrupt';
 
 function topHelp(): string {
@@ -58,6 +59,7 @@ export async function runCli(argv: string[], io: Io = processIo(), cliPath?: str
       io.out(helpText(cmd));
       return { exitCode: 0 };
     }
+    checkEnvironment();
     const result = await cmd.run({ io: values.json ? { ...io, quiet: true } : io, argv, values, positionals, cliPath });
     if (values.json) io.out(`${JSON.stringify(result, null, 2)}\n`);
     return { exitCode: 0, result };

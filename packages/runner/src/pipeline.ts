@@ -43,6 +43,11 @@ export function startBackend(cfg: RunnerConfig, io?: Io): Promise<BackendInfo> {
   const onWarning = (w: string) => io?.err(`moco-cxr: warning: ${w}\n`);
   const started = initBackend({ ...(cfg.backend === 'auto' ? {} : { prefer: cfg.backend }), ...(cfg.threads > 0 ? { threads: cfg.threads } : {}), onWarning });
   backendPromise = started;
+  // More threads than the backend runs are capped: said here, not only in run.json.
+  started.then((info) => {
+    const cap = info.notes.find((n) => /threads capped/.test(n));
+    if (info.backend === 'wasm' && cfg.threads > info.threads && !io?.quiet) io?.err(`moco-cxr: note: ${cfg.threads} threads asked, ${info.threads} used${cap ? ` (${cap.replace(/^wasm: /, '')})` : ''}\n`);
+  }, () => undefined);
   return started;
 }
 
