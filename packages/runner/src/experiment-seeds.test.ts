@@ -3,9 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pairedBootstrap, pairedSeedBootstrap } from '@moco-cxr/bootstrap';
 import { describe, expect, it } from 'vitest';
+import { Rng } from '@moco-cxr/rng';
 import { captureIo } from '../test/io';
+import { experimentComparisons, MEAN_TASK } from './compare';
+import { resolveConfig } from './config';
 import { runCli } from './main';
 import { fmtEstimate, type ComparisonRow } from './report/report';
+import { writeJsonAtomic } from './rundir';
 
 // Two training seeds of a grid that takes seconds: tiny synthetic images, a narrow ResNet18, one
 // pretraining epoch, the logistic probe (fitted, no epochs) at 50% (2 draws) and 100% of the labels.
@@ -119,4 +123,32 @@ describe('experiment with seeds: [0, 1]', () => {
     // Its features sit where a one-seed run puts them, from a random init of seed 7.
     expect(json(join(dir, 'lin', 'features', 'random', 'results.json')).weights).toBe('random init, seed 7');
   }, 120_000);
+});
+
+describe('experimentComparisons over seeds with several tasks', () => {
+  it('gives, per task and for the mean over tasks, each seed\'s row and then the pooled row of pairedSeedBootstrap', async () => {
+    // Finished cells written by hand: two tasks (NaN = masked), two seeds, two draws at 50%.
+    const dir = mkdtempSync(join(tmpdir(), 'runner-seeds-tasks-'));
+    const rng = new Rng(3);
+    const n = 60;
+    const tasks = ['Effusion', 'Edema'];
+    const labels = Array.from({ length: n * 2 }, (_, i) => (i === 7 ? NaN : rng.next() < 0.4 ? 1 : 0));
+    const cell = (id: string, signal: number) => {
+      const scores = labels.map((y) => (y === 1 ? signal : 0) + rng.normal());
+      writeJsonAtomic(join(dir, 'cells', id, 'scores.json'), { level: 'image', tasks, ids: Array.from({ length: n }, (_, i) => `img${i}`), labels: labels.map((y) => (Number.isNaN(y) ? null : y)), scores });
+      writeJsonAtomic(join(dir, 'cells', id, 'results.json'), {});
+      return scores;
+    };
+    const scores = { moco: [0, 1].map((s) => [0, 1].map((d) => cell(`logistic-moco-50pct-d${d}-s${s}`, 1.2 + 0.3 * s))), random: [0, 1].map((s) => [0, 1].map((d) => cell(`logistic-random-50pct-d${d}-s${s}`, 0.8))) };
+    const cfg = resolveConfig({ seed: 9, seeds: [0, 1], protocols: ['logistic'], fractions: [0.5], draws: 2, compare: { replicates: 40 } });
+    const r = await experimentComparisons(dir, cfg, captureIo());
+    expect(r.rows.map((x) => `${x.task} ${x.seeds ? 'pooled' : x.seed}`)).toEqual([`${MEAN_TASK} 0`, `${MEAN_TASK} 1`, `${MEAN_TASK} pooled`, 'Effusion 0', 'Effusion 1', 'Effusion pooled', 'Edema 0', 'Edema 1', 'Edema pooled']);
+    const want = pairedSeedBootstrap(labels, scores.moco, scores.random, { seed: 9, replicates: 40, tasks: 2, taskNames: tasks });
+    const pooled = r.rows.filter((x) => x.seeds);
+    for (const [row, c] of [[pooled[0], want.mean], [pooled[1], want.perTask[0]], [pooled[2], want.perTask[1]]] as const) {
+      expect([row.aurocA.estimate, row.difference.estimate, row.difference.lo, row.difference.hi, row.pValue]).toEqual([c.a.estimate, c.difference.estimate, c.difference.lower, c.difference.upper, c.pValue]);
+    }
+    // The figure's points are the pooled AUROCs, one per task and the mean, for each initialisation.
+    expect(r.points.filter((p) => p.initialisation === 'moco').map((p) => [p.task, p.auroc, p.seeds])).toEqual([[MEAN_TASK, want.mean.a.estimate, 2], ['Effusion', want.perTask[0].a.estimate, 2], ['Edema', want.perTask[1].a.estimate, 2]]);
+  });
 });
