@@ -4,7 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import * as tf from '@tensorflow/tfjs-core';
 import { convertLayout, parseSafetensors, writeSafetensors, type WeightLayout } from '@moco-cxr/backbones';
-import { kernelsInUse, type KernelsInUse } from '@moco-cxr/compute';
+import { ensureSyncReadable, kernelsInUse, type KernelsInUse } from '@moco-cxr/compute';
 import type { RngState } from '@moco-cxr/rng';
 import type { MocoModel } from './moco';
 import type { Optimizer, OptimizerState } from './optim';
@@ -109,7 +109,7 @@ export async function writePretrainCheckpoint(path: string, model: MocoModel, op
   for (const [n, v] of model.queryHead.variables) tensors.set(`head_q.${n}`, v);
   for (const [n, v] of model.keyHead.variables) tensors.set(`head_k.${n}`, v);
   tensors.set('queue', model.queue.keys);
-  const opt = optimizer.state();
+  const opt = await optimizer.readState();
   const owned: tf.Tensor[] = [];
   for (const [key, { shape, data }] of opt.slots) {
     const t = tf.tensor(data, shape, 'float32');
@@ -127,6 +127,7 @@ export async function writePretrainCheckpoint(path: string, model: MocoModel, op
     kernels: kernelsInUse(),
   };
   try {
+    await ensureSyncReadable(tensors.values());
     // The CRC covers the data section in file order (the map's order), the bytes the reader checks.
     let crc = 0;
     for (const t of tensors.values()) {

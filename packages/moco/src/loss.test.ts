@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@moco-cxr/compute';
-import { infoNceLoss, positiveTopK } from './loss';
+import { infoNceLoss, positiveRanks, positiveTopK, topKFromRanks } from './loss';
 
 beforeAll(async () => {
   await initBackend({ prefer: 'cpu' });
@@ -29,6 +29,10 @@ describe('infoNceLoss', () => {
     expect(ce(row1)).toBeCloseTo(0.54232, 4);
     expect(loss.dataSync()[0]).toBeCloseTo(expected, 5);
     expect(positiveTopK(logits, [1, 2, 5])).toEqual([0.5, 0.5, 1]);
+    const ranks = positiveRanks(logits);
+    expect(Array.from(ranks.dataSync())).toEqual([2, 0]);
+    expect(topKFromRanks(ranks.dataSync(), [1, 2, 5])).toEqual([0.5, 0.5, 1]);
+    ranks.dispose();
     for (const t of [q, k, queue, loss, logits]) t.dispose();
   });
 
@@ -54,6 +58,8 @@ describe('infoNceLoss', () => {
     const { loss, logits } = infoNceLoss(q, k, queue, 0.2);
     expect(loss.dataSync()[0]).toBeCloseTo(Math.log(4), 6);
     expect(positiveTopK(logits, [1])).toEqual([0]); // ties count against the positive
+    // The device-side ranks (mocoStepAsync's read) give the same fractions, ties included.
+    expect(topKFromRanks(positiveRanks(logits).dataSync(), [1, 2, 5])).toEqual(positiveTopK(logits, [1, 2, 5]));
     const bad = tf.tensor2d([[1, 0, 0]]);
     expect(() => infoNceLoss(q, k, bad, 0.2)).toThrow(/queue must be \[K, 2\], got \[1, 3\]/);
     expect(() => infoNceLoss(q, k, queue, 0)).toThrow(/temperature/);

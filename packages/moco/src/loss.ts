@@ -44,13 +44,26 @@ export function infoNceLoss(
 export function positiveTopK(logits: tf.Tensor2D, ks: readonly number[] = [1, 5]): number[] {
   const [rows, cols] = logits.shape;
   const values = logits.dataSync();
-  const hits = ks.map(() => 0);
+  const above = new Int32Array(rows);
   for (let r = 0; r < rows; r++) {
     const pos = values[r * cols];
-    let above = 0;
-    for (let c = 1; c < cols; c++) if (values[r * cols + c] >= pos) above++;
+    for (let c = 1; c < cols; c++) if (values[r * cols + c] >= pos) above[r]++;
+  }
+  return topKFromRanks(above, ks);
+}
+
+/** Per row, how many negatives score at least the positive: the same comparisons as positiveTopK, on the device (a [batch] read instead of [batch, 1 + K]). */
+export function positiveRanks(logits: tf.Tensor2D): tf.Tensor1D {
+  return tf.tidy(() => tf.sum(tf.cast(tf.greaterEqual(tf.slice(logits, [0, 1], [-1, -1]), tf.slice(logits, [0, 0], [-1, 1])), 'int32'), 1) as tf.Tensor1D);
+}
+
+/** positiveTopK's fractions from per-row counts of negatives at or above the positive. */
+export function topKFromRanks(above: ArrayLike<number>, ks: readonly number[]): number[] {
+  const rows = above.length;
+  const hits = ks.map(() => 0);
+  for (let r = 0; r < rows; r++) {
     ks.forEach((k, i) => {
-      if (above < k) hits[i]++;
+      if (above[r] < k) hits[i]++;
     });
   }
   return hits.map((h) => (rows === 0 ? NaN : h / rows));

@@ -4,7 +4,7 @@ import '@moco-cxr/compute';
 import type { Rng } from '@moco-cxr/rng';
 import type { WeightLayout } from '@moco-cxr/backbones';
 import { createProjectionHead, type HeadKind, type ProjectionHead } from './heads';
-import { infoNceLoss, positiveTopK } from './loss';
+import { infoNceLoss, positiveRanks, positiveTopK, topKFromRanks } from './loss';
 import { momentumUpdate } from './momentum';
 import type { Optimizer } from './optim';
 import { MemoryQueue } from './queue';
@@ -116,12 +116,48 @@ function l2Normalize(x: tf.Tensor2D): tf.Tensor2D {
   return tf.div(x, tf.maximum(tf.norm(x, 'euclidean', 1, true), 1e-12)) as tf.Tensor2D;
 }
 
+/** A step's forward and backward pass, before anything is read back or updated. */
+interface PendingStep {
+  keys: tf.Tensor2D;
+  value: tf.Scalar;
+  grads: tf.NamedTensorMap;
+  logits: tf.Tensor2D;
+  names: string[];
+  vars: tf.Variable[];
+}
+
 /**
  * One MoCo v2 step on a [query, key] pair of augmented views (NHWC, same images in the same
  * order): momentum update of the key encoder and head, keys (no gradient), query forward and
  * backward through InfoNCE against the queue, optimiser step, then enqueue the keys.
  */
 export function mocoStep(model: MocoModel, views: [tf.Tensor4D, tf.Tensor4D], options: MocoStepOptions): MocoStepResult {
+  const p = forwardBackward(model, views, options);
+  try {
+    const [top1, top5] = positiveTopK(p.logits, [1, 5]);
+    return update(model, p, p.value.dataSync()[0], top1, top5, options);
+  } finally {
+    disposeStep(p);
+  }
+}
+
+/**
+ * mocoStep with asynchronous reads (of the loss and one rank per row only): the form that runs on
+ * every backend, webgpu in Node included, where tensors cannot be read synchronously.
+ */
+export async function mocoStepAsync(model: MocoModel, views: [tf.Tensor4D, tf.Tensor4D], options: MocoStepOptions): Promise<MocoStepResult> {
+  const p = forwardBackward(model, views, options);
+  try {
+    const ranks = positiveRanks(p.logits);
+    const [loss, above] = await Promise.all([p.value.data(), ranks.data()]).finally(() => ranks.dispose());
+    const [top1, top5] = topKFromRanks(above, [1, 5]);
+    return update(model, p, loss[0], top1, top5, options);
+  } finally {
+    disposeStep(p);
+  }
+}
+
+function forwardBackward(model: MocoModel, views: [tf.Tensor4D, tf.Tensor4D], options: MocoStepOptions): PendingStep {
   const [imQ, imK] = views;
   if (imQ.shape[0] !== imK.shape[0]) throw new Error(`mocoStep: query views [${imQ.shape.join(', ')}] and key views [${imK.shape.join(', ')}] differ in batch size`);
   const bn = options.keyBatchNorm ?? { mode: 'batch' };
@@ -144,31 +180,40 @@ export function mocoStep(model: MocoModel, views: [tf.Tensor4D, tf.Tensor4D], op
   const names = [...model.parameters.keys()];
   const vars = names.map((n) => model.parameters.get(n)!);
   let logits: tf.Tensor2D | null = null;
-  const { value, grads } = tf.variableGrads(() => {
-    const feats = groupedForward((x) => model.query.embed(x, { training: true }), imQ, queryGroups);
-    const q = l2Normalize(model.queryHead.apply(feats));
-    const out = infoNceLoss(q, keys, model.queue, options.temperature);
-    logits = tf.keep(out.logits);
-    return out.loss;
-  }, vars);
   try {
-    const loss = value.dataSync()[0];
-    const [top1, top5] = positiveTopK(logits!, [1, 5]);
-    const proceed = options.beforeUpdate ? options.beforeUpdate(loss) : true;
-    if (proceed) {
-      const byName = new Map<string, tf.Tensor>();
-      names.forEach((n, i) => {
-        const g = grads[vars[i].name];
-        if (g !== undefined) byName.set(n, g);
-      });
-      options.optimizer.step(model.parameters, byName, options.learningRate);
-      model.queue.enqueue(keys);
-    }
-    return { loss, top1, top5, updated: proceed };
-  } finally {
-    value.dispose();
-    for (const g of Object.values(grads)) g.dispose();
-    (logits as tf.Tensor2D | null)?.dispose();
+    const { value, grads } = tf.variableGrads(() => {
+      const feats = groupedForward((x) => model.query.embed(x, { training: true }), imQ, queryGroups);
+      const q = l2Normalize(model.queryHead.apply(feats));
+      const out = infoNceLoss(q, keys, model.queue, options.temperature);
+      logits = tf.keep(out.logits);
+      return out.loss;
+    }, vars);
+    return { keys, value, grads, logits: logits!, names, vars };
+  } catch (e) {
     keys.dispose();
+    (logits as tf.Tensor2D | null)?.dispose();
+    throw e;
   }
+}
+
+/** Applies the optimiser step and enqueues the keys, unless `beforeUpdate` refuses the loss. */
+function update(model: MocoModel, p: PendingStep, loss: number, top1: number, top5: number, options: MocoStepOptions): MocoStepResult {
+  const proceed = options.beforeUpdate ? options.beforeUpdate(loss) : true;
+  if (proceed) {
+    const byName = new Map<string, tf.Tensor>();
+    p.names.forEach((n, i) => {
+      const g = p.grads[p.vars[i].name];
+      if (g !== undefined) byName.set(n, g);
+    });
+    options.optimizer.step(model.parameters, byName, options.learningRate);
+    model.queue.enqueue(p.keys);
+  }
+  return { loss, top1, top5, updated: proceed };
+}
+
+function disposeStep(p: PendingStep): void {
+  p.value.dispose();
+  for (const g of Object.values(p.grads)) g.dispose();
+  p.logits.dispose();
+  p.keys.dispose();
 }

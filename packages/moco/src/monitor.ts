@@ -40,12 +40,40 @@ export interface ProbeScores {
   testRows: number;
 }
 
+type EmbedOptions = { indices?: ArrayLike<number>; batchSize?: number; normalize?: Normalization; channels?: 1 | 3 };
+
 /** Embeds images with a backbone in eval mode (running BatchNorm statistics); returns n x featureDim floats. */
-export function embedProbeImages(
-  backbone: Pick<MocoBackbone, 'inputShape' | 'featureDim' | 'embed'>,
-  images: ImageSet,
-  options: { indices?: ArrayLike<number>; batchSize?: number; normalize?: Normalization; channels?: 1 | 3 } = {},
-): Float32Array {
+export function embedProbeImages(backbone: Pick<MocoBackbone, 'inputShape' | 'featureDim' | 'embed'>, images: ImageSet, options: EmbedOptions = {}): Float32Array {
+  const out = new Float32Array(probeRows(options, images) * backbone.featureDim);
+  for (const { start, feats } of probeBatches(backbone, images, options)) {
+    try {
+      out.set(feats.dataSync(), start * backbone.featureDim);
+    } finally {
+      feats.dispose();
+    }
+  }
+  return out;
+}
+
+/** embedProbeImages with asynchronous reads: works on every backend (webgpu in Node included). */
+export async function embedProbeImagesAsync(backbone: Pick<MocoBackbone, 'inputShape' | 'featureDim' | 'embed'>, images: ImageSet, options: EmbedOptions = {}): Promise<Float32Array> {
+  const out = new Float32Array(probeRows(options, images) * backbone.featureDim);
+  for (const { start, feats } of probeBatches(backbone, images, options)) {
+    try {
+      out.set(await feats.data(), start * backbone.featureDim);
+    } finally {
+      feats.dispose();
+    }
+  }
+  return out;
+}
+
+function probeRows(options: EmbedOptions, images: ImageSet): number {
+  return options.indices?.length ?? images.count;
+}
+
+/** The features of each batch, in order; the caller disposes each. */
+function* probeBatches(backbone: Pick<MocoBackbone, 'inputShape' | 'featureDim' | 'embed'>, images: ImageSet, options: EmbedOptions): Generator<{ start: number; feats: tf.Tensor2D }> {
   const [h, w, c] = backbone.inputShape;
   if (images.height !== h || images.width !== w) {
     throw new Error(`embedProbeImages: images are ${images.height} x ${images.width}, the backbone takes ${h} x ${w}`);
@@ -53,15 +81,11 @@ export function embedProbeImages(
   const channels = options.channels ?? (c === 1 ? 1 : 3);
   const indices = options.indices ?? Int32Array.from({ length: images.count }, (_, i) => i);
   const batchSize = options.batchSize ?? 64;
-  const out = new Float32Array(indices.length * backbone.featureDim);
   for (let start = 0; start < indices.length; start += batchSize) {
     const idx = Array.from({ length: Math.min(batchSize, indices.length - start) }, (_, i) => indices[start + i]);
     const pixels = images.read(idx);
-    const feats = tf.tidy(() => backbone.embed(toTensor(pixels, { count: idx.length, height: h, width: w }, { normalize: options.normalize ?? 'cxr', channels }), { training: false }));
-    out.set(feats.dataSync(), start * backbone.featureDim);
-    feats.dispose();
+    yield { start, feats: tf.tidy(() => backbone.embed(toTensor(pixels, { count: idx.length, height: h, width: w }, { normalize: options.normalize ?? 'cxr', channels }), { training: false })) };
   }
-  return out;
 }
 
 /**
@@ -91,8 +115,19 @@ export class OnlineMonitor {
   }
 
   evaluate(backbone: Pick<MocoBackbone, 'inputShape' | 'featureDim' | 'embed'>): ProbeScores {
-    const d = backbone.featureDim;
-    const feats = embedProbeImages(backbone, this.options.probe.images, { batchSize: this.options.batchSize, normalize: this.options.normalize, channels: this.options.channels });
+    return this.score(embedProbeImages(backbone, this.options.probe.images, this.embedOptions()), backbone.featureDim);
+  }
+
+  /** evaluate() with asynchronous reads: works on every backend (webgpu in Node included). */
+  async evaluateAsync(backbone: Pick<MocoBackbone, 'inputShape' | 'featureDim' | 'embed'>): Promise<ProbeScores> {
+    return this.score(await embedProbeImagesAsync(backbone, this.options.probe.images, this.embedOptions()), backbone.featureDim);
+  }
+
+  private embedOptions(): EmbedOptions {
+    return { batchSize: this.options.batchSize, normalize: this.options.normalize, channels: this.options.channels };
+  }
+
+  private score(feats: Float32Array, d: number): ProbeScores {
     const rows = (idx: number[]) => {
       const out = new Float64Array(idx.length * d);
       idx.forEach((r, i) => out.set(feats.subarray(r * d, (r + 1) * d), i * d));

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { ensureSyncReadable } from '@moco-cxr/compute';
 import { KIND, fusedStep } from './fused';
 import type { NamedVariables } from './variables';
 
@@ -20,6 +21,8 @@ export interface Optimizer {
   readonly stepCount: number;
   step(params: NamedVariables, grads: ReadonlyMap<string, tf.Tensor>, lr: number): void;
   state(): OptimizerState;
+  /** state(), read asynchronously: what works on every backend (webgpu in Node cannot read synchronously). */
+  readState(): Promise<OptimizerState>;
   loadState(state: OptimizerState): void;
   dispose(): void;
 }
@@ -79,6 +82,11 @@ abstract class SlotOptimizer implements Optimizer {
     const slots = new Map<string, { shape: number[]; data: Float32Array }>();
     for (const [key, v] of this.slots) slots.set(key, { shape: [...v.shape], data: Float32Array.from(v.dataSync() as Float32Array) });
     return { kind: this.kind, step: this.steps, hyper: this.hyper(), slots };
+  }
+
+  async readState(): Promise<OptimizerState> {
+    await ensureSyncReadable(this.slots.values());
+    return this.state();
   }
 
   loadState(state: OptimizerState): void {

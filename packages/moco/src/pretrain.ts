@@ -9,7 +9,7 @@ import { mocoCxrAugment, twoViews, type AugmentOptions } from '@moco-cxr/cxr-aug
 import type { ImageSet } from '@moco-cxr/cxr-data';
 import { readLatestPretrainCheckpoint, restorePretrainCheckpoint, writePretrainCheckpoint, type TrainingPosition } from './checkpoint';
 import type { HeadKind } from './heads';
-import { createMoco, mocoStep, type MocoBackbone, type MocoModel } from './moco';
+import { createMoco, mocoStepAsync, type MocoBackbone, type MocoModel } from './moco';
 import { OnlineMonitor, type MonitorOptions, type ProbeScores } from './monitor';
 import { createOptimizer, type Optimizer } from './optim';
 import { learningRate, type LrSchedule } from './schedule';
@@ -340,7 +340,7 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
     record({ event: resume ? 'resume' : 'start', step: position.step, epoch: position.epoch, time: new Date().toISOString(), ...(latest?.fallback ? { checkpoint: latest.path, fallback: latest.fallback } : {}) });
 
     if (monitor && position.initialProbe === null) {
-      const scores = monitor.evaluate(model.query);
+      const scores = await monitor.evaluateAsync(model.query);
       // The whole score, so a resumed run returns what an uninterrupted one does.
       position.initialProbe = { linearAuroc: scores.linearAuroc, knnAuroc: scores.knnAuroc, trainRows: scores.trainRows, testRows: scores.testRows };
       initialProbe = scores;
@@ -386,7 +386,7 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
           if (shape[1] !== h || shape[2] !== w || shape[3] !== c) {
             throw new Error(`pretrain: augmented views are [${shape.join(', ')}] but the backbone takes [batch, ${h}, ${w}, ${c}]; set augment.size / channels or build the backbone for this size`);
           }
-          result = mocoStep(model, views, {
+          result = await mocoStepAsync(model, views, {
             momentum: config.momentum,
             temperature: config.temperature,
             optimizer,
@@ -439,7 +439,7 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
         imagesPerSecond: computeSeconds > 0 ? computeImages / computeSeconds : NaN,
       };
       if (monitor && position.initialProbe && ((epoch + 1) % monitor.everyEpochs === 0 || epoch + 1 === epochs)) {
-        const scores = monitor.evaluate(model.query);
+        const scores = await monitor.evaluateAsync(model.query);
         entry.probe = { ...scores, initLinearAuroc: position.initialProbe.linearAuroc, initKnnAuroc: position.initialProbe.knnAuroc };
       }
       history.push(entry);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 // Fine-tuning needs gradients, which tfjs-core alone does not register: compute registers them (and its kernels).
-import '@moco-cxr/compute';
+import { ensureSyncReadable } from '@moco-cxr/compute';
 import { Rng } from '@moco-cxr/rng';
 import { augment, type AugmentOptions } from '@moco-cxr/cxr-augment';
 import type { ImageSet } from '@moco-cxr/cxr-data';
@@ -158,6 +158,8 @@ export async function finetuneProtocol(options: FinetuneProtocolOptions): Promis
   };
 
   const evaluate = async (epoch: number) => {
+    // webgpu in Node reads only asynchronously: the head and the snapshot's weights are read first.
+    await ensureSyncReadable([headW, headB, ...backbone.variables.values()]);
     const head = currentHead();
     const features = await embedImages(backbone, valImages, valIndices, { ...evalInput, batchSize: options.evalBatchSize ?? 32 });
     const m = maskedMeanAuroc(val, scoreFeatures(head, features));

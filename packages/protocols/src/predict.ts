@@ -1,3 +1,4 @@
+import { ensureSyncReadable } from '@moco-cxr/compute';
 import type { ImageSet } from '@moco-cxr/cxr-data';
 import { embedImages, type EmbedImagesOptions, type ProtocolBackbone } from './embed';
 import { restoreWeights, snapshotWeights, type FinetuneSnapshot } from './finetune';
@@ -30,6 +31,7 @@ export async function predictEnsemble(
   options: EmbedImagesOptions = {},
 ): Promise<Float64Array> {
   if (members.length === 0) throw new RangeError('predictEnsemble: no snapshots given');
+  await ensureSyncReadable(backbone.variables.values());
   const original = snapshotWeights(backbone);
   let sum: Float64Array | undefined;
   try {

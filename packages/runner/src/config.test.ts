@@ -232,7 +232,7 @@ describe('CLI usage errors', () => {
   });
 
   it('data sources: a root needs a source, a source needs a root, per-source options fit their source', () => {
-    expect(problemsOf({ data: { root: '/data/chexpert' } })).toEqual(['data.source: required with data.root ("/data/chexpert"): one of "chexpert", "nih", "nlm-tb", "folder", "synthetic"']);
+    expect(problemsOf({ data: { root: '/data/chexpert' } })).toEqual(['data.source: required with data.root ("/data/chexpert"): one of "chexpert", "nih", "nlm-tb", "folder", "dicom", "synthetic"']);
     expect(problemsOf({ data: { source: 'nih' } })[0]).toMatch(/^data\.root: required when data\.source is "nih" \(the ChestX-ray14 directory/);
     expect(problemsOf({ data: { source: 'synthetic', root: '/x' } })[0]).toMatch(/^data\.root: the synthetic source reads no files/);
     expect(problemsOf({ data: { source: 'nih', root: '/x', chexpert: { frontalOnly: false }, nlmTb: { sets: ['shenzhen'] } } })).toEqual([

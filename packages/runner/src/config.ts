@@ -112,7 +112,7 @@ const backboneSchema = obj({
   }
 });
 
-export const DATA_SOURCES = ['chexpert', 'nih', 'nlm-tb', 'folder', 'synthetic'] as const;
+export const DATA_SOURCES = ['chexpert', 'nih', 'nlm-tb', 'folder', 'dicom', 'synthetic'] as const;
 export type DataSource = (typeof DATA_SOURCES)[number];
 const POLICIES = ['ones', 'zeros', 'ignore'] as const;
 const policy = oneOf(POLICIES);
@@ -139,18 +139,31 @@ const nlmTbSchema = obj({
   /** Which sets; the split is the paper's 65/15/20 with every split's normal:TB ratio in (0.9, 1.2). */
   sets: listOf(oneOf(['shenzhen', 'montgomery']), { unique: true }).default((): ('shenzhen' | 'montgomery')[] => ['shenzhen']),
 });
+const dicomSchema = obj({
+  /** Labels CSV (relative to root, or absolute): a `path` or `SOPInstanceUID` column, task columns of 1 / 0 / empty, optionally `split` (train / val / test). */
+  labels: str().default('labels.csv'),
+  /** The CSV column that keys a row; default `path` when the CSV has one, else `SOPInstanceUID`. */
+  key: oneOf(['path', 'SOPInstanceUID']).optional(),
+  /** Keep PA and AP views (ViewPosition) only. */
+  frontalOnly: bool().default(true),
+  /** Modalities read; other images are skipped and listed. */
+  modalities: listOf(str(), { unique: true }).default((): string[] => ['CR', 'DX', 'RG']),
+  /** Without a split column: the share of patients held out for test. */
+  testFraction: num(0, 0.9, { open: true }).default(0.2),
+});
 export const SOURCE_DEFAULTS = {
   folder: folderSchema.parse({}),
   chexpert: chexpertSchema.parse({}),
   nih: nihSchema.parse({}),
   nlmTb: nlmTbSchema.parse({}),
+  dicom: dicomSchema.parse({}),
 };
 
 const dataSchema = obj({
-  /** `chexpert`, `nih`, `nlm-tb`, `folder` (`<root>/<split>/<CLASS>/<image>`) or `synthetic` (the default: nothing to download). */
+  /** `chexpert`, `nih`, `nlm-tb`, `folder` (`<root>/<split>/<CLASS>/<image>`), `dicom` (a folder of DICOM files and a labels CSV) or `synthetic` (the default: nothing to download). */
   source: oneOf(DATA_SOURCES).optional(),
   root: str().optional(),
-  /** Tasks trained and scored together (one head output each). Default: chexpert the five competition tasks, nih Effusion, nlm-tb Tuberculosis, folder positiveClass, synthetic Effusion. */
+  /** Tasks trained and scored together (one head output each). Default: chexpert the five competition tasks, nih Effusion, nlm-tb Tuberculosis, folder positiveClass, dicom every task column of its labels CSV, synthetic Effusion. */
   tasks: listOf(str(), { unique: true }).optional(),
   /** Class folder name that is the positive label (folder source). */
   positiveClass: str().default('PNEUMONIA'),
@@ -178,6 +191,7 @@ const dataSchema = obj({
   chexpert: chexpertSchema.optional(),
   nih: nihSchema.optional(),
   nlmTb: nlmTbSchema.optional(),
+  dicom: dicomSchema.optional(),
   /** Skip unreadable images (counted and reported) instead of stopping. */
   skipBadImages: bool().default(true),
   /** Where the uint8 image cache lives; default `<out>/cache`. */
@@ -301,6 +315,7 @@ const ROOT_HELP: Record<DataSource, string> = {
   chexpert: "the directory holding CheXpert-v1.0-small/ (the CSVs' Path column is relative to it)",
   nih: 'the ChestX-ray14 directory: Data_Entry_2017_v2020.csv, train_val_list.txt, test_list.txt and the images at any depth',
   'nlm-tb': 'a directory holding ChinaSet_AllFiles/ and/or MontgomerySet/ (CHNCXR_*_0|1.png, ClinicalReadings/)',
+  dicom: 'a directory of DICOM files at any depth, with a labels CSV (data.dicom.labels, default labels.csv)',
 };
 /** The tasks of sources whose labels are fixed by the dataset (the folder's are its class folders). */
 const SOURCE_TASKS: Partial<Record<DataSource, { name: string; tasks: readonly string[] }>> = {
@@ -308,7 +323,7 @@ const SOURCE_TASKS: Partial<Record<DataSource, { name: string; tasks: readonly s
   nih: { name: 'NIH ChestX-ray14', tasks: NIH_TASKS },
   'nlm-tb': { name: 'NLM TB', tasks: ['Tuberculosis'] },
 };
-const SOURCE_BLOCKS = { folder: 'folder', chexpert: 'chexpert', nih: 'nih', nlmTb: 'nlm-tb' } as const;
+const SOURCE_BLOCKS = { folder: 'folder', chexpert: 'chexpert', nih: 'nih', nlmTb: 'nlm-tb', dicom: 'dicom' } as const;
 
 /** Rules of one data block: a root needs a source (no silent synthetic run), a source needs a root, per-source options fit the source. */
 function checkData<D extends z.output<typeof dataSchema>>(d: D, at: string, fail: (path: (string | number)[], message: string) => void): D & { source: DataSource } {
@@ -356,6 +371,7 @@ export function sourceOptions(d: DataConfig) {
     chexpert: d.chexpert ?? SOURCE_DEFAULTS.chexpert,
     nih: d.nih ?? SOURCE_DEFAULTS.nih,
     nlmTb: d.nlmTb ?? SOURCE_DEFAULTS.nlmTb,
+    dicom: d.dicom ?? SOURCE_DEFAULTS.dicom,
   };
 }
 

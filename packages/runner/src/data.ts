@@ -25,6 +25,7 @@ import {
 import { MOCO_CXR_DEFAULTS } from '@moco-cxr/moco';
 import { epochsForFraction, PAPER_MAX_EPOCHS } from '@moco-cxr/protocols';
 import { ConfigError, drawsFor, sourceOptions, type DataConfig, type RunnerConfig } from './config';
+import { dicomDataSummary, dicomSummaryLines, loadDicomSource, type DicomDataSummary } from './dicom-source';
 import { Progress, type Io } from './progress';
 import { writeJsonAtomic } from './rundir';
 
@@ -158,6 +159,7 @@ function loadSource(d: DataConfig, root: string, seed: number, path: string): Lo
     const folders = ['train', ...(s.valFolder ? [s.valFolder] : []), 'test'].map((f) => `${f}/`).join(', ');
     return { full: chooseTasks(full, d, path, [d.positiveClass]), train: s.train, test: s.test, val: s.val, description: `image folder ${root} (${folders})`, notes };
   }
+  if (d.source === 'dicom') return loadDicomSource(d, root, seed, path);
   if (d.source === 'chexpert') {
     checkCheXpertRoot(root, o.chexpert.trainCsv, path);
     const opts = { uncertainty: o.chexpert.uncertainty, frontalOnly: o.chexpert.frontalOnly, tasks: d.tasks ?? [...CHEXPERT_COMPETITION_TASKS], root };
@@ -468,6 +470,8 @@ export interface DataSummary {
   splits: Record<SplitName, { images: number; patients: number; positive: number; negative: number; perTask: Record<string, { positive: number; negative: number; masked: number }>; imagesPerPatient: { max: number; mean: number } }>;
   patientsInTwoSplits: number;
   skipped: SkippedImage[];
+  /** A DICOM source: views, modalities, bits stored, photometric interpretations and transfer syntaxes found, and the files left out. */
+  dicom?: DicomDataSummary;
 }
 
 /** `data`: counts per split, label and patient, and the bad files found. */
@@ -493,7 +497,8 @@ export async function inspectData(cfg: RunnerConfig, io: Io, opts: { out: string
   }
   // The Kermany test split is given by its authors; a patient may appear in both train and test there.
   const patientsInTwoSplits = [...seen.values()].filter((v) => v.size > 1).length;
-  const summary: DataSummary = { description: data.description, task: data.task, tasks: data.tasks, splits, patientsInTwoSplits, skipped: data.skipped };
+  const dicom = cfg.data.source === 'dicom' ? dicomDataSummary(cfg.data, dataRoot(cfg), 'data') : undefined;
+  const summary: DataSummary = { description: data.description, task: data.task, tasks: data.tasks, splits, patientsInTwoSplits, skipped: data.skipped, ...(dicom ? { dicom } : {}) };
   writeJsonAtomic(join(opts.out, 'data-summary.json'), summary);
   if (!io.quiet) {
     const lines = [`${data.description}; task${data.tasks.length > 1 ? 's' : ''} ${data.tasks.map((t) => `"${t}"`).join(', ')}`, `split   images  patients  positive  negative  max img/patient${data.tasks.length > 1 ? `  (counts of "${data.task}")` : ''}`];
@@ -505,6 +510,7 @@ export async function inspectData(cfg: RunnerConfig, io: Io, opts: { out: string
     }
     lines.push(`patients in more than one split: ${patientsInTwoSplits}`);
     lines.push(`bad files: ${data.skipped.length}${data.skipped.slice(0, 10).map((s) => `\n  ${s.path}: ${s.reason}`).join('')}`);
+    if (dicom) lines.push(...dicomSummaryLines(dicom));
     io.err(`${lines.join('\n')}\n`);
   }
   return summary;

@@ -186,7 +186,7 @@ describe.skipIf(!present)(`experiment on every data source (skipped without the 
       expect(r.io.text(), name).toMatch(pattern);
     };
     // data.root without a source: no silent synthetic run.
-    await fails('no-source', tiny({ data: { root: chexpert.root } }), /data\.source: required with data\.root \(".*chexpert"\): one of "chexpert", "nih", "nlm-tb", "folder", "synthetic"/);
+    await fails('no-source', tiny({ data: { root: chexpert.root } }), /data\.source: required with data\.root \(".*chexpert"\): one of "chexpert", "nih", "nlm-tb", "folder", "dicom", "synthetic"/);
     // An option that does not fit the source.
     await fails('misfit', tiny({ data: { source: 'nih', root: nih.root, chexpert: { frontalOnly: false } } }), /data\.chexpert: applies to data\.source "chexpert" only, but the source is "nih"/);
     // An unknown task.
