@@ -111,6 +111,36 @@ describe('report', () => {
     for (const t of ['InfoNCE loss', 'kNN AUROC', 'linear-probe AUROC']) expect(pre).toContain(`>${t}</text>`);
   });
 
+  it('report.md shows names from a config or dataset as text: no raw HTML, no links, no broken tables', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runner-report-md-'));
+    const hostile: ReportData = {
+      title: '<script>alert(1)</script> grid',
+      summary: ['[click](javascript:alert(1)) wins'],
+      notShown: ['<!-- hidden --> note'],
+      context: ['data: image folder /data/x\n<img src=x onerror=alert(1)>'],
+      points: [],
+      comparisons: [{ ...row, task: '<b>Edema</b>', a: 'moco|x' }, { ...row, task: 'Effusion' }],
+      roc: [],
+      pretrain: [],
+      cells: [{ id: 'cell|<i>x</i>', protocol: 'linear', initialisation: 'moco', fraction: 0.01, draw: 0, valAuroc: 0.9, testAuroc: 0.88, epochs: 80, seconds: 1.5 }],
+      confidence: 0.95,
+      intervals: ['<a href="javascript:alert(1)">how</a>'],
+    };
+    const written = await writeReport(hostile, dir);
+    const md = readFileSync(written.markdown, 'utf8');
+    // Nothing that a Markdown renderer would take as HTML or as a link.
+    expect(md).not.toMatch(/<[A-Za-z/!?]/);
+    expect(md).not.toMatch(/[^\\]\]\(/);
+    expect(md.split('\n').slice(0, 5)).toEqual(['# &lt;script>alert(1)&lt;/script> grid', '', '## Summary', '', '- [click\\](javascript:alert(1)) wins']);
+    expect(md).toContain('- data: image folder /data/x &lt;img src=x onerror=alert(1)>\n');
+    // A | inside a cell does not add a column.
+    expect(md).toContain('| &lt;b>Edema&lt;/b> | linear | 1% (5 draws) | moco\\|x | 0.877 [0.855, 0.899] |');
+    expect(md).toContain('| cell\\|&lt;i>x&lt;/i> | 0.900 | 0.880 | 80 | 1.5 |');
+    const html = readFileSync(written.html, 'utf8');
+    expect(html).toContain('<td>cell|&lt;i&gt;x&lt;/i&gt;</td>');
+    expect(html).not.toContain('<script>');
+  });
+
   it('says in words who won each comparison, by how much and with what CI', () => {
     const behind = { ...row, fraction: 1, drawsA: 1, drawsB: 1, difference: { estimate: -0.148, lo: -0.21, hi: -0.084 }, aurocA: { estimate: 0.461, lo: 0.42, hi: 0.5 }, aurocB: { estimate: 0.61, lo: 0.55, hi: 0.66 } };
     const level = { ...row, protocol: 'finetune', difference: { estimate: -0.026, lo: -0.077, hi: 0.028 } };

@@ -112,21 +112,37 @@ export function seedLabel(r: ComparisonRow): string {
   return r.seeds ? `pooled (${r.seeds.join(', ')})` : r.seed !== undefined ? String(r.seed) : '-';
 }
 
-/** The comparison table in the paper's form, as Markdown (with a task column when there are several tasks, a seed column when several training seeds). */
-export function comparisonMarkdown(rows: ComparisonRow[], confidence = 0.95): string {
+/** A table as its header and rows of plain-text cells, written out as Markdown or HTML. */
+interface Table {
+  head: string[];
+  rows: string[][];
+}
+
+function comparisonTable(rows: ComparisonRow[], confidence: number): Table {
   const pct = `${Math.round(confidence * 100)}% CI`;
   const several = severalTasks(rows);
   const seeds = severalSeeds(rows);
-  const lines = [
-    `| ${several ? 'task | ' : ''}protocol | label fraction | A | ${seeds ? 'seed | ' : ''}AUROC A [${pct}] | B | AUROC B [${pct}] | A - B [${pct}] | p | replicates |`,
-    `|${several ? '---|' : ''}${seeds ? '---|' : ''}---|---|---|---|---|---|---|---|---|`,
-  ];
-  for (const r of rows) {
-    lines.push(
-      `| ${several ? `${r.task ?? '-'} | ` : ''}${r.protocol} | ${fmtFraction(r.fraction)} (${r.drawsA === r.drawsB ? r.drawsA : `${r.drawsA}/${r.drawsB}`} draw${r.drawsA > 1 ? 's' : ''}) | ${r.a} | ${seeds ? `${seedLabel(r)} | ` : ''}${fmtEstimate(r.aurocA)} | ${r.b} | ${fmtEstimate(r.aurocB)} | ${fmtEstimate(r.difference, true)} | ${fmtP(r.pValue)} | ${r.replicates}${r.degenerate ? ` (${r.degenerate} degenerate)` : ''} |`,
-    );
-  }
-  return lines.join('\n');
+  return {
+    head: [...(several ? ['task'] : []), 'protocol', 'label fraction', 'A', ...(seeds ? ['seed'] : []), `AUROC A [${pct}]`, 'B', `AUROC B [${pct}]`, `A - B [${pct}]`, 'p', 'replicates'],
+    rows: rows.map((r) => [
+      ...(several ? [r.task ?? '-'] : []),
+      r.protocol,
+      `${fmtFraction(r.fraction)} (${r.drawsA === r.drawsB ? r.drawsA : `${r.drawsA}/${r.drawsB}`} draw${r.drawsA > 1 ? 's' : ''})`,
+      r.a,
+      ...(seeds ? [seedLabel(r)] : []),
+      fmtEstimate(r.aurocA),
+      r.b,
+      fmtEstimate(r.aurocB),
+      fmtEstimate(r.difference, true),
+      fmtP(r.pValue),
+      `${r.replicates}${r.degenerate ? ` (${r.degenerate} degenerate)` : ''}`,
+    ]),
+  };
+}
+
+/** The comparison table in the paper's form, as Markdown (with a task column when there are several tasks, a seed column when several training seeds). */
+export function comparisonMarkdown(rows: ComparisonRow[], confidence = 0.95): string {
+  return tableMarkdown(comparisonTable(rows, confidence));
 }
 
 /** The same table as fixed-width text for the terminal. */
@@ -140,24 +156,31 @@ export function comparisonText(rows: ComparisonRow[]): string {
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }
 
-function cellsMarkdown(cells: ReportData['cells']): string {
-  const lines = ['| cell | val AUROC | test AUROC | epochs | seconds |', '|---|---|---|---|---|'];
-  for (const c of cells) lines.push(`| ${c.id} | ${f3(c.valAuroc)} | ${f3(c.testAuroc)} | ${c.epochs} | ${c.seconds.toFixed(1)} |`);
-  return lines.join('\n');
+function cellsTable(cells: ReportData['cells']): Table {
+  return { head: ['cell', 'val AUROC', 'test AUROC', 'epochs', 'seconds'], rows: cells.map((c) => [c.id, f3(c.valAuroc), f3(c.testAuroc), String(c.epochs), c.seconds.toFixed(1)]) };
 }
 
 function escapeHtml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
-/** A small Markdown-table-to-HTML conversion for the tables this report writes. */
-function tableHtml(md: string): string {
-  const rows = md.split('\n').filter((l, i) => i !== 1);
-  const cells = (l: string) => l.split('|').slice(1, -1).map((c) => escapeHtml(c.trim()));
-  const [head, ...body] = rows;
-  return `<table><thead><tr>${cells(head).map((c) => `<th>${c}</th>`).join('')}</tr></thead><tbody>${body
-    .map((r) => `<tr>${cells(r).map((c) => `<td>${c}</td>`).join('')}</tr>`)
-    .join('')}</tbody></table>`;
+/**
+ * Text as Markdown that renders as that text: no raw HTML (a tag, comment or autolink starting
+ * with `<`), no inline link, and no line break that could start a block of its own. Names from a
+ * config or a dataset (titles, tasks, paths) reach the page through here.
+ */
+export function escapeMarkdown(s: string): string {
+  return s.replace(/\r?\n|\r/g, ' ').replace(/<(?=[A-Za-z/!?])/g, '&lt;').replace(/\]\(/g, '\\](');
+}
+
+function tableMarkdown(t: Table): string {
+  const line = (cells: string[]) => `| ${cells.map((c) => escapeMarkdown(c).replace(/\|/g, '\\|')).join(' | ')} |`;
+  return [line(t.head), `|${t.head.map(() => '---|').join('')}`, ...t.rows.map(line)].join('\n');
+}
+
+function tableHtml(t: Table): string {
+  const cells = (tag: string, row: string[]) => row.map((c) => `<${tag}>${escapeHtml(c)}</${tag}>`).join('');
+  return `<table><thead><tr>${cells('th', t.head)}</tr></thead><tbody>${t.rows.map((r) => `<tr>${cells('td', r)}</tr>`).join('')}</tbody></table>`;
 }
 
 /** A task name as a file name: `Pleural Effusion` -> `pleural-effusion`. */
@@ -189,40 +212,39 @@ export async function writeReport(data: ReportData, dir: string): Promise<Writte
     writeFileAtomic(png, f.png);
     return { name: f.name, svg, png };
   });
-  const table = data.comparisons.length ? comparisonMarkdown(data.comparisons, data.confidence) : '_No comparisons (fewer than two initialisations finished)._';
+  const comparison = comparisonTable(data.comparisons, data.confidence);
+  const table = data.comparisons.length ? tableMarkdown(comparison) : '_No comparisons (fewer than two initialisations finished)._';
   const taskCol = severalTasks(data.points);
-  const perConfig = data.points.length
-    ? [
-        `| ${taskCol ? 'task | ' : ''}protocol | label fraction | initialisation | AUROC [95% CI] | draws |`,
-        `|${taskCol ? '---|' : ''}---|---|---|---|---|`,
-        ...data.points.map((p) => `| ${taskCol ? `${p.task ?? '-'} | ` : ''}${p.protocol} | ${fmtFraction(p.fraction)} | ${p.initialisation} | ${fmtEstimate({ estimate: p.auroc, lo: p.lo, hi: p.hi })} | ${p.draws}${p.seeds ? ` x ${p.seeds} seeds` : ''} |`),
-      ].join('\n')
-    : '';
+  const perConfig: Table = {
+    head: [...(taskCol ? ['task'] : []), 'protocol', 'label fraction', 'initialisation', 'AUROC [95% CI]', 'draws'],
+    rows: data.points.map((p) => [...(taskCol ? [p.task ?? '-'] : []), p.protocol, fmtFraction(p.fraction), p.initialisation, fmtEstimate({ estimate: p.auroc, lo: p.lo, hi: p.hi }), `${p.draws}${p.seeds ? ` x ${p.seeds} seeds` : ''}`]),
+  };
+  const item = (c: string) => `- ${escapeMarkdown(c)}`;
   const md = [
-    `# ${data.title}`,
+    `# ${escapeMarkdown(data.title)}`,
     '',
     '## Summary',
     '',
-    ...(data.summary.length ? data.summary.map((c) => `- ${c}`) : ['- No comparison finished, so there is nothing to report yet.']),
+    ...(data.summary.length ? data.summary.map(item) : ['- No comparison finished, so there is nothing to report yet.']),
     '',
-    ...(data.notShown.length ? ['**What this page does not show:**', '', ...data.notShown.map((c) => `- ${c}`), ''] : []),
+    ...(data.notShown.length ? ['**What this page does not show:**', '', ...data.notShown.map(item), ''] : []),
     '## Settings',
     '',
-    ...data.context.map((c) => `- ${c}`),
+    ...data.context.map(item),
     '',
     '## MoCo-CXR vs baseline (paired bootstrap)',
     '',
     table,
     '',
-    ...(data.intervals ?? []).flatMap((t) => [t, '']),
+    ...(data.intervals ?? []).flatMap((t) => [escapeMarkdown(t), '']),
     ...written.flatMap((f) => [`![${f.name}](${relative(dir, f.png)})`, '']),
     '## AUROC per configuration',
     '',
-    perConfig,
+    data.points.length ? tableMarkdown(perConfig) : '',
     '',
     '## Cells',
     '',
-    cellsMarkdown(data.cells),
+    tableMarkdown(cellsTable(data.cells)),
     '',
   ].join('\n');
   const html = `<!doctype html>
@@ -238,13 +260,13 @@ ${data.notShown.length ? `<p><strong>What this page does not show:</strong></p>\
 <h2>Settings</h2>
 <ul>${data.context.map((c) => `<li>${escapeHtml(c)}</li>`).join('')}</ul>
 <h2>MoCo-CXR vs baseline (paired bootstrap)</h2>
-${data.comparisons.length ? tableHtml(table) : '<p>No comparisons.</p>'}
+${data.comparisons.length ? tableHtml(comparison) : '<p>No comparisons.</p>'}
 ${(data.intervals ?? []).map((t) => `<p class="intervals">${escapeHtml(t)}</p>`).join('\n')}
 ${figures.map((f, i) => `<figure id="${f.name}">${f.svg}<figcaption>${escapeHtml(f.title)} (<a href="${relative(dir, written[i].png)}">PNG</a>, <a href="${relative(dir, written[i].svg)}">SVG</a>)</figcaption></figure>`).join('\n')}
 <h2>AUROC per configuration</h2>
-${perConfig ? tableHtml(perConfig) : ''}
+${data.points.length ? tableHtml(perConfig) : ''}
 <h2>Cells</h2>
-${tableHtml(cellsMarkdown(data.cells))}
+${tableHtml(cellsTable(data.cells))}
 </body></html>
 `;
   const htmlPath = join(dir, 'index.html');
