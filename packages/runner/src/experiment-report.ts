@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { auroc, rocCurve } from '@moco-cxr/eval-metrics';
 import type { ExperimentComparisons } from './compare';
 import { intervalText, readScores, taskCount } from './compare';
 import { seedsOf, sourceOptions, type RunnerConfig } from './config';
 import { cellId, jobDir, planGrid, pretrainDirOf, seedTag } from './grid';
+import { backboneFileOf } from './pretrain-job';
 import { formatSeconds } from './progress';
 import type { PretrainPoint, RocSeries } from './report/figures';
 import { summarise, writeReport, type ReportData, type WrittenReport } from './report/report';
@@ -31,6 +32,7 @@ export interface CellResults {
 /** Gathers an experiment directory's finished results into what the report shows. */
 export function buildReportData(experimentDir: string, cfg: RunnerConfig, comparisons: ExperimentComparisons, opts: { title?: string; wallSeconds?: number; notes?: string[] }): ReportData {
   const cells: ReportData['cells'] = [];
+  let cellTasks: string[] | undefined;
   const seeds = seedsOf(cfg);
   for (const seed of seeds) {
     for (const protocol of cfg.protocols) {
@@ -41,6 +43,7 @@ export function buildReportData(experimentDir: string, cfg: RunnerConfig, compar
             const dir = join(experimentDir, 'cells', cellId(protocol, init, fraction, d, seedTag(cfg, seed)));
             if (!isFinished(dir)) continue;
             const r = readJson<CellResults>(join(dir, 'results.json'));
+            cellTasks ??= r.tasks;
             cells.push({ id: r.id, protocol, initialisation: init, fraction, draw: d, valAuroc: r.valAuroc, testAuroc: r.testAuroc, epochs: r.epochs, seconds: r.seconds });
           }
         });
@@ -73,11 +76,20 @@ export function buildReportData(experimentDir: string, cfg: RunnerConfig, compar
     if (!existsSync(file)) return [];
     return readJson<PretrainPoint[]>(file).map((p) => (seeds.length > 1 ? { seed, ...p } : p));
   });
+  // The tasks as trained (a cell's results), else as the comparison names them, else as configured.
+  const tasks = cellTasks ?? taskNames(comparisons) ?? cfg.data.tasks;
+  const moco = cfg.initialisations.includes('moco');
+  const given = moco && cfg.mocoWeights ? mocoWeightsOrigin(cfg.mocoWeights) : undefined;
   const context = [
-    `data: ${describeData(cfg.data)}; input ${cfg.data.imageSize} px${cfg.data.tasks && cfg.data.tasks.length > 1 ? `; tasks ${cfg.data.tasks.join(', ')} (one head output each, NaN labels masked)` : ''}`,
-    ...(cfg.initialisations.includes('moco') ? [`MoCo pretrained on: ${cfg.mocoWeights ? `the given weights ${cfg.mocoWeights}` : cfg.pretrainData ? `${describeData(cfg.pretrainData)} (transfer: the baselines and every protocol train and test on the data above)` : 'the train and validation images of the data above (labels unused)'}`] : []),
+    `data: ${describeData(cfg.data)}; input ${cfg.data.imageSize} px${tasks && tasks.length > 1 ? `; tasks ${tasks.join(', ')} (one head output each, NaN labels masked)` : tasks?.length === 1 ? `; task ${tasks[0]}` : ''}`,
+    ...(moco ? [`MoCo pretrained on: ${cfg.mocoWeights ? `the given weights ${cfg.mocoWeights}` : cfg.pretrainData ? `${describeData(cfg.pretrainData)} (transfer: the baselines and every protocol train and test on the data above)` : 'the train and validation images of the data above (labels unused)'}`] : []),
     `backbone: ${cfg.backbone.name}${Object.keys(cfg.backbone.options).length ? ` ${JSON.stringify(cfg.backbone.options)}` : ''}; initialisations: ${cfg.initialisations.join(', ')}${cfg.imagenetWeights ? ` (ImageNet weights ${cfg.imagenetWeights})` : ''}`,
-    `MoCo pretraining: ${cfg.pretrain.epochs} epochs, batch ${cfg.pretrain.batchSize}, queue ${cfg.pretrain.queueSize}, T ${cfg.pretrain.temperature}, m ${cfg.pretrain.momentum}`,
+    // With given weights this experiment pretrained nothing: say where they came from, not the config's unused settings.
+    ...(given
+      ? [`MoCo pretraining: not run by this experiment; the MoCo backbone is ${given.file}${given.settings ? `, pretrained with ${pretrainSettings(given.settings)} (${given.settingsFile})` : ' (no pretraining record beside it: its settings are not known)'}`]
+      : moco
+        ? [`MoCo pretraining: ${pretrainSettings(cfg.pretrain)}`]
+        : []),
     `protocols: ${cfg.protocols.join(', ')}; label fractions ${cfg.fractions.join(', ')} with ${Array.isArray(cfg.draws) ? cfg.draws.join('/') : cfg.draws} draws (sampled by patient)`,
     ...(seeds.length > 1 ? [`training seeds: ${seeds.join(', ')} (pretraining, the random init and every cell once per seed; data split and label-fraction draws from seed ${cfg.seed}, the same for every training seed)`] : []),
     `statistics: paired bootstrap over the test rows${seeds.length > 1 ? ' (per seed) and over the training seeds and test rows (pooled)' : ''}, ${cfg.compare.replicates} replicates, ${Math.round(cfg.compare.confidence * 100)}% percentile CIs, seed ${cfg.seed}`,
@@ -98,6 +110,41 @@ export function buildReportData(experimentDir: string, cfg: RunnerConfig, compar
     confidence: cfg.compare.confidence,
     intervals: comparisons.intervals ?? intervalText(cfg),
   };
+}
+
+/** A one-task grid's task as its comparisons name it. */
+function taskNames(comparisons: Pick<ExperimentComparisons, 'rows' | 'points'>): string[] | undefined {
+  const names = [...new Set([...comparisons.rows, ...comparisons.points].map((r) => r.task).filter((t): t is string => t !== undefined))];
+  return names.length === 1 ? names : undefined;
+}
+
+interface PretrainSettings {
+  epochs: number;
+  batchSize: number;
+  queueSize: number;
+  temperature: number;
+  momentum: number;
+}
+
+function pretrainSettings(p: PretrainSettings): string {
+  return `${p.epochs} epochs, batch ${p.batchSize}, queue ${p.queueSize}, T ${p.temperature}, m ${p.momentum}`;
+}
+
+/**
+ * The backbone file mocoWeights names, and the settings it was pretrained with when a moco-cxr
+ * pretraining wrote it (its config.json beside it), else none.
+ */
+export function mocoWeightsOrigin(mocoWeights: string): { file: string; settings?: PretrainSettings; settingsFile?: string } {
+  const file = backboneFileOf(resolve(mocoWeights));
+  const settingsFile = join(dirname(file), 'config.json');
+  try {
+    const c = readJson<Partial<PretrainSettings>>(settingsFile);
+    const keys = ['epochs', 'batchSize', 'queueSize', 'temperature', 'momentum'] as const;
+    if (keys.every((k) => typeof c[k] === 'number')) return { file, settings: c as PretrainSettings, settingsFile };
+  } catch {
+    // no record beside the file, or not a pretraining's
+  }
+  return { file };
 }
 
 /** One line naming a data block's source, where it lives and its limits. */
@@ -133,7 +180,9 @@ export function notShown(cfg: RunnerConfig, comparisons: Pick<ExperimentComparis
   const paper: string[] = [];
   if (cfg.data.imageSize < 224) paper.push(`${cfg.data.imageSize} px input (the paper: 224 px)`);
   if (Object.keys(cfg.backbone.options).length) paper.push(`a ${cfg.backbone.name} changed by ${JSON.stringify(cfg.backbone.options)}`);
-  if (cfg.pretrain.epochs < 20) paper.push(`${cfg.pretrain.epochs} pretraining epochs (the paper: 20)`);
+  // The epochs the MoCo backbone was pretrained for: the given weights' when they say, else this config's.
+  const pretrained = !cfg.initialisations.includes('moco') ? undefined : cfg.mocoWeights ? mocoWeightsOrigin(cfg.mocoWeights).settings?.epochs : cfg.pretrain.epochs;
+  if (pretrained !== undefined && pretrained < 20) paper.push(`${pretrained} pretraining epochs (the paper: 20)`);
   if (paper.length) out.push(`The paper's scale: ${paper.join(', ')}.`);
   if (comparisons.rows.length > 1) out.push(`Multiple comparisons: each row's CI and p-value stand alone; nothing corrects for the ${comparisons.rows.length} rows.`);
   return out;
