@@ -301,6 +301,9 @@ export const configSchema = fieldsSchema.transform((c, ctx) => {
     fail([c.mocoWeights !== undefined ? 'mocoWeights' : 'pretrainData'], `only used by the "moco" initialisation, which initialisations ${show(initialisations)} leaves out`);
   }
   if (c.pretrain.augment.size !== undefined && c.pretrain.augment.size !== data.imageSize) fail(['pretrain', 'augment', 'size'], `${c.pretrain.augment.size} must equal data.imageSize ${data.imageSize} (the backbone's input)`);
+  // Without size the views come out at the resize (cxr-augment's default), which the backbone would refuse only after the initial probe.
+  const { resize, size } = c.pretrain.augment;
+  if (size === undefined && resize !== undefined && resize !== data.imageSize) fail(['pretrain', 'augment', 'size'], `missing: with resize ${resize} the views are ${resize} px but the backbone takes data.imageSize ${data.imageSize}; add size: ${data.imageSize} to crop them to it`);
   if (initialisations.includes('imagenet') && !c.imagenetWeights) {
     fail(['initialisations'], '"imagenet" needs imagenetWeights (a torchvision .pth or .safetensors file); this project cannot download ImageNet weights');
   }
