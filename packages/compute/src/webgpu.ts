@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -136,24 +136,39 @@ async function describeAdapter(adapter: AdapterLike, api: GpuAdapterReport['api'
  */
 async function probeDawnAdapter(timeoutMs: number): Promise<{ report: GpuAdapterReport | null; stderr: string }> {
   const dawnIndex = createRequire(moduleBase()).resolve(DAWN_PKG);
+  // The child answers over IPC and exits by itself once Dawn lets go.
   const script = [
     'const { create } = await import(process.argv[1]);',
     "const a = await create([]).requestAdapter({ powerPreference: 'high-performance' });",
     'const i = a ? (a.info ?? (a.requestAdapterInfo ? await a.requestAdapterInfo() : {})) : null;',
     'const o = i && { vendor: i.vendor, architecture: i.architecture, device: i.device, description: i.description, isFallbackAdapter: i.isFallbackAdapter ?? a.isFallbackAdapter ?? false };',
-    'process.stdout.write(JSON.stringify({ adapter: o }) + "\\n", () => process.exit(0));',
+    'process.send({ adapter: o }, () => process.disconnect());',
   ].join('\n');
   const env = { ...process.env };
   if (!env.XDG_RUNTIME_DIR) env.XDG_RUNTIME_DIR = os.tmpdir();
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--input-type=module', '-e', script, pathToFileURL(dawnIndex).href], { env, timeout: timeoutMs, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
-      const line = stdout.split('\n').find((l) => l.startsWith('{'));
-      if (!line) {
-        const why = err ? (err.killed ? `timed out after ${timeoutMs} ms` : firstLine(err)) : 'no answer';
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script, pathToFileURL(dawnIndex).href], { env, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    let stderr = '';
+    let answer: { adapter: AdapterInfoLike | null } | undefined;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.stderr?.on('data', (b: Buffer) => void (stderr += b.toString()));
+    child.on('message', (m) => void (answer = m as typeof answer));
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(new Error(`the WebGPU adapter probe could not start (${firstLine(e)})`));
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (!answer) {
+        const why = timedOut ? `timed out after ${timeoutMs} ms` : `exit ${code ?? signal}`;
         reject(new Error(`the WebGPU adapter probe failed (${why})${stderr.trim() ? `: ${stderr.trim().split('\n')[0]}` : ''}`));
         return;
       }
-      const { adapter } = JSON.parse(line) as { adapter: AdapterInfoLike | null };
+      const adapter = answer.adapter;
       const report = adapter && {
         vendor: adapter.vendor ?? '',
         architecture: adapter.architecture ?? '',
