@@ -15,6 +15,8 @@ import { blobImages, tinyResnet } from './test-fixtures';
 // Training on webgpu against the cpu backend, on SwiftShader (Chromium's CPU Vulkan driver): this
 // machine has no GPU, so these tests prove correctness, never speed. Shapes stay tiny.
 const root = mkdtempSync(join(tmpdir(), 'moco-webgpu-'));
+// Seconds of CPU each on SwiftShader; the limit leaves room for a machine busy with other work.
+const SLOW = 300_000;
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 beforeAll(() => {
@@ -108,7 +110,7 @@ describe('training on webgpu (SwiftShader) matches the cpu backend', () => {
     const auto = await initBackend();
     expect(auto.backend).toBe('wasm');
     expect(auto.notes.join('\n')).toMatch(/webgpu: the only WebGPU adapter is a software one \(google swiftshader/);
-  });
+  }, SLOW);
 
   it('narrow ResNet18, 32 px, batch 4, training mode: loss and every gradient within 1e-4 relative', async () => {
     const cpu = await resnetStep('cpu');
@@ -117,7 +119,7 @@ describe('training on webgpu (SwiftShader) matches the cpu backend', () => {
     expect([...gpu.grads.keys()]).toEqual([...cpu.grads.keys()]);
     expect(cpu.grads.size).toBeGreaterThan(30);
     for (const [k, g] of cpu.grads) expect(relErr(gpu.grads.get(k)!, g), k).toBeLessThan(1e-4);
-  });
+  }, SLOW);
 
   it('three MoCo steps (two Adam updates after the first): losses, weights, key encoder, queue and Adam moments within 1e-4 relative; tensors and GPU bytes do not grow', async () => {
     const cpu = await mocoRun('cpu');
@@ -131,7 +133,7 @@ describe('training on webgpu (SwiftShader) matches the cpu backend', () => {
     // Steady state from the second step on: nothing accumulates on the device or in the engine.
     expect(gpu.memory[2]).toEqual(gpu.memory[1]);
     expect(gpu.memory[1].numBytesInGPU).toBeGreaterThan(0);
-  });
+  }, SLOW);
 });
 
 describe('checkpoint and resume on webgpu', () => {
@@ -173,5 +175,5 @@ describe('checkpoint and resume on webgpu', () => {
     for (const [k, v] of wa) expect(Buffer.from(wb.get(k)!.buffer).equals(Buffer.from(v.buffer)), k).toBe(true);
     a.dispose();
     b2.dispose();
-  });
+  }, SLOW);
 });
