@@ -276,7 +276,9 @@ export async function gridsInQueue(connection: Redis, prefix: string): Promise<s
   const queue = new Queue<GridJobData>(QUEUE_NAME, { connection, prefix });
   try {
     const jobs = await queue.getJobs([...ALL_STATES], 0, -1);
-    return [...new Set(jobs.filter((j) => j?.data?.kind === 'report').map((j) => j.data.experimentDir))].filter((d) => existsSync(join(d, 'jobs')));
+    // A report job whose data was edited to point elsewhere names no grid of this queue.
+    const reports = jobs.filter((j) => j?.data?.kind === 'report' && !queueJobProblem(j.id, j.data, undefined));
+    return [...new Set(reports.map((j) => j.data.experimentDir))].filter((d) => existsSync(join(d, 'jobs')));
   } finally {
     await queue.close();
   }

@@ -8,7 +8,7 @@ import { captureIo } from '../../test/io';
 import { cliProcessArgs } from '../../test/cli-process';
 import { runCli } from '../main';
 import { connectRedis } from './connection';
-import { gridKey, planKey, planProblem, QUEUE_NAME, queueJobId, queueJobProblem, type GridJobData, type PlannedJob } from './grid-queue';
+import { gridKey, gridsInQueue, planKey, planProblem, QUEUE_NAME, queueJobId, queueJobProblem, type GridJobData, type PlannedJob } from './grid-queue';
 import { startWorker, type GridWorker } from './worker';
 
 // The real Redis of the project; this file's own key prefix, removed at the end.
@@ -95,6 +95,7 @@ describe('a queue worker runs only the jobs of a grid\'s own plan (real Redis)',
       [queueJobId(gridA, 'compare'), { experimentDir: dirB, grid: gridB, id: 'compare', kind: 'compare' }],
       [queueJobId(gridA, 'features-moco'), { experimentDir: dirA, grid: gridA, id: 'features-moco', kind: 'features' }],
       [queueJobId(gridB, 'features-random'), { experimentDir: dirB, grid: gridB, id: 'features-random', kind: 'features' }],
+      [queueJobId(gridA, 'report'), { experimentDir: evil, grid: gridKey(evil), id: 'report', kind: 'report' }],
     ];
     for (const [jobId, data] of tampered) await queue.add(data.id, data, { ...opts, jobId });
 
@@ -110,12 +111,15 @@ describe('a queue worker runs only the jobs of a grid\'s own plan (real Redis)',
       { state: 'failed', reason: `queue job "${gridA}.compare" refused: its queue id "${gridA}.compare" is not ${gridB}.compare, the id of job compare of the grid of ${dirB}${why}` },
       { state: 'failed', reason: `queue job "${gridA}.features-moco" refused: features-moco is not a job of the grid's plan${why}` },
       { state: 'failed', reason: `queue job "${gridB}.features-random" refused: the plan lists a job id "../../evil/jobs/x" that is not a plain name${why}` },
+      { state: 'failed', reason: `queue job "${gridA}.report" refused: its queue id "${gridA}.report" is not ${gridKey(evil)}.report, the id of job report of the grid of ${evil}${why}` },
     ]);
+    // `status` lists no grid from edited job data.
+    expect(await gridsInQueue(redis, prefix)).toEqual([]);
     // Nothing ran: no file appeared or changed in either experiment or outside them.
     expect({ a: tree(dirA), b: tree(dirB), evil: tree(evil) }).toEqual(before);
     expect(readFileSync(join(dirB, 'comparison.json'), 'utf8')).toBe('{"untouched":true}\n');
     // The terminal names each refused job by its queue id, one line each.
-    expect(logLines.filter((l) => / refused: /.test(l))).toHaveLength(4);
+    expect(logLines.filter((l) => / refused: /.test(l))).toHaveLength(5);
     expect(logLines.find((l) => l.includes('../../evil'))).toMatch(new RegExp(`^"${gridA}\\.features-random" failed: queue job`));
   }, 240_000);
 
