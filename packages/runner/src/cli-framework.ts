@@ -49,7 +49,7 @@ export const commonOptions: Record<string, OptionSpec> = {
   config: { type: 'string', short: 'c', valueName: 'file', description: 'config file (.json, .yaml or .yml); fields not given take their defaults' },
   seed: { type: 'string', valueName: 'n', description: 'seed for every random choice (overrides the config)' },
   out: { type: 'string', short: 'o', valueName: 'dir', description: 'output run directory' },
-  backend: { type: 'string', valueName: 'name', description: 'auto | tensorflow-gpu | tensorflow | wasm | cpu (overrides the config)' },
+  backend: { type: 'string', valueName: 'name', description: 'auto | tensorflow-gpu | webgpu | tensorflow | wasm | cpu (overrides the config)' },
   threads: { type: 'string', valueName: 'n', description: 'wasm threads (default: all cores)' },
   json: { type: 'boolean', description: 'print machine-readable JSON on stdout instead of text' },
   help: { type: 'boolean', short: 'h', description: 'show this help' },

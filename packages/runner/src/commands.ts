@@ -3,7 +3,7 @@ import { existsSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { backboneOption, commandConfig, intFlag, UsageError, type Command, type CommandContext } from './cli-framework';
-import { withAbsolutePaths, type Initialisation, type Protocol, type RunnerConfig } from './config';
+import { BACKENDS, withAbsolutePaths, type Initialisation, type Protocol, type RunnerConfig } from './config';
 import type { ExperimentComparisons } from './compare';
 import { DEMO_NOTES, demoConfig } from './demo';
 import { gridStatus, jobCost, jobDir, planGrid, readJobSpec, runScheduled, writeJobSpecs, type JobSpec } from './grid';
@@ -319,8 +319,7 @@ const runJob: Command = {
 };
 
 function commandConfigBackend(cfg: RunnerConfig, backend: string): RunnerConfig {
-  const allowed = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
-  if (!allowed.includes(backend)) throw new UsageError(`--backend: expected one of ${allowed.join(', ')}, got "${backend}"`);
+  if (!(BACKENDS as readonly string[]).includes(backend)) throw new UsageError(`--backend: expected one of ${BACKENDS.join(', ')}, got "${backend}"`);
   return { ...cfg, backend: backend as RunnerConfig['backend'] };
 }
 

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { createBackbone, type Backbone } from '@moco-cxr/backbones';
-import { initBackend, type BackendInfo } from '@moco-cxr/compute';
+import { formatAdapter, initBackend, type BackendInfo } from '@moco-cxr/compute';
 import {
   embedImages,
   epochsForFraction,
@@ -41,7 +41,11 @@ export function startBackend(cfg: RunnerConfig, io?: Io): Promise<BackendInfo> {
   if (backendPromise && key === backendKey) return backendPromise;
   backendKey = key;
   const onWarning = (w: string) => io?.err(`moco-cxr: warning: ${w}\n`);
-  const started = initBackend({ ...(cfg.backend === 'auto' ? {} : { prefer: cfg.backend }), ...(cfg.threads > 0 ? { threads: cfg.threads } : {}), onWarning });
+  const started = initBackend({ ...(cfg.backend === 'auto' ? {} : { prefer: cfg.backend }), ...(cfg.threads > 0 ? { threads: cfg.threads } : {}), onWarning }).then((info) => {
+    // Which GPU trained is said once (a software adapter's warning names it already); run.json keeps it too.
+    if (info.adapter && !info.adapter.software && !io?.quiet) io?.err(`moco-cxr: training on webgpu, adapter ${formatAdapter(info.adapter)}\n`);
+    return info;
+  });
   backendPromise = started;
   // More threads than the backend runs are capped: said here, not only in run.json.
   started.then((info) => {
