@@ -1,3 +1,4 @@
+/// <reference path="./modules.d.ts" />
 import { CxrDataError } from '../errors';
 
 /** A decoded frame of one sample per pixel: its stored values and how the codec saw them. */
