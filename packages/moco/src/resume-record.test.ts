@@ -33,7 +33,8 @@ const options = (backbone: Backbone, outDir: string): PretrainOptions => ({
 
 const metricLines = (dir: string) => readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
 
-describe('what a resumed run records', () => {
+// Several short pretraining runs on the cpu backend: minutes on a loaded machine.
+describe('what a resumed run records', { timeout: 300_000 }, () => {
   it('returns the whole probe at initialisation after a resume, as an uninterrupted run does', async () => {
     const a = await tinyResnet(SIZE, 3);
     const straight = await pretrain(options(a, join(root, 'straight')));
