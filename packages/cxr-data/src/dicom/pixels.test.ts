@@ -1,12 +1,18 @@
 // Pixel parity with pydicom on DICOM radiographs built in the test run from Kermany images (test/dicom/make-fixtures.py).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import * as dicomParserNs from 'dicom-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/fixtures';
 import { buildDicomFixtures, type DicomFixtures } from '../../test/dicom/fixtures';
 import { CxrDataError } from '../errors';
 import { decodeImageBytes } from '../decode';
+import { decodeWithCodec } from './codecs';
+import { parseDicomBytes } from './header';
+import { decodeJpegSequential } from './jpeg12';
 import { decodeDicomBytes } from './pixels';
+
+const dicomParser = ((dicomParserNs as unknown as { default?: typeof dicomParserNs }).default ?? dicomParserNs) as typeof dicomParserNs;
 
 const { dir, cleanup } = tempDir('cxr-data-dicom-');
 let fx: DicomFixtures;
@@ -21,6 +27,14 @@ function maxDiff(a: Uint8Array, b: Uint8Array): number {
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
   return m;
 }
+
+/** Decoding `bytes` fails with a CxrDataError naming `name` and matching `pattern`. */
+const fail = async (bytes: Uint8Array, name: string, pattern: RegExp) => {
+  const err = await decodeDicomBytes(bytes, name).then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(CxrDataError);
+  expect((err as Error).message).toContain(name);
+  expect((err as Error).message).toMatch(pattern);
+};
 
 const SYNTAXES = [
   ['explicit VR little endian', '1.2.840.10008.1.2.1'],
@@ -40,8 +54,7 @@ const SYNTAXES = [
 
 describe('decodeDicomBytes matches pydicom (modality LUT, apply_voi_lut, min-max to 0-255, MONOCHROME1 inverted) within 1 grey level', () => {
   it.each(SYNTAXES)('%s (%s): every fixture of that syntax', async (_, uid) => {
-    // 12-bit JPEG extended has no decoder here: its refusal is tested below.
-    const files = fx.files.filter((f) => f.transferSyntax === uid && f.name !== 'u12-window.jpeg-extended');
+    const files = fx.files.filter((f) => f.transferSyntax === uid);
     expect(files.length).toBeGreaterThan(0);
     for (const f of files) {
       const path = join(fx.dir, `${f.name}.dcm`);
@@ -58,6 +71,21 @@ describe('decodeDicomBytes matches pydicom (modality LUT, apply_voi_lut, min-max
     expect(new Set(fx.files.map((f) => f.bitsStored))).toEqual(new Set([8, 10, 12, 16]));
     expect(new Set(fx.files.map((f) => f.signed))).toEqual(new Set([true, false]));
     expect(new Set(fx.files.map((f) => f.photometric))).toEqual(new Set(['MONOCHROME1', 'MONOCHROME2']));
+  });
+
+  it('JPEG extended at 12 bits is there, and the sequential decoder it takes is bit-exact with libjpeg-turbo at 8 bits', async () => {
+    expect(fx.files.find((f) => f.name === 'u12-window.jpeg-extended')).toMatchObject({ transferSyntax: '1.2.840.10008.1.2.4.51', bitsStored: 12 });
+    for (const name of ['u8.jpeg-baseline', 'u8.jpeg-extended', 'u8-mono1-window.jpeg-baseline', 'img2dcm']) {
+      const path = join(fx.dir, `${name}.dcm`);
+      const { dataSet } = parseDicomBytes(readFileSync(path), path);
+      const el = dataSet.elements.x7fe00010;
+      const stream = dicomParser.readEncapsulatedPixelDataFromFragments(dataSet, el, 0, el.fragments!.length) as Uint8Array;
+      const ours = decodeJpegSequential(stream, path);
+      const turbo = await decodeWithCodec('jpeg', stream, path);
+      expect({ name, equal: ours.values.every((v, i) => v === turbo.values[i]) }).toEqual({ name, equal: true });
+    }
+    const b = readFileSync(join(fx.dir, 'u12-window.jpeg-extended.dcm'));
+    await fail(b.subarray(0, b.length - 1500), 'cut-extended.dcm', /cut-extended\.dcm: .*(truncated|corrupt|past the end)/);
   });
 
   it('decodeImageBytes (what the image cache calls) reads DICOM too', async () => {
@@ -85,12 +113,6 @@ describe('decodeDicomBytes matches pydicom (modality LUT, apply_voi_lut, min-max
 });
 
 describe('hostile and unreadable DICOM files: a clear error naming the file, memory bounded', () => {
-  const fail = async (bytes: Uint8Array, name: string, pattern: RegExp) => {
-    const err = await decodeDicomBytes(bytes, name).then(() => undefined, (e: unknown) => e);
-    expect(err).toBeInstanceOf(CxrDataError);
-    expect((err as Error).message).toContain(name);
-    expect((err as Error).message).toMatch(pattern);
-  };
   /** Offset of an element's tag in an explicit little endian file. */
   const tagAt = (b: Uint8Array, group: number, element: number) => {
     for (let i = 132; i + 4 < b.length; i++) if (b[i] === (group & 0xff) && b[i + 1] === group >> 8 && b[i + 2] === (element & 0xff) && b[i + 3] === element >> 8) return i;
@@ -167,10 +189,6 @@ describe('hostile and unreadable DICOM files: a clear error naming the file, mem
     const r = spawnSync('/usr/bin/python3', ['-c', `import pydicom,sys; d=pydicom.dcmread(sys.argv[1]); d.NumberOfFrames=2; d.PixelData=d.PixelData*2; d.save_as(sys.argv[2])`, join(fx.dir, 'u8.dcm'), mf]);
     expect(r.status).toBe(0);
     await fail(readFileSync(mf), 'multi.dcm', /multi-frame object \(2 frames\)/);
-  });
-
-  it('12-bit JPEG extended is refused by name (no decoder for it here)', async () => {
-    await fail(readFileSync(join(fx.dir, 'u12-window.jpeg-extended.dcm')), 'u12-jpeg-extended.dcm', /12-bit JPEG extended \(process 2 and 4\) is not read/);
   });
 
   it('a file that is not DICOM', async () => {

@@ -2,6 +2,7 @@ import * as dicomParserNs from 'dicom-parser';
 import { CxrDataError } from '../errors';
 import type { GreyImage } from '../decode';
 import { type CodecFrame, decodeJpegLossless, decodeRle, decodeWithCodec, streamHeader } from './codecs';
+import { decodeJpegSequential } from './jpeg12';
 import { type DataSet, DICOM_LIMITS, type DicomHeader, type DicomLimits, TRANSFER_SYNTAXES, decimals, dicomText, parseDicomBytes } from './header';
 
 const dicomParser = ((dicomParserNs as unknown as { default?: typeof dicomParserNs }).default ?? dicomParserNs) as typeof dicomParserNs;
@@ -115,9 +116,9 @@ async function storedValues(ds: DataSet, h: ReturnType<typeof checkImageHeader>,
     if (sh.width !== h.columns || sh.height !== h.rows) throw new CxrDataError(`${file}: the compressed stream is ${sh.width} x ${sh.height} pixels, the DICOM header says ${h.columns} x ${h.rows}`, file);
     if (sh.components !== 1) throw new CxrDataError(`${file}: the compressed stream has ${sh.components} components; a greyscale radiograph has 1`, file);
     if (kind === 'jpeg' && (ts === '1.2.840.10008.1.2.4.57' || ts === '1.2.840.10008.1.2.4.70')) frame = await decodeJpegLossless(data, file, sh);
-    else if (kind === 'jpeg' && sh.precision > 8) {
-      throw new CxrDataError(`${file}: ${sh.precision}-bit ${TRANSFER_SYNTAXES[ts]} is not read (the JPEG decoder takes 8-bit lossy JPEG); convert the file with dcmdjpeg`, file);
-    } else frame = await decodeWithCodec(kind, data, file);
+    // libjpeg-turbo's build here is 8-bit: 12-bit JPEG extended takes the sequential decoder with IJG's integer IDCT.
+    else if (kind === 'jpeg' && sh.precision > 8) frame = decodeJpegSequential(data, file);
+    else frame = await decodeWithCodec(kind, data, file);
   }
   if (frame.width !== h.columns || frame.height !== h.rows) throw new CxrDataError(`${file}: decoded ${frame.width} x ${frame.height} pixels, the DICOM header says ${h.columns} x ${h.rows}`, file);
   return frame.values;
