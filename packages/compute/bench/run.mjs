@@ -1,5 +1,6 @@
 // Benchmarks for @moco-cxr/compute. Run from the repo root:
 //   flock /tmp/bench.lock npm run bench -w @moco-cxr/compute
+// 0. microkernels: each GEMM microkernel (bench/ukernels.mjs) on one core, GFLOP/s against the peak;
 // 1. kernels: conv forward / filter-grad / input-grad GFLOP/s and a 2048^2 matMul, 1 vs 2 threads
 //    (each in a fresh child process, because the thread count is fixed when wasm starts);
 // 2. a ResNet18 training step (bench/resnet18-step.mjs, plain tfjs ops) at batch 16 for 64/128/224 px
@@ -17,7 +18,8 @@ const run = (args, opts = {}) => {
   return r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
 };
 
-const out = { kernels: {}, trainStep: [] };
+const out = { ukernels: [], kernels: {}, trainStep: [] };
+if (!process.env.SKIP_UKERNELS) out.ukernels = run([process.execPath, 'ukernels.mjs']);
 if (!process.env.SKIP_KERNELS) {
   for (const threads of [1, 2]) out.kernels[`threads${threads}`] = run([process.execPath, 'kernels.mjs', String(threads)])[0];
 }
@@ -37,6 +39,7 @@ console.log(JSON.stringify(out, null, 2));
 // Append this run to the package's benchmark notes, with the machine load it saw.
 const docs = fileURLToPath(new URL('../../../docs/benchmarks/compute.md', import.meta.url));
 const lines = [`\n## npm run bench, ${new Date().toISOString()} (load average at the end: ${os.loadavg().map((l) => l.toFixed(1)).join(', ')})\n`];
+for (const u of out.ukernels) lines.push(`- microkernel ${u.ukernel}: ${u.gflops} GFLOP/s at kc ${u.kc}, ${u.fractionOfPeak} of a ${u.peakGflops} GFLOP/s peak (${u.ghz} GHz, ${u.fmaUnits} FMA units)`);
 for (const [k, v] of Object.entries(out.kernels)) lines.push(`- kernels ${k}: ${JSON.stringify(v)}`);
 if (out.trainStep.length > 0) {
   lines.push('', '| px | wasm threads | wasm img/s | PyTorch 2 threads img/s | ratio | RSS MiB |', '|---|---|---|---|---|---|');

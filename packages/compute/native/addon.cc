@@ -11,46 +11,21 @@
 #include <string>
 #include <thread>
 
+#include "cpu.h"
 #include "kernels.h"
 
 namespace mococxr {
 namespace {
 
-const KernelTable* active = nullptr;
+// The set that computes: its GEMM microkernel runs every convolution and product.
+const Isa* active = nullptr;
 
-// The features each build is compiled for (its `#pragma GCC target` in isa_*.cc): dispatch checks
-// every one of them, since a CPU with AVX-512F alone (or AVX2 without BMI2) would fault on the rest.
-#define MOCO_AVX512_FEATURES(X) X("avx512f") X("avx512vl") X("avx512bw") X("avx512dq") X("avx2") X("fma") X("bmi2")
-#define MOCO_AVX2_FEATURES(X) X("avx2") X("fma") X("bmi2")
-#define MOCO_CHECK(f) &&__builtin_cpu_supports(f)
-#define MOCO_NAME(f) f,
-
-#if defined(__x86_64__)
-bool cpu_runs_avx512() {
-  __builtin_cpu_init();
-  return true MOCO_AVX512_FEATURES(MOCO_CHECK);
-}
-bool cpu_runs_avx2() {
-  __builtin_cpu_init();
-  return true MOCO_AVX2_FEATURES(MOCO_CHECK);
-}
-const char* const avx512_features[] = {MOCO_AVX512_FEATURES(MOCO_NAME)};
-const char* const avx2_features[] = {MOCO_AVX2_FEATURES(MOCO_NAME)};
-#endif
-
-bool supported(const KernelTable* t) {
-  if (!t) return false;
-#if defined(__x86_64__)
-  if (t == kernels_avx512()) return cpu_runs_avx512();
-  if (t == kernels_avx2()) return cpu_runs_avx2();
-#endif
-  return true;
-}
-
-const KernelTable* best() {
-  for (const KernelTable* t : {kernels_avx512(), kernels_avx2()})
-    if (supported(t)) return t;
-  return kernels_generic();
+// Calls f on every set built for this target, best first.
+template <class F>
+void each_isa(F f) {
+  size_t n = 0;
+  const Isa* const* all = all_isas(&n);
+  for (size_t i = 0; i < n; i++) f(*all[i]);
 }
 
 napi_value fail(napi_env env, const std::string& msg) {
@@ -112,12 +87,13 @@ napi_value Isas(napi_env env, napi_callback_info) {
   napi_value arr;
   napi_create_array(env, &arr);
   uint32_t i = 0;
-  for (const KernelTable* t : {kernels_avx512(), kernels_avx2(), kernels_generic()})
-    if (supported(t)) napi_set_element(env, arr, i++, str(env, t->isa));
+  each_isa([&](const Isa& t) {
+    if (cpu_runs(t)) napi_set_element(env, arr, i++, str(env, t.name));
+  });
   return arr;
 }
 
-napi_value Isa(napi_env env, napi_callback_info) { return str(env, active->isa); }
+napi_value ActiveIsa(napi_env env, napi_callback_info) { return str(env, active->name); }
 
 napi_value SetIsa(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -125,14 +101,14 @@ napi_value SetIsa(napi_env env, napi_callback_info info) {
   char name[32] = {0};
   size_t len = 0;
   napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len);
-  for (const KernelTable* t : {kernels_avx512(), kernels_avx2(), kernels_generic()}) {
-    if (t && std::strcmp(t->isa, name) == 0) {
-      if (!supported(t)) return fail(env, std::string("this CPU cannot run the '") + name + "' kernels");
-      active = t;
-      return str(env, t->isa);
-    }
-  }
-  return fail(env, std::string("no kernel set named '") + name + "' (avx512, avx2, generic)");
+  const Isa* found = nullptr;
+  each_isa([&](const Isa& t) {
+    if (std::strcmp(t.name, name) == 0) found = &t;
+  });
+  if (!found) return fail(env, std::string("no kernel set named '") + name + "' (avx512, avx2, generic)");
+  if (!cpu_runs(*found)) return fail(env, std::string("this CPU cannot run the '") + name + "' kernels");
+  active = found;
+  return str(env, found->name);
 }
 
 bool read_shape(napi_env env, napi_value v, ConvShape* s) {
@@ -165,9 +141,9 @@ napi_value Conv(napi_env env, napi_callback_info info) {
     if (got[i] != want[which][i])
       return fail(env, std::string(names[which][i]) + " has " + std::to_string(got[i]) + " elements, the shape needs " + std::to_string(want[which][i]));
   const int threads = std::max(1, get_int(env, argv[4]));
-  if (which == 0) active->conv2d(a, b, o, s, threads);
-  if (which == 1) active->conv2d_grad_input(a, b, o, s, threads);
-  if (which == 2) active->conv2d_grad_filter(a, b, o, s, threads);
+  if (which == 0) conv2d(*active->gemm, a, b, o, s, threads);
+  if (which == 1) conv2d_grad_input(*active->gemm, a, b, o, s, threads);
+  if (which == 2) conv2d_grad_filter(*active->gemm, a, b, o, s, threads);
   return nullptr;
 }
 
@@ -185,7 +161,7 @@ napi_value MatMul(napi_env env, napi_callback_info info) {
   if (batch < 0 || m < 0 || k < 0 || n < 0 || sa < 0 || sb < 0) return fail(env, "matmul sizes must be non-negative");
   if (batch > 0 && (size_t((batch - 1) * sa + m * k) > na || size_t((batch - 1) * sb + k * n) > nb || size_t(batch * m * n) != nc))
     return fail(env, "matmul views are shorter than the shapes need");
-  active->matmul(a, b, c, batch, m, k, n, p[4] != 0, p[5] != 0, sa, sb, std::max(1, get_int(env, argv[4])));
+  matmul(*active->gemm, a, b, c, batch, m, k, n, p[4] != 0, p[5] != 0, sa, sb, std::max(1, get_int(env, argv[4])));
   return nullptr;
 }
 
@@ -229,7 +205,7 @@ napi_value BatchNormTrain(napi_env env, napi_callback_info info) {
     if (!f32arg(env, argv[i], (i == 0 || i == 3) ? rows * c : c, names[i], &p[i], false, &err)) return fail(env, "batchNormTrain: " + err);
   bool relu = false;
   napi_get_value_bool(env, argv[10], &relu);
-  active->batchnorm_train(p[0], p[1], p[2], p[3], p[4], p[5], p[6], rows, c, float(num(env, argv[9])), relu, std::max(1, get_int(env, argv[11])));
+  batchnorm_train(p[0], p[1], p[2], p[3], p[4], p[5], p[6], rows, c, float(num(env, argv[9])), relu, std::max(1, get_int(env, argv[11])));
   return nullptr;
 }
 
@@ -245,7 +221,7 @@ napi_value BatchNormTrainGrad(napi_env env, napi_callback_info info) {
   std::string err;
   for (int i = 0; i < 9; i++)
     if (!f32arg(env, argv[i], full[i] ? rows * c : c, names[i], &p[i], i == 5, &err)) return fail(env, "batchNormTrainGrad: " + err);
-  active->batchnorm_train_grad(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], rows, c, std::max(1, get_int(env, argv[11])));
+  batchnorm_train_grad(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], rows, c, std::max(1, get_int(env, argv[11])));
   return nullptr;
 }
 
@@ -268,7 +244,7 @@ napi_value OptimizerStep(napi_env env, napi_callback_info info) {
   size_t nh = 0;
   if (!view(env, argv[8], napi_float64_array, &h, &nh) || nh != 6) return fail(env, "optimizerStep: hyper must be a Float64Array of 6");
   if (kind == 2 && h[0] != 0 && (!p[5] || (h[5] == 0 && !p[1]))) return fail(env, "optimizerStep: SGD with momentum needs its buffer");
-  active->optimizer_step(kind, p[0], p[1], p[2], p[3], p[4], p[5], p[6], long(n), h, std::max(1, get_int(env, argv[9])));
+  optimizer_step(kind, p[0], p[1], p[2], p[3], p[4], p[5], p[6], long(n), h, std::max(1, get_int(env, argv[9])));
   return nullptr;
 }
 
@@ -283,7 +259,7 @@ napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
   std::string err;
   if (!f32arg(env, argv[0], xs, "x", &x, false, &err) || !f32arg(env, argv[1], ys, "dy", &dy, false, &err) || !f32arg(env, argv[2], xs, "dx", &dx, false, &err))
     return fail(env, "maxPoolGrad: " + err);
-  active->maxpool_grad(x, dy, dx, s, std::max(1, get_int(env, argv[4])));
+  maxpool_grad(x, dy, dx, s, std::max(1, get_int(env, argv[4])));
   return nullptr;
 }
 
@@ -363,25 +339,123 @@ napi_value string_array(napi_env env, const char* const* names, size_t n) {
   return arr;
 }
 
-// isaFeatures(): the CPU features dispatch requires for each instruction set.
+// isaFeatures(): the CPU features dispatch requires for each instruction set (isa.h).
 napi_value IsaFeatures(napi_env env, napi_callback_info) {
   napi_value out;
   napi_create_object(env, &out);
-#if defined(__x86_64__)
-  napi_set_named_property(env, out, "avx512", string_array(env, avx512_features, sizeof avx512_features / sizeof *avx512_features));
-  napi_set_named_property(env, out, "avx2", string_array(env, avx2_features, sizeof avx2_features / sizeof *avx2_features));
-#endif
-  napi_set_named_property(env, out, "generic", string_array(env, nullptr, 0));
+  each_isa([&](const Isa& t) { napi_set_named_property(env, out, t.name, string_array(env, t.features, t.nfeatures)); });
   return out;
+}
+
+// ---- The GEMM microkernels on their own, for their tests and benchmarks ----
+
+// The microkernel named `name` (gemm_f32_<MR>x<NR>__<isa>) if this CPU runs its set, else null
+// with *why set.
+const GemmUkernel* find_ukernel(napi_env env, napi_value v, std::string* why) {
+  char name[64] = {0};
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, v, name, sizeof name, &len) != napi_ok) {
+    *why = "the microkernel's name must be a string";
+    return nullptr;
+  }
+  const GemmUkernel* found = nullptr;
+  bool runs = false;
+  each_isa([&](const Isa& t) {
+    if (std::strcmp(t.gemm->name, name) == 0) {
+      found = t.gemm;
+      runs = cpu_runs(t);
+    }
+  });
+  if (!found) *why = std::string("no microkernel named '") + name + "'";
+  else if (!runs) *why = std::string("this CPU cannot run '") + name + "'";
+  return runs ? found : nullptr;
+}
+
+// gemmUkernels(): [{ name, isa, mr, nr, fused, runs }] for every microkernel built for this target.
+napi_value GemmUkernels(napi_env env, napi_callback_info) {
+  napi_value arr;
+  napi_create_array(env, &arr);
+  uint32_t i = 0;
+  each_isa([&](const Isa& t) {
+    napi_value o, mr, nr, fused, runs;
+    napi_create_object(env, &o);
+    napi_create_int32(env, t.gemm->mr, &mr);
+    napi_create_int32(env, t.gemm->nr, &nr);
+    napi_get_boolean(env, t.gemm->fused, &fused);
+    napi_get_boolean(env, cpu_runs(t), &runs);
+    napi_set_named_property(env, o, "name", str(env, t.gemm->name));
+    napi_set_named_property(env, o, "isa", str(env, t.name));
+    napi_set_named_property(env, o, "mr", mr);
+    napi_set_named_property(env, o, "nr", nr);
+    napi_set_named_property(env, o, "fused", fused);
+    napi_set_named_property(env, o, "runs", runs);
+    napi_set_element(env, arr, i++, o);
+  });
+  return arr;
+}
+
+// runGemmUkernel(name, kc, a [kc * MR], b [kc * NR], c, ldc, mr, nr, acc): one call of the
+// microkernel, with a and b copied to 64-byte aligned panels as the drivers pack them.
+napi_value RunGemmUkernel(napi_env env, napi_callback_info info) {
+  napi_value argv[9];
+  if (!get_args(env, info, 9, argv)) return fail(env, "runGemmUkernel takes (name, kc, a, b, c, ldc, mr, nr, acc)");
+  std::string why;
+  const GemmUkernel* uk = find_ukernel(env, argv[0], &why);
+  if (!uk) return fail(env, "runGemmUkernel: " + why);
+  const long kc = long(num(env, argv[1])), ldc = long(num(env, argv[5]));
+  const int mr = get_int(env, argv[6]), nr = get_int(env, argv[7]);
+  if (kc < 1 || mr < 1 || mr > uk->mr || nr < 1 || nr > uk->nr || ldc < nr)
+    return fail(env, "runGemmUkernel: needs kc >= 1, 1 <= mr <= " + std::to_string(uk->mr) + ", 1 <= nr <= " + std::to_string(uk->nr) + ", ldc >= nr");
+  float *a, *b, *c;
+  std::string err;
+  if (!f32arg(env, argv[2], kc * uk->mr, "a", &a, false, &err) || !f32arg(env, argv[3], kc * uk->nr, "b", &b, false, &err))
+    return fail(env, "runGemmUkernel: " + err);
+  size_t nc = 0;
+  if (!view(env, argv[4], napi_float32_array, &c, &nc)) return fail(env, "runGemmUkernel: c must be a Float32Array");
+  if (nc < size_t((mr - 1) * ldc + nr)) return fail(env, "runGemmUkernel: c is shorter than (mr - 1) * ldc + nr");
+  bool acc = false;
+  napi_get_value_bool(env, argv[8], &acc);
+  Scratch pa, pb;
+  float* ap = pa.get(kc * uk->mr);
+  float* bp = pb.get(kc * uk->nr);
+  std::memcpy(ap, a, sizeof(float) * kc * uk->mr);
+  std::memcpy(bp, b, sizeof(float) * kc * uk->nr);
+  uk->fn(kc, ap, bp, c, ldc, mr, nr, acc);
+  return nullptr;
+}
+
+// timeGemmUkernel(name, kc, calls): seconds for `calls` full-tile calls at depth kc, accumulating
+// into one C tile as the drivers do for every KC block after the first.
+napi_value TimeGemmUkernel(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return fail(env, "timeGemmUkernel takes (name, kc, calls)");
+  std::string why;
+  const GemmUkernel* uk = find_ukernel(env, argv[0], &why);
+  if (!uk) return fail(env, "timeGemmUkernel: " + why);
+  const long kc = long(num(env, argv[1])), calls = long(num(env, argv[2]));
+  if (kc < 1 || calls < 1) return fail(env, "timeGemmUkernel: needs kc >= 1 and calls >= 1");
+  Scratch pa, pb, pc;
+  float* ap = pa.get(kc * uk->mr);
+  float* bp = pb.get(kc * uk->nr);
+  float* cp = pc.get(uk->mr * uk->nr);
+  for (long i = 0; i < kc * uk->mr; i++) ap[i] = 1.f / float(1 + i % 7);
+  for (long i = 0; i < kc * uk->nr; i++) bp[i] = 1.f / float(1 + i % 5);
+  std::memset(cp, 0, sizeof(float) * uk->mr * uk->nr);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (long i = 0; i < calls; i++) uk->fn(kc, ap, bp, cp, uk->nr, uk->mr, uk->nr, true);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  napi_value r;
+  napi_create_double(env, seconds, &r);
+  return r;
 }
 
 #define MOCO_FN(js, fn) {js, nullptr, Guard<fn>, nullptr, nullptr, nullptr, napi_default, const_cast<char*>(js)}
 
 napi_value Init(napi_env env, napi_value exports) {
-  if (!active) active = best();
+  if (!active) active = &best_isa();
   const napi_property_descriptor props[] = {
       MOCO_FN("isas", Isas),
-      MOCO_FN("isa", Isa),
+      MOCO_FN("isa", ActiveIsa),
       MOCO_FN("setIsa", SetIsa),
       MOCO_FN("isaFeatures", IsaFeatures),
       MOCO_FN("conv2d", Conv<0>),
@@ -395,6 +469,9 @@ napi_value Init(napi_env env, napi_value exports) {
       MOCO_FN("testPool", TestPool),
       MOCO_FN("testInjectFault", TestInjectFault),
       MOCO_FN("testScratchAfterFailure", TestScratchAfterFailure),
+      MOCO_FN("gemmUkernels", GemmUkernels),
+      MOCO_FN("runGemmUkernel", RunGemmUkernel),
+      MOCO_FN("timeGemmUkernel", TimeGemmUkernel),
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

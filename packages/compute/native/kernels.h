@@ -1,4 +1,9 @@
-// What every instruction-set build of the kernels exports (see kernels.inl).
+// The native kernels, compiled once: the GEMM drivers (gemm.cc: convolutions and BatchMatMul,
+// packed around a microkernel's register tile) and the memory-bound loops (elementwise.cc:
+// BatchNorm, optimiser steps, max-pool gradient). Only the microkernels (ukernels/) are compiled
+// per instruction set, so the memory-bound kernels give the same bits whichever set runs the GEMMs.
+//
+// Layouts are tfjs': activations NHWC, filters HWIO ([kh][kw][ci][co]), all float32, row-major.
 #pragma once
 #include <algorithm>
 #include <atomic>
@@ -10,6 +15,7 @@
 #include <vector>
 
 #include "pool.h"
+#include "ukernels/gemm.h"
 
 namespace mococxr {
 
@@ -19,21 +25,40 @@ struct ConvShape {
   int n, h, w, ci, kh, kw, co, oh, ow, sh, sw, pt, pl;
 };
 
-struct KernelTable {
-  const char* isa;
-  void (*conv2d)(const float* x, const float* w, float* y, const ConvShape& s, int threads);
-  void (*conv2d_grad_input)(const float* dy, const float* w, float* dx, const ConvShape& s, int threads);
-  void (*conv2d_grad_filter)(const float* x, const float* dy, float* dw, const ConvShape& s, int threads);
-  void (*matmul)(const float* a, const float* b, float* c, long batch, long m, long k, long n, bool ta, bool tb,
-                 long stride_a, long stride_b, int threads);
-  void (*batchnorm_train)(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* var,
-                          float* rstd, long rows, long c, float eps, bool relu, int threads);
-  void (*batchnorm_train_grad)(const float* dy, const float* x, const float* mean, const float* rstd, const float* gamma,
-                               const float* y, float* dx, float* dgamma, float* dbeta, long rows, long c, int threads);
-  void (*optimizer_step)(int kind, const float* p, const float* s, const float* t, const float* g, float* p2, float* s2,
-                         float* t2, long n, const double* h, int threads);
-  void (*maxpool_grad)(const float* x, const float* dy, float* dx, const ConvShape& s, int threads);
-};
+// ---- GEMM drivers (gemm.cc): every product goes through `uk`'s register tile ----
+
+void conv2d(const GemmUkernel& uk, const float* x, const float* w, float* y, const ConvShape& s, int threads);
+void conv2d_grad_input(const GemmUkernel& uk, const float* dy, const float* w, float* dx, const ConvShape& s, int threads);
+void conv2d_grad_filter(const GemmUkernel& uk, const float* x, const float* dy, float* dw, const ConvShape& s, int threads);
+// c[b] = op(a[b]) op(b[b]) for b < batch; a batch stride of 0 broadcasts that operand.
+void matmul(const GemmUkernel& uk, const float* a, const float* b, float* c, long batch, long m, long k, long n, bool ta,
+            bool tb, long stride_a, long stride_b, int threads);
+
+// ---- Memory-bound kernels (elementwise.cc) ----
+
+void batchnorm_train(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* var, float* rstd,
+                     long rows, long c, float eps, bool relu, int threads);
+void batchnorm_train_grad(const float* dy, const float* x, const float* mean, const float* rstd, const float* gamma,
+                          const float* y, float* dx, float* dgamma, float* dbeta, long rows, long c, int threads);
+void optimizer_step(int kind, const float* p, const float* s, const float* t, const float* g, float* p2, float* s2,
+                    float* t2, long n, const double* h, int threads);
+void maxpool_grad(const float* x, const float* dy, float* dx, const ConvShape& s, int threads);
+
+// ---- Shared by both ----
+
+inline long round_up(long a, long b) { return (a + b - 1) / b * b; }
+inline long cdiv(long a, long b) { return (a + b - 1) / b; }
+
+// Runs f(tid, item) for every item in [0, items), each once, on up to `threads` threads taking
+// items from a shared counter (a thread the OS does not schedule in time leaves its share to others).
+template <class F>
+void for_items(long items, int threads, F f) {
+  if (items <= 0) return;
+  std::atomic<long> next{0};
+  pool().run(items > 1 ? static_cast<int>(std::min<long>(threads, items)) : 1, [&](int tid, int) {
+    for (long it; (it = next.fetch_add(1, std::memory_order_relaxed)) < items;) f(tid, it);
+  });
+}
 
 // Grow-only, 64-byte aligned scratch; one per thread and use. A failed allocation throws
 // std::bad_alloc and leaves it empty, so a later call allocates again instead of returning null.
@@ -55,9 +80,5 @@ struct Scratch {
   }
   ~Scratch() { std::free(p); }
 };
-
-const KernelTable* kernels_avx512();   // null where not compiled (non-x86)
-const KernelTable* kernels_avx2();     // null where not compiled (non-x86)
-const KernelTable* kernels_generic();  // always there: the baseline ISA of the target (SSE2, NEON, ...)
 
 }  // namespace mococxr

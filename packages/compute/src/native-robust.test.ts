@@ -2,7 +2,7 @@
 // JS error (never the end of the process), dispatch never picks a build the CPU cannot run, and
 // BatchNorm's reductions give the same bits however the threads split the rows.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Rng } from '@moco-cxr/rng';
 import { describe, expect, it } from 'vitest';
@@ -66,13 +66,22 @@ describe('native kernels: exceptions never leave C++', () => {
 
   it('dispatch requires every CPU feature each build is compiled for', () => {
     const features = addon.isaFeatures();
+    // native/isa.h holds each set's `#pragma GCC target`; its microkernel file selects it by name.
+    const isaH = readFileSync(`${pkgRoot}native/isa.h`, 'utf8');
+    const ukernelFiles = readdirSync(`${pkgRoot}native/ukernels`);
     for (const isa of ['avx512', 'avx2'] as const) {
-      const source = readFileSync(`${pkgRoot}native/isa_${isa}.cc`, 'utf8');
-      const target = source.match(/#pragma GCC target\("([^"]+)"\)/)?.[1];
+      const macro = `MOCO_COMPILE_${isa.toUpperCase()}`;
+      const target = isaH.match(new RegExp(`defined\\(${macro}\\)\\n#pragma GCC target\\("([^"]+)"\\)`))?.[1];
       expect(target, isa).toBeDefined();
       if (process.arch === 'x64') expect([...features[isa]].sort(), isa).toEqual(target!.split(',').sort());
+      const files = ukernelFiles.filter((f) => f.endsWith(`__${isa}.cc`));
+      expect(files, isa).toHaveLength(1);
+      expect(readFileSync(`${pkgRoot}native/ukernels/${files[0]}`, 'utf8'), files[0]).toMatch(new RegExp(`#define ${macro}\\n#include "\\.\\./isa\\.h"`));
     }
     expect(features.generic).toEqual([]);
+    // Only the microkernels are compiled per instruction set: no other source selects a target.
+    const others = readdirSync(`${pkgRoot}native`).filter((f) => /\.(cc|h|inl)$/.test(f) && f !== 'isa.h');
+    for (const f of others) expect(readFileSync(`${pkgRoot}native/${f}`, 'utf8'), f).not.toMatch(/#pragma GCC target|MOCO_COMPILE_|__attribute__\(\(target/);
   });
 });
 

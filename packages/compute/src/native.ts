@@ -28,6 +28,24 @@ export interface NativeAddon {
   testPool(mode: 'worker' | 'caller'): { threw: string; workerFinished: boolean };
   testInjectFault(): void;
   testScratchAfterFailure(): boolean;
+  /** The GEMM microkernels built for this target (native/ukernels), one per instruction set. */
+  gemmUkernels(): GemmUkernelInfo[];
+  /** One microkernel call: c[mr x nr] (+)= a b over kc, a packed [kc][MR], b packed [kc][NR], c with row stride ldc. */
+  runGemmUkernel(name: string, kc: number, a: Float32Array, b: Float32Array, c: Float32Array, ldc: number, mr: number, nr: number, acc: boolean): void;
+  /** Seconds for `calls` full-tile calls at depth kc (bench/ukernels.mjs). */
+  timeGemmUkernel(name: string, kc: number, calls: number): number;
+}
+
+/** A GEMM microkernel: named gemm_f32_<mr>x<nr>__<isa> by its register tile and instruction set. */
+export interface GemmUkernelInfo {
+  name: string;
+  isa: string;
+  mr: number;
+  nr: number;
+  /** Each step c += a * b rounds once (an FMA) rather than after the product and after the sum. */
+  fused: boolean;
+  /** Whether this CPU has every feature its instruction set is compiled for. */
+  runs: boolean;
 }
 
 /** Which kernels train: the native ones (with their instruction set) or tfjs-backend-wasm's. */
@@ -270,11 +288,11 @@ export const FUSED = {
   batchNormTrain: 'MocoCxrBatchNormTrain',
   /** inputs {dy, x, mean, rstd, gamma, y?}, attrs {} -> [dx, dgamma [c], dbeta [c]]; y gates a fused ReLU. */
   batchNormTrainGrad: 'MocoCxrBatchNormTrainGrad',
-  /** inputs {param, grad, slot1?, slot2?}, attrs {kind, hyper} -> [param, slot1?, slot2?] (see native/kernels.inl). */
+  /** inputs {param, grad, slot1?, slot2?}, attrs {kind, hyper} -> [param, slot1?, slot2?] (see native/elementwise.cc). */
   optimizerStep: 'MocoCxrOptimizerStep',
 } as const;
 
-/** Optimiser kinds of the optimizerStep kernel (hyperparameter layouts in native/kernels.inl). */
+/** Optimiser kinds of the optimizerStep kernel (hyperparameter layouts in native/elementwise.cc). */
 export const OPTIMIZER_KIND = { tfAdam: 0, torchAdam: 1, sgd: 2, ema: 3 } as const;
 
 function requireInput(inputs: Record<string, TensorInfo>, name: string, kernel: string): TensorInfo {

@@ -1,0 +1,217 @@
+// The memory-bound kernels, compiled once for every instruction set (the target's baseline): one
+// pass each over the data, split over threads. Their bits are the same whichever set runs the GEMMs.
+#include "kernels.h"
+
+namespace mococxr {
+namespace {
+
+// Runs f(begin, end) over [0, n) in chunks, one per thread, when n is worth splitting.
+// Chunks of 16k elements, so idle threads take over from descheduled ones.
+constexpr long CHUNK = 16384;
+
+template <class F>
+void parallel_range(long n, int threads, F f) {
+  for_items(cdiv(n, CHUNK), threads, [&](int, long it) { f(it * CHUNK, std::min(n, (it + 1) * CHUNK)); });
+}
+
+// Row chunks of the per-channel reductions, from the shape alone (at most MAX_PARTS of them): each
+// chunk sums its rows into its own partial, and the partials are added in chunk order, so the
+// result has the same bits at every thread count and however the threads took the chunks.
+constexpr long MAX_PARTS = 256;
+
+inline long reduce_chunk(long rows, long c) { return std::max<long>({1, CHUNK / c, cdiv(rows, MAX_PARTS)}); }
+
+// Per-channel sums over the rows of x [rows, c] (and of (x - shift)^2 when `sq`), in double:
+// BatchNorm statistics over 200k rows must not drift with the row count.
+void channel_sums(const float* x, long rows, long c, const float* shift, double* out, int threads) {
+  const long chunk = reduce_chunk(rows, c), parts = cdiv(rows, chunk);
+  std::vector<double> part(static_cast<size_t>(parts) * c, 0.0);
+  for_items(parts, threads, [&](int, long it) {
+    double* acc = part.data() + it * c;
+    const long b = it * chunk, e = std::min(rows, b + chunk);
+    for (long r = b; r < e; r++) {
+      const float* xr = x + r * c;
+      if (shift) {
+        for (long j = 0; j < c; j++) {
+          const double d = static_cast<double>(xr[j] - shift[j]);
+          acc[j] += d * d;
+        }
+      } else {
+        for (long j = 0; j < c; j++) acc[j] += xr[j];
+      }
+    }
+  });
+  for (long j = 0; j < c; j++) {
+    double s = 0;
+    for (long it = 0; it < parts; it++) s += part[it * c + j];
+    out[j] = s;
+  }
+}
+
+}  // namespace
+
+// Training-mode BatchNorm (+ ReLU) on x [rows, c]: batch mean, biased variance, 1/sqrt(var + eps);
+// y = relu?((x - mean) * rstd * gamma + beta).
+void batchnorm_train(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* var,
+                     float* rstd, long rows, long c, float eps, bool relu, int threads) {
+  std::vector<double> s(c);
+  channel_sums(x, rows, c, nullptr, s.data(), threads);
+  for (long j = 0; j < c; j++) mean[j] = static_cast<float>(s[j] / rows);
+  channel_sums(x, rows, c, mean, s.data(), threads);
+  std::vector<float> a(c), b(c);
+  for (long j = 0; j < c; j++) {
+    var[j] = static_cast<float>(s[j] / rows);
+    rstd[j] = 1.f / std::sqrt(var[j] + eps);
+    a[j] = rstd[j] * gamma[j];
+    b[j] = beta[j] - mean[j] * a[j];
+  }
+  parallel_range(rows, threads, [&](long r0, long r1) {
+    for (long r = r0; r < r1; r++) {
+      const float* xr = x + r * c;
+      float* yr = y + r * c;
+      if (relu) {
+        for (long j = 0; j < c; j++) yr[j] = std::max(xr[j] * a[j] + b[j], 0.f);
+      } else {
+        for (long j = 0; j < c; j++) yr[j] = xr[j] * a[j] + b[j];
+      }
+    }
+  });
+}
+
+// The closed-form gradient of batchnorm_train (ReLU gated by the saved output y when given):
+// g = dy [y > 0]; dbeta = sum g; dgamma = rstd (sum g x - mean dbeta);
+// dx = gamma rstd (g - dbeta / rows - xhat dgamma / rows).
+void batchnorm_train_grad(const float* dy, const float* x, const float* mean, const float* rstd, const float* gamma,
+                          const float* y, float* dx, float* dgamma, float* dbeta, long rows, long c, int threads) {
+  // Partials per row chunk, added in chunk order (see reduce_chunk): deterministic at any thread count.
+  const long chunk = reduce_chunk(rows, c), parts = cdiv(rows, chunk);
+  std::vector<double> part(static_cast<size_t>(parts) * 2 * c, 0.0);
+  for_items(parts, threads, [&](int, long it) {
+    double* sg = part.data() + it * 2 * c;
+    double* sgx = sg + c;
+    const long b = it * chunk, e = std::min(rows, b + chunk);
+    for (long r = b; r < e; r++) {
+      const float* dr = dy + r * c;
+      const float* xr = x + r * c;
+      const float* yr = y ? y + r * c : nullptr;
+      for (long j = 0; j < c; j++) {
+        const float g = (yr && !(yr[j] > 0.f)) ? 0.f : dr[j];
+        sg[j] += g;
+        sgx[j] += static_cast<double>(g) * xr[j];
+      }
+    }
+  });
+  std::vector<float> ka(c), kx(c), kb(c);
+  for (long j = 0; j < c; j++) {
+    double sg = 0, sgx = 0;
+    for (long it = 0; it < parts; it++) {
+      sg += part[it * 2 * c + j];
+      sgx += part[it * 2 * c + c + j];
+    }
+    const double dg = rstd[j] * (sgx - mean[j] * sg);
+    dbeta[j] = static_cast<float>(sg);
+    dgamma[j] = static_cast<float>(dg);
+    const double scale = static_cast<double>(gamma[j]) * rstd[j];
+    const double k = scale * rstd[j] * (-dg / rows);
+    ka[j] = static_cast<float>(scale);
+    kx[j] = static_cast<float>(k);
+    kb[j] = static_cast<float>(scale * (-sg / rows) - k * mean[j]);
+  }
+  parallel_range(rows, threads, [&](long r0, long r1) {
+    for (long r = r0; r < r1; r++) {
+      const float* dr = dy + r * c;
+      const float* xr = x + r * c;
+      const float* yr = y ? y + r * c : nullptr;
+      float* o = dx + r * c;
+      for (long j = 0; j < c; j++) {
+        const float g = (yr && !(yr[j] > 0.f)) ? 0.f : dr[j];
+        o[j] = ka[j] * g + kx[j] * xr[j] + kb[j];
+      }
+    }
+  });
+}
+
+// One optimiser step on n values, written to new buffers (p2, s2, t2); `h` holds the hyperparameters.
+//  kind 0, tf.train.adam:   h = [beta1, beta2, eps, lr, 1 - beta1^t, 1 - beta2^t]
+//  kind 1, torch Adam:      h = [beta1, beta2, eps, stepSize, sqrt(1 - beta2^t), weightDecay]
+//  kind 2, torch SGD:       h = [momentum, dampening, nesterov, lr, weightDecay, fresh buffer]
+//  kind 3, MoCo key EMA:    p2 = p * h[0] + g * (1 - h[0])  (g: the query encoder's value)
+void optimizer_step(int kind, const float* p, const float* s, const float* t, const float* g, float* p2, float* s2,
+                    float* t2, long n, const double* h, int threads) {
+  parallel_range(n, threads, [&](long b, long e) {
+    if (kind == 0) {
+      // (1 - beta) rounded from double, as tfjs and torch take it from a JS number.
+      const float b1 = h[0], b2 = h[1], eps = h[2], lr = h[3], c1 = h[4], c2 = h[5], o1 = 1.0 - h[0], o2 = 1.0 - h[1];
+      for (long i = b; i < e; i++) {
+        const float m = s[i] * b1 + g[i] * o1;
+        const float v = t[i] * b2 + (g[i] * g[i]) * o2;
+        s2[i] = m;
+        t2[i] = v;
+        p2[i] = ((m / c1) / (std::sqrt(v / c2) + eps)) * -lr + p[i];
+      }
+    } else if (kind == 1) {
+      const float b1 = h[0], b2 = h[1], eps = h[2], step = h[3], sb2 = h[4], wd = h[5], o1 = 1.0 - h[0], o2 = 1.0 - h[1];
+      for (long i = b; i < e; i++) {
+        const float gi = wd != 0.f ? g[i] + p[i] * wd : g[i];
+        const float m = s[i] * b1 + gi * o1;
+        const float v = t[i] * b2 + (gi * gi) * o2;
+        s2[i] = m;
+        t2[i] = v;
+        p2[i] = p[i] - (m / (std::sqrt(v) / sb2 + eps)) * step;
+      }
+    } else if (kind == 2) {
+      const float mom = h[0], od = 1.0 - h[1], lr = h[3], wd = h[4];
+      const bool nesterov = h[2] != 0, fresh = h[5] != 0;
+      for (long i = b; i < e; i++) {
+        const float d = wd != 0.f ? g[i] + p[i] * wd : g[i];
+        float upd = d;
+        if (mom != 0.f) {
+          const float buf = fresh ? d : s[i] * mom + d * od;
+          s2[i] = buf;
+          upd = nesterov ? d + buf * mom : buf;
+        }
+        p2[i] = p[i] - upd * lr;
+      }
+    } else {
+      const float m = h[0], om = 1.0 - h[0];
+      for (long i = b; i < e; i++) p2[i] = p[i] * m + g[i] * om;
+    }
+  });
+}
+
+// Max-pool gradient, NHWC: each window's dy goes to the first position holding its maximum (as
+// tfjs' cpu backend); shape fields kh/kw are the window, ci the channels. One image per item.
+void maxpool_grad(const float* x, const float* dy, float* dx, const ConvShape& s, int threads) {
+  const long c = s.ci;
+  for_items(s.n, threads, [&](int, long b) {
+    float* dxb = dx + b * s.h * s.w * c;
+    std::memset(dxb, 0, sizeof(float) * s.h * s.w * c);
+    std::vector<float> best(c);
+    std::vector<long> at(c);
+    for (int p = 0; p < s.oh; p++) {
+      const int r0 = p * s.sh - s.pt, rs = std::max(r0, 0), re = std::min(r0 + s.kh, s.h);
+      for (int q = 0; q < s.ow; q++) {
+        const int c0 = q * s.sw - s.pl, cs = std::max(c0, 0), ce = std::min(c0 + s.kw, s.w);
+        if (rs >= re || cs >= ce) continue;
+        std::fill(best.begin(), best.end(), -INFINITY);
+        std::fill(at.begin(), at.end(), -1L);
+        for (int r = rs; r < re; r++)
+          for (int col = cs; col < ce; col++) {
+            const long base = ((b * s.h + r) * s.w + col) * c;
+            for (long ch = 0; ch < c; ch++) {
+              const float v = x[base + ch];
+              if (v > best[ch]) {
+                best[ch] = v;
+                at[ch] = base + ch;
+              }
+            }
+          }
+        const float* g = dy + ((b * s.oh + p) * s.ow + q) * c;
+        for (long ch = 0; ch < c; ch++)
+          if (at[ch] >= 0) dx[at[ch]] += g[ch];
+      }
+    }
+  });
+}
+
+}  // namespace mococxr
