@@ -82,7 +82,7 @@ describe('config validation', () => {
     expect(problemsOf({ data: { synthetic: { exposure: -1 } } })).toEqual(['data.synthetic.exposure: expected a number in [0, 100], got -1']);
     expect(problemsOf({ fractions: [0.1, 0] })).toEqual(['fractions[1]: expected a number in (0, 1], got 0']);
     expect(problemsOf({ protocols: ['linear', 'probe'] })).toEqual(['protocols[1]: expected one of "linear", "finetune", "logistic", got "probe"']);
-    expect(problemsOf({ backend: 'gpu' })[0]).toMatch(/^backend: expected one of "auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu", got "gpu"$/);
+    expect(problemsOf({ backend: 'gpu' })[0]).toMatch(/^backend: expected one of "auto", "tensorflow-gpu", "webgpu", "tensorflow", "wasm", "cpu", got "gpu"$/);
   });
 
   it('suggests the field a typo meant and lists every problem at once', () => {
