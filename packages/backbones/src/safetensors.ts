@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs-core';
-import { writeFileAtomic } from '@moco-cxr/rng';
+import { writeFileAtomic } from '@moco-cxr/atomic-write';
 import { decodeElements, DTYPE_BYTES, isFileDType, tfDTypeToFile } from './dtypes';
 
 export interface SafetensorsContent {

@@ -5,7 +5,7 @@ import { deflateRawSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { writeFileAtomic } from '@moco-cxr/rng';
+import { writeFileAtomic } from '@moco-cxr/atomic-write';
 import {
   createBackbone,
   mapWeightKey,

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { writeFileAtomic } from '@moco-cxr/atomic-write';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -178,10 +179,8 @@ export function writeWorkerScript(cacheDir?: string): string {
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `tfjs-wasm-pthread-${hash}.cjs`);
   if (!existsSync(file) || readFileSync(file, 'utf8') !== src) {
-    // Temp file + rename: concurrent processes (vitest forks) never see a half-written script.
-    const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-    writeFileSync(tmp, src);
-    renameSync(tmp, file);
+    // Concurrent processes (vitest forks) never see a half-written script, nor a crash a torn one.
+    writeFileAtomic(file, src);
   }
   return file;
 }

@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, readSync, readdirSync, statSync, writeSync } from 'node:fs';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, statSync, writeSync } from 'node:fs';
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { writeFileAtomic } from '@moco-cxr/rng';
+import { replaceFileAtomic, writeFileAtomic } from '@moco-cxr/atomic-write';
 import { CxrDataError } from './errors';
 import { type DecoderName, decodeImageBytes, resizeShortSideAndCrop, resolveDecoder } from './decode';
 import { subset } from './dataset';
@@ -134,7 +134,8 @@ async function readIndex(dir: string, params: CacheParams): Promise<IndexFile | 
  * Decodes every image of `dataset` once into a compact cache (grey uint8, size x size) under `cacheDir`,
  * reused by later calls and by other datasets from the same root; an image is decoded again when its file
  * changed (size + mtime, or content hash), and everything when the preprocessing changed. Pixel files are
- * written once and never modified; the index is replaced atomically (temp + rename).
+ * written once, whole, and never modified; the index is replaced the same way (@moco-cxr/atomic-write:
+ * temp sibling, fsync, rename, fsync of the directory).
  */
 export async function buildImageCache(dataset: CxrDataset, options: ImageCacheOptions): Promise<ImageCache> {
   const { size } = options;
@@ -161,7 +162,7 @@ export async function buildImageCache(dataset: CxrDataset, options: ImageCacheOp
   const key = createHash('sha1').update(JSON.stringify(params)).digest('hex').slice(0, 16);
   const dir = join(resolve(options.cacheDir), `${size}px-${key}`);
   await mkdir(dir, { recursive: true });
-  // Temp files (segments' `.tmp-`, writeFileAtomic's `.<name>.*.tmp`) of builds that crashed more than an hour ago.
+  // Temp files (`.<name>.<pid>.*.tmp`, and the `.tmp-` of older builds) of builds that crashed more than an hour ago.
   for (const f of readdirSync(dir)) {
     const p = join(dir, f);
     const temp = f.includes('.tmp-') || (f.startsWith('.') && f.endsWith('.tmp'));
@@ -226,9 +227,8 @@ export async function buildImageCache(dataset: CxrDataset, options: ImageCacheOp
   let decoded = 0;
   if (todo.length > 0) {
     const segment = `seg-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}.u8`;
-    const tmp = join(dir, `${segment}.tmp-${process.pid}`);
     // Small synchronous writes: cheaper than thread-pool round trips, which sharp's decodes need.
-    const out = openSync(tmp, 'w');
+    let out = -1;
     const fresh: Record<string, Entry> = {};
     let slots = 0;
     let failure: unknown;
@@ -260,18 +260,18 @@ export async function buildImageCache(dataset: CxrDataset, options: ImageCacheOp
         progress(decoded);
       }
     };
-    try {
-      await Promise.all(Array.from({ length: Math.min(concurrency, todo.length) }, worker));
-      if (failure === undefined) fsyncSync(out);
-    } finally {
-      closeSync(out);
-      if (failure !== undefined || slots === 0) await rm(tmp, { force: true });
-    }
-    if (failure !== undefined) throw failure;
-    if (slots > 0) {
-      await rename(tmp, join(dir, segment));
-      index.segments[segment] = slots;
-    }
+    // The segment appears whole under its name, synced with its directory, or not at all.
+    const published = await replaceFileAtomic(join(dir, segment), async (tmp) => {
+      out = openSync(tmp, 'wx');
+      try {
+        await Promise.all(Array.from({ length: Math.min(concurrency, todo.length) }, worker));
+      } finally {
+        closeSync(out);
+      }
+      if (failure !== undefined) throw failure;
+      return slots > 0;
+    });
+    if (published) index.segments[segment] = slots;
     // Rows whose path appeared twice take the first copy's result.
     const decodedRows = new Set(todo);
     for (let i = 0; i < N; i++) {

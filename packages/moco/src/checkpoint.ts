@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
-import { copyFile, link, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { copyFile, link, readdir, readFile, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import * as tf from '@tensorflow/tfjs-core';
+import { replaceFileAtomic } from '@moco-cxr/atomic-write';
 import { convertLayout, parseSafetensors, writeSafetensors, type WeightLayout } from '@moco-cxr/backbones';
 import { ensureSyncReadable, kernelsInUse, type KernelsInUse } from '@moco-cxr/compute';
 import type { RngState } from '@moco-cxr/rng';
@@ -86,14 +87,13 @@ export async function removeStaleTempFiles(path: string): Promise<string[]> {
 /** Keeps the current checkpoint as the previous one (hard link, or copy where links are refused), atomically. */
 async function keepPrevious(path: string): Promise<void> {
   if (!existsSync(path)) return;
-  const prev = previousCheckpointPath(path);
-  const tmp = join(dirname(prev), `.${basename(prev)}.${process.pid}.${Date.now()}.tmp`);
-  try {
-    await link(path, tmp);
-  } catch {
-    await copyFile(path, tmp);
-  }
-  await rename(tmp, prev);
+  await replaceFileAtomic(previousCheckpointPath(path), async (tmp) => {
+    try {
+      await link(path, tmp);
+    } catch {
+      await copyFile(path, tmp);
+    }
+  });
 }
 
 /**

@@ -2,7 +2,7 @@ import { randomBytes, createHash } from 'node:crypto';
 import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import { syncDirectory } from '@moco-cxr/rng';
+import { syncDirectory } from '@moco-cxr/atomic-write';
 
 /**
  * Creates `path` holding `text` only if nothing is there: the text is written and synced under a

@@ -2,12 +2,12 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { writeFileAtomic } from '@moco-cxr/rng';
+import { writeFileAtomic } from '@moco-cxr/atomic-write';
 import { isAbortError } from './interrupt';
 import { withAbsolutePaths, type RunnerConfig } from './config';
 import { createExclusive, DirLock } from './dir-lock';
 
-// One atomic write for every package (temp file, fsync, rename, fsync of the directory): @moco-cxr/rng's.
+// One atomic write for every package (temp file, fsync, rename, fsync of the directory): @moco-cxr/atomic-write's.
 export { writeFileAtomic };
 
 export function writeJsonAtomic(path: string, value: unknown): void {

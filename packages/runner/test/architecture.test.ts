@@ -10,6 +10,7 @@ const packagesDir = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Stage of each package, earliest first; a package may depend only on a lower stage. */
 export const STAGE_ORDER: readonly string[] = [
+  'atomic-write', // crash-safe file writes: every stage that writes a file uses it
   'rng', // seeded randomness: every stage draws from it
   'eval-metrics', // AUROC and probes, pure maths on arrays
   'compute', // backend and kernels

@@ -1,0 +1,1 @@
+export { replaceFileAtomic, syncDirectory, tempSiblingPath, writeFileAtomic } from './atomic-write';
