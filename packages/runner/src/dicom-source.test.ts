@@ -102,9 +102,13 @@ describe('data.source: dicom', () => {
     expect(scores[0]).toBe('path,patient,study,label,score');
     expect(scores[1]).toMatch(/^[^,]+,patient-[0-9a-f]{20},study-[0-9a-f]{20},[01],/);
     expect(io.text()).not.toMatch(/SECRET/);
+    // A patient's images share a study here: test scores are per study, under study keys (the same in every job's process).
+    const byStudy = JSON.parse(readFileSync(join(out, 'cells', 'linear-random-50pct-d0', 'scores.json'), 'utf8'));
+    expect(byStudy.level).toBe('study');
+    expect(byStudy.ids.every((id: string) => /^study-[0-9a-f]{20}$/.test(id))).toBe(true);
   });
 
-  it('splits do not depend on the salt (each process draws its own unless MOCO_CXR_PATIENT_SALT is set); the keys do', () => {
+  it('splits do not depend on the salt (MOCO_CXR_PATIENT_SALT, else one derived from the files); the keys do, and without the variable they are the same in every load', () => {
     const d = resolveConfig({ data: { source: 'dicom', root: archive } }).data;
     const before = process.env.MOCO_CXR_PATIENT_SALT;
     try {
@@ -115,6 +119,12 @@ describe('data.source: dicom', () => {
       expect([b.train, b.test]).toEqual([a.train, a.test]);
       expect(a.test.length).toBeGreaterThan(4);
       expect(b.full.samples[0].patientId).not.toBe(a.full.samples[0].patientId);
+      delete process.env.MOCO_CXR_PATIENT_SALT;
+      const c = loadDicomSource(d, archive, 5, 'data');
+      const c2 = loadDicomSource(d, archive, 5, 'data');
+      expect([c.train, c.test]).toEqual([a.train, a.test]);
+      expect(c.full.samples.map((x) => x.patientId)).toEqual(c2.full.samples.map((x) => x.patientId));
+      expect(c.full.samples[0].patientId).not.toBe(a.full.samples[0].patientId);
       process.env.MOCO_CXR_PATIENT_SALT = 'short';
       expect(() => loadDicomSource(d, archive, 5, 'data')).toThrow(/MOCO_CXR_PATIENT_SALT: the salt of patient keys must be at least 8 characters/);
     } finally {

@@ -1,24 +1,18 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { type CxrDataset, type DicomDataset, type DicomFolderSummary, type SkippedDicomFile, loadDicomFolder, selectTasks, splitByPatient } from '@moco-cxr/cxr-data';
 import { type DataConfig, sourceOptions } from './config';
 
-let processSalt: string | undefined;
-
 /**
- * The secret that keys patients and studies: MOCO_CXR_PATIENT_SALT when set (the same keys in every run), else
- * one drawn at random for this process and never written anywhere. Splits do not depend on it (patients are
- * taken in file order), so runs and queue workers with different salts make the same splits.
+ * The secret that keys patients and studies: MOCO_CXR_PATIENT_SALT when set, else (undefined) cxr-data derives one
+ * from the files' identifiers, so every process and queue worker reading the same folder keys it alike (study keys
+ * pair the cells' test scores) and nothing that can recompute the keys is ever written. Splits do not depend on it.
  */
-export function patientSalt(): string {
+export function patientSalt(): string | undefined {
   const env = process.env.MOCO_CXR_PATIENT_SALT;
-  if (env !== undefined && env !== '') {
-    if (env.length < 8) throw new Error('MOCO_CXR_PATIENT_SALT: the salt of patient keys must be at least 8 characters');
-    return env;
-  }
-  processSalt ??= randomBytes(24).toString('base64url');
-  return processSalt;
+  if (env === undefined || env === '') return undefined;
+  if (env.length < 8) throw new Error('MOCO_CXR_PATIENT_SALT: the salt of patient keys must be at least 8 characters');
+  return env;
 }
 
 /** The DICOM folder of a data block, read with its options; `path` names the block in errors. */
@@ -26,7 +20,8 @@ export function readDicomFolder(d: DataConfig, root: string, path: string): Dico
   const o = sourceOptions(d).dicom;
   const labels = isAbsolute(o.labels) ? o.labels : join(root, o.labels);
   if (!existsSync(labels)) throw new Error(`${path}.dicom.labels: ${labels} does not exist (a CSV with a path or SOPInstanceUID column and one column per task)`);
-  return loadDicomFolder(root, { patientSalt: patientSalt(), labels, key: o.key, frontalOnly: o.frontalOnly, modalities: o.modalities });
+  const salt = patientSalt();
+  return loadDicomFolder(root, { ...(salt ? { patientSalt: salt } : {}), labels, key: o.key, frontalOnly: o.frontalOnly, modalities: o.modalities });
 }
 
 /** Skipped files as one line: how many, and the first few with their reasons. */

@@ -104,6 +104,21 @@ describe('loadDicomFolder', () => {
     expect(() => loadDicomFolder(root, { patientSalt: 'short' })).toThrow(/patientSalt must be a secret string of at least 8 characters/);
   });
 
+  it('without a salt, one is derived from the files: the same folder gives the same keys in every call, other files other keys', () => {
+    const a = loadDicomFolder(root);
+    const b = loadDicomFolder(root);
+    expect(a.samples.map((s) => [s.patientId, s.studyId])).toEqual(b.samples.map((s) => [s.patientId, s.studyId]));
+    expect(new Set(a.samples.map((s) => s.patientId)).size).toBe(3);
+    expect(JSON.stringify(a)).not.toMatch(/SECRET|Fixture\^/);
+    // Not an unsalted hash: the keys differ from those of a given salt, and change when the files do.
+    expect(a.samples[0].patientId).not.toBe(loadDicomFolder(root, { patientSalt: SALT }).samples[0].patientId);
+    const fewer = loadDicomFolder(root, { frontalOnly: true, modalities: ['DX'] });
+    const onlyDx = loadDicomFolder(root, { frontalOnly: true });
+    expect(fewer.samples[0].patientId).toBe(onlyDx.samples[0].patientId);
+    const withLateral = loadDicomFolder(root, { frontalOnly: false });
+    expect(withLateral.samples.find((s) => s.path === 's12')!.patientId).not.toBe(onlyDx.samples.find((s) => s.path === 's12')!.patientId);
+  });
+
   it('summarises views, modalities, bits stored, photometric interpretations and transfer syntaxes', () => {
     const { summary } = loadDicomFolder(root, { patientSalt: SALT });
     expect(summary.views).toEqual({ PA: 6, AP: 2, LL: 1 });

@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { closeSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { type CsvTable, readCsv } from '../csv';
@@ -21,9 +21,11 @@ export interface DicomFolderOptions {
   /**
    * Secret mixed into every patient and study key (HMAC-SHA-256), so that PatientID and StudyInstanceUID never
    * leave the loader in clear and cannot be recovered by hashing guessed IDs. At least 8 characters; keep it
-   * out of shared run directories. The same salt gives the same keys.
+   * out of shared run directories. The same salt gives the same keys. Default: a salt derived from the
+   * identifiers of the images read (SOPInstanceUID, StudyInstanceUID, PatientID), so every process that reads
+   * the same folder gets the same keys, and no one without the files can recompute them.
    */
-  patientSalt: string;
+  patientSalt?: string;
   /** CSV of labels (absolute, or relative to the root): a `path` (relative to the root) or `SOPInstanceUID` column, task columns of 1 / 0 / empty, optionally `split`. */
   labels?: string;
   /** Which CSV column keys a row. Default: `path` when the CSV has one, else `SOPInstanceUID`. */
@@ -106,10 +108,10 @@ function labelValue(v: string, table: CsvTable, line: number, column: string): n
  * labels from a CSV keyed by path or SOPInstanceUID (images without a row are unlabelled: NaN). Files that are
  * not DICOM, not images, not radiographs or (frontalOnly) not PA / AP are skipped and listed with their reason.
  */
-export function loadDicomFolder(rootDir: string, options: DicomFolderOptions): DicomDataset {
+export function loadDicomFolder(rootDir: string, options: DicomFolderOptions = {}): DicomDataset {
   const root = resolve(rootDir);
-  const salt = options?.patientSalt;
-  if (typeof salt !== 'string' || salt.length < 8) throw new CxrDataError('loadDicomFolder: patientSalt must be a secret string of at least 8 characters (patients and studies are keyed by a salted hash, never by their IDs)');
+  const given = options?.patientSalt;
+  if (given !== undefined && (typeof given !== 'string' || given.length < 8)) throw new CxrDataError('loadDicomFolder: patientSalt must be a secret string of at least 8 characters (patients and studies are keyed by a salted hash, never by their IDs), or left out to derive one from the files');
   const modalities = new Set((options.modalities ?? RADIOGRAPH_MODALITIES).map((m) => m.toUpperCase()));
   const limits = { ...DICOM_LIMITS, ...options.limits };
   const labelsFile = options.labels === undefined ? undefined : isAbsolute(options.labels) ? options.labels : join(root, options.labels);
@@ -179,6 +181,12 @@ export function loadDicomFolder(rootDir: string, options: DicomFolderOptions): D
     throw new CxrDataError(`loadDicomFolder: no DICOM radiographs under ${root} (${files.length} files${why ? `; ${why}` : ''})`, root);
   }
   // Labels.
+  // A salt only the files can give: the identifiers of every image read, in a fixed order.
+  const salt =
+    given ??
+    createHash('sha256')
+      .update(kept.map(({ h }) => `${h.sopInstanceUid ?? ''}\0${h.studyInstanceUid ?? ''}\0${h.patientId ?? ''}`).sort().join('\n'))
+      .digest('base64');
   const notes: string[] = [];
   let tasks: string[] = [];
   const rowOf = new Map<string, number>();

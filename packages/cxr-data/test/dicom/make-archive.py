@@ -87,7 +87,8 @@ for i, (cls, fname) in enumerate(files):
     name = 'Secret^Patient^' + kermany_patient.replace('-', '')
     secrets_ids.add(pid)
     secrets_names.add(name)
-    study = studies.setdefault(fname, generate_uid())
+    # One study per patient: patients with two images have a two-image study (scored at study level).
+    study = studies.setdefault(kermany_patient, generate_uid())
     g = np.asarray(Image.open(os.path.join(kermany, 'train', cls, fname)).convert('L').resize((size, size), Image.BILINEAR)).astype(np.int64)
     bits, signed, photo, values, extra, step = VARIANTS[i % len(VARIANTS)]
     rel = f'{2020 + i % 3}/study{i:03d}/IM{i:05d}' + ('.dcm' if i % 2 else '')
