@@ -53,7 +53,9 @@ for (const name of [...pkgs.keys()].sort()) {
   const wanted = [...closure(name)].sort();
   const started = Date.now();
   try {
-    execFileSync('npm', ['install', '--prefer-offline', '--no-save', '--loglevel=error', ...wanted.map((n) => tarballs.get(n))], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Optional dependencies (webgpu's 132 MB Dawn build, sharp) are installed with compute alone: every other package must import without them.
+    const optional = short === 'compute' ? [] : ['--omit=optional'];
+    execFileSync('npm', ['install', '--prefer-offline', '--no-save', '--loglevel=error', ...optional, ...wanted.map((n) => tarballs.get(n))], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) {
     problems.push(`${name}: npm install of ${wanted.join(', ')} failed: ${String(e.stderr ?? e.message).trim().split('\n').slice(0, 5).join(' | ')}`);
     continue;
