@@ -28,6 +28,21 @@ export const mocoCxrAugment: Readonly<AugmentOptions> = Object.freeze({
   channels: 3,
 } as const);
 
+/** The PyTorch reference's zoom before its random crop: 72 px for a 64 px input. */
+export const MOCO_CXR_CROP_ZOOM = 9 / 8;
+
+/**
+ * MoCo-CXR's pretraining default: the paper's flip and ±10° rotation after a resize of the short
+ * side to 9/8 of `size` and a random `size` crop, as the PyTorch reference's views. Without the
+ * crop MoCo solves its pretext task (positive top-1 1.0 by epoch 30) and its features transfer
+ * worse (issue 23; docs/results/kermany.md). `size` is the backbone's input (a number: square).
+ */
+export function mocoCxrCropAugment(size: number | readonly [number, number]): AugmentOptions {
+  const [h, w] = typeof size === 'number' ? [size, size] : size;
+  if (!(Number.isInteger(h) && Number.isInteger(w) && h > 0 && w > 0)) throw new RangeError(`mocoCxrCropAugment: size must be positive integers, got ${JSON.stringify(size)}`);
+  return { ...mocoCxrAugment, resize: Math.round(Math.min(h, w) * MOCO_CXR_CROP_ZOOM), size: h === w ? h : [h, w] };
+}
+
 /**
  * MoCo v2's set on grey images: random-resized-crop (scale 0.2-1, ratio 3/4-4/3), brightness and
  * contrast 0.4 with p = 0.8, Gaussian blur sigma 0.1-2 with p = 0.5, flip p = 0.5, no rotation.

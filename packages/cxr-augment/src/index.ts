@@ -1,6 +1,6 @@
 export { toTensor, resolveNormalization, CXR_MEAN, CXR_STD, IMAGENET_MEAN, IMAGENET_STD } from './normalize';
 export type { Normalization, ImageShape, ToTensorOptions, ResolvedNormalization } from './normalize';
-export { augment, twoViews, applyAugmentParams, mocoCxrAugment, mocoV2Augment, evalAugment } from './augment';
+export { augment, twoViews, applyAugmentParams, mocoCxrAugment, mocoCxrCropAugment, MOCO_CXR_CROP_ZOOM, mocoV2Augment, evalAugment } from './augment';
 export type { PixelBatch, AugmentInput } from './augment';
 export { sampleAugmentParams, warpMatrix, geometryOf } from './params';
 export type { AugmentOptions, AugmentParams, Geometry, ResizedCropOptions, ColorJitterOptions, BlurOptions } from './params';

@@ -6,7 +6,7 @@ import { describeKernels, kernelsInUse, type KernelsInUse } from '@moco-cxr/comp
 import { writeFileAtomic } from '@moco-cxr/atomic-write';
 import { Rng } from '@moco-cxr/rng';
 import { saveBackbone } from '@moco-cxr/backbones';
-import { mocoCxrAugment, twoViews, type AugmentOptions } from '@moco-cxr/cxr-augment';
+import { mocoCxrCropAugment, twoViews, type AugmentOptions } from '@moco-cxr/cxr-augment';
 import type { ImageSet } from '@moco-cxr/cxr-data';
 import { readLatestPretrainCheckpoint, restorePretrainCheckpoint, writePretrainCheckpoint, type TrainingPosition } from './checkpoint';
 import type { HeadKind } from './heads';
@@ -43,7 +43,7 @@ export interface PretrainOptions {
   batchSize?: number;
   epochs?: number;
   schedule?: LrSchedule;
-  /** Augmentation of both views; default cxr-augment's `mocoCxrAugment` (flip, +-10 deg rotation, CXR normalisation). */
+  /** Augmentation of both views; default cxr-augment's `mocoCxrCropAugment` at the backbone's input size (resize by 9/8, random crop, flip, +-10 deg rotation, CXR normalisation). */
   augment?: AugmentOptions;
   /** Single-device BatchNorm handling of the key batch; default `{mode: 'batch'}` (the paper). */
   keyBatchNorm?: KeyBatchNorm;
@@ -217,7 +217,7 @@ function resolveConfig(o: PretrainOptions) {
     stepsPerEpoch,
     epochs,
     schedule: o.schedule ?? d.schedule,
-    augment: o.augment ?? mocoCxrAugment,
+    augment: o.augment ?? mocoCxrCropAugment([o.backbone.inputShape[0], o.backbone.inputShape[1]]),
     keyBatchNorm: o.keyBatchNorm ?? { mode: 'batch' },
     seed: o.seed ?? 0,
     checkpointEvery: o.checkpointEvery ?? MOCO_CXR_DEFAULTS.checkpointEvery,

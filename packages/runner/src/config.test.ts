@@ -253,10 +253,12 @@ describe('CLI usage errors', () => {
     expect(problemsOf({ mocoWeights: 'runs/pre', initialisations: ['random'], compare: { baseline: 'random' } })[0]).toMatch(/^mocoWeights: only used by the "moco" initialisation/);
     expect(problemsOf({ pretrain: { augment: { size: 32 } } })[0]).toBe("pretrain.augment.size: 32 must equal data.imageSize 64 (the backbone's input)");
     // Without size the views come out at the resize: refused here, not after the initial probe.
-    expect(problemsOf({ pretrain: { augment: { resize: 72, crop: 'random' } } })).toEqual(['pretrain.augment.size: missing: with resize 72 the views are 72 px but the backbone takes data.imageSize 64; add size: 64 to crop them to it']);
+    expect(problemsOf({ pretrain: { augment: { resize: 80 } } })).toEqual([]);
+    expect(pretrainAugment(resolveConfig({ pretrain: { augment: { resize: 80 } } }))).toMatchObject({ resize: 80, size: 64 });
+    expect(problemsOf({ pretrain: { augment: { preset: 'moco-cxr', resize: 72, crop: 'random' } } })).toEqual(['pretrain.augment.size: missing: with resize 72 the views are 72 px but the backbone takes data.imageSize 64; add size: 64 to crop them to it']);
     expect(resolveConfig({ pretrain: { augment: { resize: 72, size: 64, crop: 'random' } } }).pretrain.augment).toMatchObject({ resize: 72, size: 64 });
     expect(resolveConfig({ pretrain: { augment: { resize: 64 } } }).pretrain.augment).toMatchObject({ resize: 64 });
-    expect(problemsOf({ pretrain: { augment: { preset: 'simclr' } } })[0]).toMatch(/^pretrain\.augment\.preset: expected one of "moco-cxr", "moco-v2"/);
+    expect(problemsOf({ pretrain: { augment: { preset: 'simclr' } } })[0]).toMatch(/^pretrain\.augment\.preset: expected one of "moco-cxr-crop", "moco-cxr", "moco-v2"/);
     // Per-source defaults fill in only where the block is given, so a resolved config resolves to itself.
     const cfg = resolveConfig({ data: { source: 'chexpert', root: '/x', chexpert: { uncertainty: { Atelectasis: 'ones', default: 'ignore' } } }, pretrainData: { source: 'nlm-tb', root: '/y' }, pretrain: { augment: { preset: 'moco-v2', rotation: 5 } } });
     expect(cfg.data.chexpert).toEqual({ trainCsv: 'CheXpert-v1.0-small/train.csv', testCsv: 'CheXpert-v1.0-small/valid.csv', uncertainty: { Atelectasis: 'ones', default: 'ignore' }, frontalOnly: true });
@@ -265,11 +267,14 @@ describe('CLI usage errors', () => {
     expect(resolveConfig(JSON.parse(JSON.stringify(cfg)))).toEqual(JSON.parse(JSON.stringify(cfg)));
   });
 
-  it("pretrain.augment: the paper's views by default, the preset's with the config's fields over them", () => {
-    expect(pretrainAugment(defaultConfig())).toEqual({ ...mocoCxrAugment });
+  it("pretrain.augment: the reference's crop + the paper's views by default, the preset's with the config's fields over them", () => {
+    // Default imageSize 64: resize to 72, random 64 crop (the PyTorch reference's views), then flip and rotation.
+    expect(pretrainAugment(defaultConfig())).toEqual({ ...mocoCxrAugment, resize: 72, size: 64 });
+    expect(pretrainAugment(resolveConfig({ data: { imageSize: 320 } }))).toEqual({ ...mocoCxrAugment, resize: 360, size: 320 });
+    expect(pretrainAugment(resolveConfig({ pretrain: { augment: { preset: 'moco-cxr' } } }))).toEqual({ ...mocoCxrAugment });
     const v2 = pretrainAugment(resolveConfig({ pretrain: { augment: { preset: 'moco-v2', rotation: 5, colorJitter: { brightness: 0.2, contrast: 0.3, probability: 1 } } } }));
     expect(v2).toEqual({ ...mocoV2Augment, rotation: 5, colorJitter: { brightness: 0.2, contrast: 0.3, probability: 1, clip: [0, 1] } });
-    const paper = pretrainAugment(resolveConfig({ data: { imageSize: 32 }, pretrain: { augment: { resize: 40, size: 32, flipProbability: 0, blur: { sigma: [0.1, 1], probability: 0.5 } } } }));
+    const paper = pretrainAugment(resolveConfig({ data: { imageSize: 32 }, pretrain: { augment: { preset: 'moco-cxr', resize: 40, size: 32, flipProbability: 0, blur: { sigma: [0.1, 1], probability: 0.5 } } } }));
     expect(paper).toEqual({ ...mocoCxrAugment, resize: 40, size: 32, flipProbability: 0, blur: { sigma: [0.1, 1], probability: 0.5 } });
   });
 

@@ -201,9 +201,13 @@ const dataSchema = obj({
 const pair = (lo: number, hi: number) =>
   z.tuple([num(lo, hi), num(lo, hi)], { error: (iss) => `expected [low, high]${got(iss)}` }).refine(([a, b]) => a <= b, { error: 'expected low <= high' });
 
-/** MoCo's two views: cxr-augment options over a preset (`moco-cxr`: the paper's flip + rotation; `moco-v2`: random-resized crop, jitter, blur). */
+/**
+ * MoCo's two views: cxr-augment options over a preset (`moco-cxr-crop`, the default: the paper's flip +
+ * rotation after a resize to 9/8 of the input and a random crop back, as the PyTorch reference;
+ * `moco-cxr`: the paper's flip + rotation alone; `moco-v2`: random-resized crop, jitter, blur).
+ */
 const augmentSchema = obj({
-  preset: oneOf(['moco-cxr', 'moco-v2']).default('moco-cxr'),
+  preset: oneOf(['moco-cxr-crop', 'moco-cxr', 'moco-v2']).default('moco-cxr-crop'),
   /** Resize the short side to this before cropping (the paper: 320, then a 320 crop). */
   resize: num(8, 4096, { integer: true }).optional(),
   /** Crop size; must equal data.imageSize (the backbone's input). */
@@ -255,7 +259,7 @@ const fieldsSchema = obj({
     knnK: num(1, 10000, { integer: true }).default(M.knnK),
     /** Checkpoint every this many steps (and at each epoch end). */
     checkpointEvery: num(1, 1e9, { integer: true }).default(M.checkpointEvery),
-    /** The two views' augmentation; default the paper's (flip p=0.5, rotation +-10 deg, random crop at the input size). */
+    /** The two views' augmentation; default preset moco-cxr-crop (resize to 9/8 of imageSize, random crop back, flip p=0.5, rotation +-10 deg). */
     augment: augmentSchema.prefault({}),
   }).prefault({}),
   protocols: listOf(oneOf(PROTOCOLS), { unique: true }).default((): Protocol[] => ['linear', 'finetune']),
@@ -301,9 +305,10 @@ export const configSchema = fieldsSchema.transform((c, ctx) => {
     fail([c.mocoWeights !== undefined ? 'mocoWeights' : 'pretrainData'], `only used by the "moco" initialisation, which initialisations ${show(initialisations)} leaves out`);
   }
   if (c.pretrain.augment.size !== undefined && c.pretrain.augment.size !== data.imageSize) fail(['pretrain', 'augment', 'size'], `${c.pretrain.augment.size} must equal data.imageSize ${data.imageSize} (the backbone's input)`);
-  // Without size the views come out at the resize (cxr-augment's default), which the backbone would refuse only after the initial probe.
-  const { resize, size } = c.pretrain.augment;
-  if (size === undefined && resize !== undefined && resize !== data.imageSize) fail(['pretrain', 'augment', 'size'], `missing: with resize ${resize} the views are ${resize} px but the backbone takes data.imageSize ${data.imageSize}; add size: ${data.imageSize} to crop them to it`);
+  // Without size the views come out at the resize (cxr-augment's default), which the backbone would refuse only after the initial probe;
+  // moco-cxr-crop crops back to imageSize itself.
+  const { resize, size, preset } = c.pretrain.augment;
+  if (preset !== 'moco-cxr-crop' && size === undefined && resize !== undefined && resize !== data.imageSize) fail(['pretrain', 'augment', 'size'], `missing: with resize ${resize} the views are ${resize} px but the backbone takes data.imageSize ${data.imageSize}; add size: ${data.imageSize} to crop them to it`);
   if (initialisations.includes('imagenet') && !c.imagenetWeights) {
     fail(['initialisations'], '"imagenet" needs imagenetWeights (a torchvision .pth or .safetensors file); this project cannot download ImageNet weights');
   }

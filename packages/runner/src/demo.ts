@@ -26,7 +26,7 @@ export function demoConfig(opts: { seed?: number; backend?: string } = {}): Runn
       data: { source: 'synthetic', imageSize: 32, synthetic: { train: 400, test: 200, prevalence: 0.5, exposure: 0 }, valFraction: 0.2 },
       backbone: { name: 'resnet18', options: { widths: [16, 32, 64, 128], stemWidth: 16 } },
       initialisations: ['moco', 'random'],
-      pretrain: { epochs: 16, batchSize: 32, queueSize: 256, momentum: 0.99, lr: 1e-3, schedule: 'constant', monitorEvery: 1, probeSize: 300, knnK: 10, checkpointEvery: 50 },
+      pretrain: { epochs: 16, batchSize: 32, queueSize: 256, momentum: 0.99, lr: 1e-3, schedule: 'constant', monitorEvery: 1, probeSize: 300, knnK: 10, checkpointEvery: 50, augment: { preset: 'moco-cxr' } },
       protocols: ['linear', 'finetune'],
       fractions: [0.1, 1],
       draws: [3, 1],

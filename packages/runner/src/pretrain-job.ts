@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { subsetImages } from '@moco-cxr/cxr-data';
-import { mocoCxrAugment, mocoV2Augment, type AugmentOptions } from '@moco-cxr/cxr-augment';
+import { mocoCxrAugment, mocoCxrCropAugment, mocoV2Augment, type AugmentOptions } from '@moco-cxr/cxr-augment';
 import { MOCO_CXR_DEFAULTS, pretrain, PretrainAbortError, type EpochRecord, type LrSchedule } from '@moco-cxr/moco';
 import type { RunnerConfig } from './config';
 import { Rng } from '@moco-cxr/rng';
@@ -27,10 +27,11 @@ function schedule(cfg: RunnerConfig): LrSchedule {
   return { kind: 'constant' };
 }
 
-/** The two views' augmentation: the config's fields over its preset (the paper's flip + rotation, or MoCo v2's). */
+/** The two views' augmentation: the config's fields over its preset (the reference's crop + the paper's flip and rotation, the paper's alone, or MoCo v2's). */
 export function pretrainAugment(cfg: RunnerConfig): AugmentOptions {
   const { preset, ...over } = cfg.pretrain.augment;
-  const base = preset === 'moco-v2' ? mocoV2Augment : mocoCxrAugment;
+  const size = cfg.data.imageSize;
+  const base = preset === 'moco-v2' ? mocoV2Augment : preset === 'moco-cxr' ? mocoCxrAugment : mocoCxrCropAugment(size);
   const out: AugmentOptions = { ...base };
   for (const [k, v] of Object.entries(over)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
   // MoCo v2's jitter works on [0, 1] pixels: keep its clipping when the config gives new factors.
