@@ -4,7 +4,8 @@ bootstrap, applied to any number of ResNet18 backbones (reference .pt state dict
 moco-cxr's backbone-torchvision.safetensors), so ours and the reference's are judged by one probe.
 
   dump  --npz runs/ref/kermany64.npz --out runs/ref/kermany64.u8     train pixels for pretrain-ablation.mjs
-  eval  --npz ... --split val|test --backbone name=path [...] --baseline name --out r.json
+  eval  --npz ... --split val|test --backbone name=path [...] --pool A:B --out r.json [--scores-out s.npy]
+  pool  --scores s1.npy --scores s2.npy --pool A:B --out r.json     pools seeds evaluated in separate runs
 split val: Kermany train patients only (70% probe pool / 15% penalty choice / 15% scored): for
 ablations, the test set is never read. split test: the reference's own evaluate() protocol.
 """
@@ -120,6 +121,7 @@ def evaluate(args):
         feats[name] = (ref.extract(net, X), ref.extract(net, Xs))
     out = dict(split=args.split, shift=bool(args.shift), backbones=nets, baseline=args.baseline, n_scored=int(len(ys)), fractions={})
     pool_idx = np.where(pool)[0]
+    all_scores = {}
     for frac, ndraw in ((0.01, 5), (0.10, 5), (1.0, 1)):
         rng = np.random.default_rng(0)
         masks = [np.ones(len(pool_idx), bool) if frac >= 1 else ref.sample_patients(pids[pool_idx], y[pool_idx], frac, rng) for _ in range(ndraw)]
@@ -135,6 +137,7 @@ def evaluate(args):
         for n in nets:
             if args.baseline and n != args.baseline and '/' not in n:
                 diffs[n] = ref.paired_bootstrap(ys, scores[n], scores[args.baseline], args.n_boot, 0)
+        all_scores[str(frac)] = scores
         pooled = pooled_pairs(ys, scores, args.pool, args.n_boot)
         out['fractions'][str(frac)] = dict(auroc=res, vs_baseline=diffs, pooled=pooled)
         for k, v in pooled.items():
@@ -142,12 +145,39 @@ def evaluate(args):
         print(frac, json.dumps(res), {n: [round(v['diff'], 4)] + [round(c, 4) for c in v['diff_ci']] for n, v in diffs.items()}, flush=True)
     with open(args.out, 'w') as fh:
         json.dump(out, fh, indent=1)
+    if args.scores_out:
+        np.save(args.scores_out, dict(ys=ys, scores={f: {n: np.stack(v) for n, v in sc.items()} for f, sc in all_scores.items()}), allow_pickle=True)
+
+
+def pool_saved(args):
+    """Pools the scores several `eval --scores-out` runs saved (same split, same scored images)."""
+    ys, merged = None, {}
+    for path in args.scores:
+        d = np.load(path, allow_pickle=True).item()
+        if ys is not None and not np.array_equal(ys, d['ys']):
+            raise SystemExit(f'{path}: scored a different set of images')
+        ys = d['ys']
+        for f, sc in d['scores'].items():
+            merged.setdefault(f, {}).update({n: list(v) for n, v in sc.items()})
+    out = dict(split='saved', sources=args.scores, fractions={})
+    for f, scores in merged.items():
+        from sklearn.metrics import roc_auc_score
+        res = {n: float(np.mean([roc_auc_score(ys, s) for s in v])) for n, v in scores.items()}
+        pooled = pooled_pairs(ys, scores, args.pool, args.n_boot)
+        out['fractions'][f] = dict(auroc=res, pooled=pooled)
+        print(f, json.dumps(res), flush=True)
+        for k, v in pooled.items():
+            print('  pooled', k, round(v['diff'], 4), [round(c, 4) for c in v['diff_ci']], 'per seed', [round(x, 4) for x in v['per_seed_diff']], flush=True)
+    with open(args.out, 'w') as fh:
+        json.dump(out, fh, indent=1)
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('cmd', choices=['dump', 'eval'])
-    ap.add_argument('--npz', required=True)
+    ap.add_argument('cmd', choices=['dump', 'eval', 'pool'])
+    ap.add_argument('--npz')
+    ap.add_argument('--scores-out', help='eval: also save every probe score (numpy .npy) for `pool`')
+    ap.add_argument('--scores', action='append', default=[], help='pool: .npy files from eval --scores-out')
     ap.add_argument('--out', required=True)
     ap.add_argument('--split', choices=['val', 'test'], default='val')
     ap.add_argument('--backbone', action='append', default=[])
@@ -156,7 +186,9 @@ def main():
     ap.add_argument('--n-boot', type=int, default=500)
     ap.add_argument('--pool', action='append', default=[], help='A:B pools backbones A/<seed> against B/<seed>, resampling seeds and images')
     args = ap.parse_args()
-    if args.cmd == 'dump':
+    if args.cmd == 'pool':
+        pool_saved(args)
+    elif args.cmd == 'dump':
         d = np.load(args.npz, allow_pickle=True)
         d['train_x'].astype(np.uint8).tofile(args.out)
         print(f"{args.out}: {d['train_x'].shape}")

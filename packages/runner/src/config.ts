@@ -74,7 +74,7 @@ export function obj<S extends z.ZodRawShape>(shape: S) {
 
 export const INITIALISATIONS = ['moco', 'imagenet', 'random'] as const;
 export const PROTOCOLS = ['linear', 'finetune', 'logistic'] as const;
-const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKENDS = ['auto', 'tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export const BACKBONES = ['resnet18', 'resnet50', 'densenet121'] as const;
 const SCHEDULES = ['step', 'cosine', 'constant'] as const;
 
@@ -223,17 +223,17 @@ const augmentSchema = obj({
 });
 
 const fieldsSchema = obj({
+  /** Seeds the data (splits, limits, synthetic images), the label-fraction draws and the bootstrap; and the training when `seeds` is absent. */
   seed: num(-(2 ** 31), 2 ** 32, { integer: true }).default(0),
+  /** Training seeds of `experiment`: pretraining, the random init and every protocol cell run once per seed (absent: `[seed]`). */
+  seeds: listOf(num(-(2 ** 31), 2 ** 32, { integer: true }), { unique: true }).optional(),
   backend: oneOf(BACKENDS).default('auto'),
   /** wasm threads; 0 = all cores. */
   threads: num(0, 1024, { integer: true }).default(0),
   data: dataSchema.prefault({}),
   /** Transfer: MoCo pretrains on this data (its own source and options) while the protocols train and test on `data`. */
   pretrainData: dataSchema.optional(),
-  /** Seeds the data (splits, limits, synthetic images), the label-fraction draws and the bootstrap; and the training when `seeds` is absent. */
   /** Transfer: a finished pretrain run directory or backbone file used as the MoCo initialisation (no pretraining job). */
-  /** Training seeds of `experiment`: pretraining, the random init and every protocol cell run once per seed (absent: `[seed]`). */
-  seeds: listOf(num(-(2 ** 31), 2 ** 32, { integer: true }), { unique: true }).optional(),
   mocoWeights: str().optional(),
   backbone: backboneSchema.prefault({}),
   /** Initialisations compared in `experiment`; default moco and random, plus imagenet when `imagenetWeights` is given. */
@@ -516,12 +516,12 @@ export function withAbsolutePaths<C extends RunnerConfig>(cfg: C, base: string =
   return out;
 }
 
-/** Number of draws for the i-th fraction. */
-export function drawsFor(cfg: RunnerConfig, fractionIndex: number): number {
-  return Array.isArray(cfg.draws) ? cfg.draws[fractionIndex] : cfg.draws;
-}
 /** The training seeds of a grid: `seeds`, or `[seed]` without it. */
 export function seedsOf(cfg: Pick<RunnerConfig, 'seed' | 'seeds'>): number[] {
   return cfg.seeds ?? [cfg.seed];
 }
 
+/** Number of draws for the i-th fraction. */
+export function drawsFor(cfg: RunnerConfig, fractionIndex: number): number {
+  return Array.isArray(cfg.draws) ? cfg.draws[fractionIndex] : cfg.draws;
+}
