@@ -53,8 +53,9 @@ for (const name of [...pkgs.keys()].sort()) {
   const wanted = [...closure(name)].sort();
   const started = Date.now();
   try {
-    // Optional dependencies (webgpu's 132 MB Dawn build, sharp) are installed with compute alone: every other package must import without them.
-    const optional = short === 'compute' ? [] : ['--omit=optional'];
+    // Optional dependencies (webgpu's 132 MB Dawn build, sharp) only with compute and the runner (whose figure renderer's
+    // platform binary is an optional dependency): every other package must import without them.
+    const optional = short === 'compute' || short === 'runner' ? [] : ['--omit=optional'];
     execFileSync('npm', ['install', '--prefer-offline', '--no-save', '--loglevel=error', ...optional, ...wanted.map((n) => tarballs.get(n))], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) {
     problems.push(`${name}: npm install of ${wanted.join(', ')} failed: ${String(e.stderr ?? e.message).trim().split('\n').slice(0, 5).join(' | ')}`);
