@@ -252,8 +252,8 @@ describe('CLI usage errors', () => {
     expect(problemsOf({ pretrainData: { source: 'synthetic', imageSize: 32 } })[0]).toBe('pretrainData.imageSize: 32 differs from data.imageSize 64; one backbone input size serves both');
     expect(problemsOf({ mocoWeights: 'runs/pre', initialisations: ['random'], compare: { baseline: 'random' } })[0]).toMatch(/^mocoWeights: only used by the "moco" initialisation/);
     expect(problemsOf({ pretrain: { augment: { size: 32 } } })[0]).toBe("pretrain.augment.size: 32 must equal data.imageSize 64 (the backbone's input)");
-    // Without size the views come out at the resize: refused here, not after the initial probe.
-    expect(problemsOf({ pretrain: { augment: { resize: 80 } } })).toEqual([]);
+    // moco-cxr-crop (the default) crops back to imageSize itself; without size another preset's views come out
+    // at the resize: refused here, not after the initial probe.
     expect(pretrainAugment(resolveConfig({ pretrain: { augment: { resize: 80 } } }))).toMatchObject({ resize: 80, size: 64 });
     expect(problemsOf({ pretrain: { augment: { preset: 'moco-cxr', resize: 72, crop: 'random' } } })).toEqual(['pretrain.augment.size: missing: with resize 72 the views are 72 px but the backbone takes data.imageSize 64; add size: 64 to crop them to it']);
     expect(resolveConfig({ pretrain: { augment: { resize: 72, size: 64, crop: 'random' } } }).pretrain.augment).toMatchObject({ resize: 72, size: 64 });
