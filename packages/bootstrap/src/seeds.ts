@@ -4,7 +4,7 @@ import type { DegenerateReplicates } from './bootstrap-ci';
 import { aurocOfCounts, sortDraw, type SortedDraw } from './count-auroc';
 import { mean, pairedSummary, type Interval } from './paired';
 import { Resampler } from './resample';
-import { resolveCommon } from './validate';
+import { labelledRows, resolveCommon } from './validate';
 
 /** One configuration's scores per training seed: `seeds[s]` is one N x K score array or a list of its draws. */
 export type SeedDraws = ReadonlyArray<ArrayLike<number> | ReadonlyArray<ArrayLike<number>>>;
@@ -95,15 +95,7 @@ export function pairedSeedBootstrap(labels: ArrayLike<number>, scoresA: SeedDraw
   const pointA: number[][][] = [];
   const pointB: number[][][] = [];
   for (let k = 0; k < tasks; k++) {
-    const r: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const y = labels[i * tasks + k];
-      if (y === 0 || y === 1) r.push(i);
-      else if (!Number.isNaN(y)) throw new RangeError(`${fn}: label at row ${i}, task ${names[k]} is ${y}; expected 1, 0 or NaN (masked)`);
-    }
-    const y = r.map((i) => labels[i * tasks + k]);
-    const pos = y.filter((v) => v === 1).length;
-    if (pos === 0 || pos === y.length) throw new RangeError(`${fn}: task ${names[k]} has ${pos} positives and ${y.length - pos} negatives among its labelled rows; AUROC needs both`);
+    const { rows: r, y } = labelledRows(labels, n, tasks, k, names[k], fn);
     const col = (d: ArrayLike<number>) => r.map((i) => d[i * tasks + k]);
     rows.push(Uint32Array.from(r));
     sortedA.push(seedsA.map((draws) => draws.map((d) => sortDraw(y, col(d)))));

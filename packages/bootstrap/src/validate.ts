@@ -35,3 +35,17 @@ export function resolveCommon(options: CommonOptions | undefined, fn: string) {
   const rng = options.seed instanceof Rng ? options.seed : new Rng(options.seed);
   return { replicates, confidence, maxRedraws, rng };
 }
+
+/** Task k's rows with a 0 / 1 label (NaN is masked) and those labels; AUROC needs both classes among them. */
+export function labelledRows(labels: ArrayLike<number>, n: number, tasks: number, k: number, name: string, fn: string): { rows: number[]; y: number[] } {
+  const rows: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const v = labels[i * tasks + k];
+    if (v === 0 || v === 1) rows.push(i);
+    else if (!Number.isNaN(v)) throw new RangeError(`${fn}: label at row ${i}, task ${name} is ${v}; expected 1, 0 or NaN (masked)`);
+  }
+  const y = rows.map((i) => labels[i * tasks + k]);
+  const pos = y.filter((v) => v === 1).length;
+  if (pos === 0 || pos === y.length) throw new RangeError(`${fn}: task ${name} has ${pos} positives and ${y.length - pos} negatives among its labelled rows; AUROC needs both`);
+  return { rows, y };
+}
