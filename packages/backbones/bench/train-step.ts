@@ -1,11 +1,13 @@
 /**
  * One training step (forward in training mode, backward, Adam update) of resnet18 / densenet121
- * at batch 16 and 64/128/224 px on the backend initBackend picks, next to PyTorch 1.13 (2 threads)
- * doing the same step in the same run. Prints img/s and the ratio as a Markdown table.
+ * at batch 16, next to PyTorch 1.13 (2 threads) doing the same step, interleaved: each round runs
+ * both sides as fresh processes (order alternating), at least 5 rounds, and the table gives medians
+ * with their spread and the load average (tools/bench/interleave.mjs). It refuses to start above
+ * load 0.5 unless --allow-load, and flags a row whose PyTorch figures vary by more than 15%.
  *
  *   npm run bench -w @moco-cxr/backbones -- train-step.ts [--models resnet18,densenet121]
- *     [--sizes 64,128,224] [--batch 16] [--steps 3] [--warmup 2] [--backend wasm|cpu] [--threads 2] [--no-torch]
- *     [--kernels native,wasm]
+ *     [--sizes 64,224] [--batch 16] [--steps 10] [--warmup 3] [--rounds 5] [--backend wasm|cpu]
+ *     [--threads 2] [--kernels native|wasm|native,wasm] [--no-torch] [--allow-load]
  *
  * densenet121 runs memory-efficient on both sides (torchvision's `memory_efficient=True`, our
  * `memoryEfficient: true`) unless `--no-memory-efficient`: stored, its 224 px batch-16 step does not
@@ -20,17 +22,18 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, type BackendName } from '@moco-cxr/compute';
 import { Rng } from '@moco-cxr/rng';
 import { createBackbone, type BackboneName } from '../src/index';
+import { benchSettings, interleave, interleavedTable, runJson } from '../../../tools/bench/interleave.mjs';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
 }
 
-const models = arg('models', 'resnet18,densenet121').split(',') as BackboneName[];
-const sizes = arg('sizes', '64,128,224').split(',').map(Number);
+const models = arg('models', 'resnet18').split(',') as BackboneName[];
+const sizes = arg('sizes', '64,224').split(',').map(Number);
 const batch = Number(arg('batch', '16'));
-const steps = Number(arg('steps', '3'));
-const warmup = Number(arg('warmup', '2'));
+const steps = Number(arg('steps', '10'));
+const warmup = Number(arg('warmup', '3'));
 const threads = Number(arg('threads', '2'));
 const withTorch = !process.argv.includes('--no-torch');
 const memoryEfficient = !process.argv.includes('--no-memory-efficient');
@@ -81,27 +84,33 @@ function torchStep(name: BackboneName, size: number): number[] {
   return JSON.parse(run.stdout.trim().split('\n').pop()!).step_seconds;
 }
 
-// Each kernel set in turn (native: the addon's kernels; wasm: tfjs-backend-wasm's), PyTorch once per size.
-const kernelSets = arg('kernels', 'native,wasm').split(',') as Array<'native' | 'wasm'>;
-const info = await initBackend({ prefer: arg('backend', 'wasm') as BackendName, threads, kernels: kernelSets[0] });
-console.log(`backend: ${info.backend}, threads ${info.threads}, simd ${info.simd}, native isa ${info.nativeIsa ?? '-'}${info.notes.length ? ` (${info.notes.join('; ')})` : ''}`);
-console.log(`batch ${batch}, ${steps} timed steps after ${warmup} warm-up steps, median; PyTorch ${threads} threads; densenet121 ${memoryEfficient ? 'memory-efficient' : 'stored'}\n`);
-console.log(`| model | px | ${kernelSets.map((k) => `${k} img/s`).join(' | ')} | PyTorch img/s | ${kernelSets.map((k) => `${k} / PyTorch`).join(' | ')} |`);
-console.log(`|---|---|${kernelSets.map(() => '---|').join('')}---|${kernelSets.map(() => '---|').join('')}`);
-for (const name of models) {
-  for (const size of sizes) {
-    const ours: number[] = [];
-    for (const kernels of kernelSets) {
-      await initBackend({ prefer: arg('backend', 'wasm') as BackendName, threads, kernels });
-      try {
-        ours.push(batch / median(await tfjsStep(name, size)));
-      } catch (err) {
-        console.log(`| ${name} | ${size} | ${kernels} failed: ${(err as Error).message.split('\n')[0]} |`);
-        ours.push(NaN);
-      }
-    }
-    const theirs = withTorch ? batch / median(torchStep(name, size)) : NaN;
-    const f = (x: number, d: number) => (Number.isFinite(x) ? x.toFixed(d) : '-');
-    console.log(`| ${name} | ${size} | ${ours.map((o) => f(o, 2)).join(' | ')} | ${f(theirs, 1)} | ${ours.map((o) => f(o / theirs, 3)).join(' | ')} |`);
+const f = (x: number, d: number) => (Number.isFinite(x) ? x.toFixed(d) : '-');
+const kernelSets = arg('kernels', 'native').split(',') as Array<'native' | 'wasm'>;
+
+if (process.argv.includes('--child')) {
+  // One side of one round: a fresh process, so both sides pay the same start-up and warm-up.
+  await initBackend({ prefer: arg('backend', 'wasm') as BackendName, threads, kernels: kernelSets[0] });
+  console.log(JSON.stringify({ imgPerSec: batch / median(await tfjsStep(models[0], sizes[0])) }));
+} else if (!withTorch) {
+  // Ours alone (no ratio): each kernel set in turn, one process.
+  for (const kernels of kernelSets) {
+    const info = await initBackend({ prefer: arg('backend', 'wasm') as BackendName, threads, kernels });
+    for (const name of models) for (const size of sizes) console.log(`${name} ${size} px, ${kernels} kernels (${info.nativeIsa ?? info.backend}): ${f(batch / median(await tfjsStep(name, size)), 2)} img/s`);
   }
+} else {
+  const settings = benchSettings();
+  const self = fileURLToPath(import.meta.url);
+  const common = ['--batch', String(batch), '--steps', String(steps), '--warmup', String(warmup), '--threads', String(threads), '--backend', arg('backend', 'wasm'), ...(memoryEfficient ? [] : ['--no-memory-efficient'])];
+  const cases = models.flatMap((name) =>
+    sizes.flatMap((size) =>
+      kernelSets.map((kernels) => ({
+        label: `${name} ${size} px${kernelSets.length > 1 ? ` (${kernels})` : ''}`,
+        torch: () => batch / median(torchStep(name, size)),
+        ours: () => runJson(process.execPath, [...process.execArgv, self, '--child', '--models', name, '--sizes', String(size), '--kernels', kernels, ...common]).imgPerSec as number,
+      })),
+    ),
+  );
+  console.log(`training step, batch ${batch}, Adam; median of ${steps} timed steps after ${warmup} warm-up steps on each side; PyTorch ${threads} threads; densenet121 ${memoryEfficient ? 'memory-efficient' : 'stored'}`);
+  const results = interleave(cases, { rounds: settings.rounds, onRun: (r) => console.log(`  ${r.label}, round ${r.round + 1}, ${r.side === 'torch' ? 'PyTorch' : 'ours'}: ${f(r.value, 2)} img/s (load ${r.load})`) });
+  console.log(`\n${interleavedTable(results, settings, { title: '### Training step against PyTorch' })}`);
 }

@@ -1,9 +1,12 @@
 // MoCo step throughput (query forward + backward + key forward + momentum update + queue + Adam)
-// of resnet18 at batch 16 for 64 / 128 / 224 px, next to the plain training step (forward +
-// backward + Adam with a 2-class linear classifier) and to the same two steps in PyTorch
-// (2 threads) in the same run. Augmentation and data loading are excluded on both sides.
+// of resnet18 at batch 16 against PyTorch 1.13 (2 threads) doing the same step, interleaved: each
+// round runs both sides as fresh processes (order alternating), at least 5 rounds, medians with
+// their spread and the load average (tools/bench/interleave.mjs); it refuses to start above load
+// 0.5 unless --allow-load and flags a row whose PyTorch figures vary by more than 15%.
+// Augmentation and data loading are excluded on both sides. `--plain` adds, in ours only, the plain
+// supervised step on the same backbone (backbones' train-step.ts compares that one with PyTorch).
 //
-//   npm run bench -w @moco-cxr/moco [-- moco-step.ts --sizes 64,128,224 --steps 10 --warmup 3 --threads 2 --kernels native,wasm]
+//   npm run bench -w @moco-cxr/moco [-- moco-step.ts --sizes 64,224 --steps 10 --warmup 3 --rounds 5 --threads 2 --kernels native]
 //
 // Times are medians of --steps steps after --warmup untimed ones, on both sides.
 import * as tf from '@tensorflow/tfjs-core';
@@ -15,15 +18,16 @@ import { initBackend } from '@moco-cxr/compute';
 import { createBackbone } from '@moco-cxr/backbones';
 import { Rng } from '@moco-cxr/rng';
 import { Adam, createMoco, mocoStep } from '../src/index';
+import { benchSettings, interleave, interleavedTable, runJson } from '../../../tools/bench/interleave.mjs';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : fallback;
 };
-const SIZES = arg('sizes', '64,128,224').split(',').map(Number);
+const SIZES = arg('sizes', '64,224').split(',').map(Number);
 const STEPS = Number(arg('steps', '10'));
 const WARMUP = Number(arg('warmup', '3'));
-const KERNELS = arg('kernels', 'native,wasm').split(',') as Array<'native' | 'wasm'>;
+const KERNELS = arg('kernels', 'native').split(',') as Array<'native' | 'wasm'>;
 const THREADS = Number(arg('threads', '2'));
 const BATCH = 16;
 const QUEUE = 4096;
@@ -43,8 +47,7 @@ function time(step: () => void, steps: number): number {
   return times.sort((a, b) => a - b)[Math.floor(steps / 2)];
 }
 
-const ours: Record<string, { moco: number; plain: number }> = {};
-for (const size of SIZES) for (const kernels of KERNELS) {
+async function ourStep(size: number, kernels: 'native' | 'wasm', withPlain: boolean): Promise<{ moco: number; plain?: number }> {
   await initBackend({ prefer: (arg('backend', 'wasm') as 'wasm' | 'cpu'), threads: THREADS, kernels });
   const steps = STEPS;
   const backbone = await createBackbone('resnet18', { inputShape: [size, size, 3], seed: 0 });
@@ -55,43 +58,54 @@ for (const size of SIZES) for (const kernels of KERNELS) {
   const sMoco = time(() => void mocoStep(model, [xq, xk], { momentum: 0.999, temperature: 0.2, optimizer, learningRate: 1e-4 }), steps);
   model.dispose();
   optimizer.dispose();
-
-  // Plain supervised step on the same backbone: linear classifier + cross-entropy + Adam.
-  const fc = tf.variable(tf.randomNormal([backbone.featureDim, 2], 0, 0.01, 'float32', 3));
-  const labels = tf.oneHot(tf.tensor1d([0, 1, 0, 1, 1, 0, 0, 1, 1, 1, 0, 0, 1, 0, 1, 0], 'int32'), 2);
-  const params = new Map<string, tf.Variable>(backbone.trainableVariables().map((v) => [v.name, v]));
-  params.set('fc', fc);
-  const plainOpt = new Adam({ weightDecay: 1e-4 });
-  const names = [...params.keys()];
-  const vars = names.map((n) => params.get(n)!);
-  const sPlain = time(() => {
-    const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(labels, tf.matMul(backbone.embed(xq, { training: true }), fc)) as tf.Scalar, vars);
-    value.dataSync();
-    plainOpt.step(params, new Map(names.map((n, i) => [n, grads[vars[i].name]])), 1e-4);
-    value.dispose();
-    Object.values(grads).forEach((g) => g.dispose());
-  }, steps);
-  plainOpt.dispose();
-  for (const t of [fc, labels, xq, xk]) t.dispose();
+  let sPlain: number | undefined;
+  if (withPlain) {
+    // Plain supervised step on the same backbone: linear classifier + cross-entropy + Adam.
+    const fc = tf.variable(tf.randomNormal([backbone.featureDim, 2], 0, 0.01, 'float32', 3));
+    const labels = tf.oneHot(tf.tensor1d([0, 1, 0, 1, 1, 0, 0, 1, 1, 1, 0, 0, 1, 0, 1, 0], 'int32'), 2);
+    const params = new Map<string, tf.Variable>(backbone.trainableVariables().map((v) => [v.name, v]));
+    params.set('fc', fc);
+    const plainOpt = new Adam({ weightDecay: 1e-4 });
+    const names = [...params.keys()];
+    const vars = names.map((n) => params.get(n)!);
+    sPlain = time(() => {
+      const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(labels, tf.matMul(backbone.embed(xq, { training: true }), fc)) as tf.Scalar, vars);
+      value.dataSync();
+      plainOpt.step(params, new Map(names.map((n, i) => [n, grads[vars[i].name]])), 1e-4);
+      value.dispose();
+      Object.values(grads).forEach((g) => g.dispose());
+    }, steps);
+    plainOpt.dispose();
+    for (const t of [fc, labels]) t.dispose();
+  }
+  for (const t of [xq, xk]) t.dispose();
   backbone.dispose();
-  ours[`${size}/${kernels}`] = { moco: BATCH / sMoco, plain: BATCH / sPlain };
-  console.log(`tfjs ${size} px, ${kernels} kernels: MoCo step ${(BATCH / sMoco).toFixed(2)} img/s, plain step ${(BATCH / sPlain).toFixed(2)} img/s (median of ${steps} steps after ${WARMUP} warm-up)`);
+  return { moco: BATCH / sMoco, ...(sPlain ? { plain: BATCH / sPlain } : {}) };
 }
 
-const script = fileURLToPath(new URL('./torch_moco_step.py', import.meta.url));
-const torchOut = execFileSync('/usr/bin/python3', [script, '--sizes', SIZES.join(','), '--steps', String(STEPS), '--warmup', String(WARMUP), '--threads', String(THREADS), '--queue', String(QUEUE)], { encoding: 'utf8' });
-const torch = Object.fromEntries(
-  torchOut
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as { size: number; mocoImgPerSec: number; plainImgPerSec: number })
-    .map((r) => [r.size, r]),
-);
-console.log('\n| size | kernels | tfjs MoCo step | tfjs plain step | PyTorch MoCo step | PyTorch plain step | tfjs / PyTorch (MoCo) | tfjs / PyTorch (plain) |');
-console.log('|---|---|---|---|---|---|---|---|');
-for (const size of SIZES) for (const kernels of KERNELS) {
-  const o = ours[`${size}/${kernels}`];
-  const t = torch[size];
-  console.log(`| ${size} px | ${kernels} | ${o.moco.toFixed(2)} img/s | ${o.plain.toFixed(2)} img/s | ${t.mocoImgPerSec.toFixed(1)} img/s | ${t.plainImgPerSec.toFixed(1)} img/s | ${(o.moco / t.mocoImgPerSec).toFixed(3)}x | ${(o.plain / t.plainImgPerSec).toFixed(3)}x |`);
+if (process.argv.includes('--child')) {
+  // One side of one round: a fresh process, so both sides pay the same start-up and warm-up.
+  console.log(JSON.stringify(await ourStep(SIZES[0], KERNELS[0], false)));
+} else if (process.argv.includes('--no-torch')) {
+  for (const size of SIZES) for (const kernels of KERNELS) {
+    const o = await ourStep(size, kernels, process.argv.includes('--plain'));
+    console.log(`${size} px, ${kernels} kernels: MoCo step ${o.moco.toFixed(2)} img/s${o.plain ? `, plain step ${o.plain.toFixed(2)} img/s` : ''}`);
+  }
+} else {
+  const settings = benchSettings();
+  const self = fileURLToPath(import.meta.url);
+  const torchScript = fileURLToPath(new URL('./torch_moco_step.py', import.meta.url));
+  const common = ['--steps', String(STEPS), '--warmup', String(WARMUP), '--threads', String(THREADS), '--backend', arg('backend', 'wasm')];
+  const cases = SIZES.flatMap((size) =>
+    KERNELS.map((kernels) => ({
+      label: `MoCo step ${size} px${KERNELS.length > 1 ? ` (${kernels})` : ''}`,
+      torch: () => runJson('/usr/bin/python3', [torchScript, '--moco-only', '--sizes', String(size), '--steps', String(STEPS), '--warmup', String(WARMUP), '--threads', String(THREADS), '--queue', String(QUEUE)]).mocoImgPerSec as number,
+      ours: () => runJson(process.execPath, [...process.execArgv, self, '--child', '--sizes', String(size), '--kernels', kernels, ...common]).moco as number,
+    })),
+  );
+  console.log(`MoCo step, resnet18, batch ${BATCH}, queue ${QUEUE}; median of ${STEPS} timed steps after ${WARMUP} warm-up steps on each side; PyTorch ${THREADS} threads`);
+  const results = interleave(cases, { rounds: settings.rounds, onRun: (r) => console.log(`  ${r.label}, round ${r.round + 1}, ${r.side === 'torch' ? 'PyTorch' : 'ours'}: ${r.value.toFixed(2)} img/s (load ${r.load})`) });
+  const table = interleavedTable(results, settings, { title: '### MoCo step against PyTorch' });
+  console.log(`\n${table}`);
+  writeFileSync(fileURLToPath(new URL('./out/moco-step.json', import.meta.url)), `${JSON.stringify({ backend: info, cpu: cpus()[0].model, batch: BATCH, queue: QUEUE, settings, results }, null, 2)}\n`);
 }
-writeFileSync(fileURLToPath(new URL('./out/moco-step.json', import.meta.url)), `${JSON.stringify({ backend: info, cpu: cpus()[0].model, batch: BATCH, queue: QUEUE, ours, torch }, null, 2)}\n`);
