@@ -93,6 +93,27 @@ describe('Backbone', () => {
     expect(() => b.embed(tf.ones([1, 32, 32, 3]))).toThrow(/disposed/);
   });
 
+  test.each(['resnet18', 'densenet121'] as const)('%s featureMap is the last block before pooling: its spatial mean is embed', async (name) => {
+    const b = await createBackbone(name, name === 'resnet18' ? { ...SMALL, inputShape: [64, 64, 3] } : { inputShape: [64, 64, 3], growthRate: 4, blockConfig: [1, 1], numInitFeatures: 8, bnSize: 2 });
+    const x = randomInput([2, 64, 64, 3], 9);
+    const before = tf.memory().numTensors;
+    const map = b.featureMap(x);
+    const pooled = b.embed(x);
+    expect(map.shape[0]).toBe(2);
+    expect(map.shape[3]).toBe(b.featureDim);
+    // Several positions, so a Grad-CAM over it has somewhere to point.
+    expect(map.shape[1] * map.shape[2]).toBeGreaterThan(1);
+    const mean = tf.mean(map, [1, 2]);
+    expect(maxAbsDiff(mean, pooled)).toBeLessThan(1e-6);
+    for (const t of [map, pooled, mean]) t.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    const grey = tf.ones([1, 32, 32, 1]) as tf.Tensor4D;
+    expect(() => b.featureMap(grey)).toThrow(/featureMap: input shape \[1,32,32,1\] has 1 channels, expected 3/);
+    grey.dispose();
+    x.dispose();
+    b.dispose();
+  });
+
   test('trainableVariables are weights and BN gamma/beta only; buffers are non-trainable', async () => {
     const b = await createBackbone('densenet121', { inputShape: [32, 32, 3], growthRate: 4, blockConfig: [1, 1], numInitFeatures: 8, bnSize: 2 });
     const trainable = new Set(b.trainableVariables());

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '@moco-cxr/rng';
-import { buildDenseNet, densenetForward, type DenseNetConfig, type DenseNetModule } from './densenet';
+import { buildDenseNet, densenetFeatureMap, densenetForward, type DenseNetConfig, type DenseNetModule } from './densenet';
 import { convertLayout, shapeInLayout, type WeightLayout } from './layout';
 import type { ParamFactory, ParamSpec } from './nn';
-import { buildResNet, resnetForward, type ResNetConfig, type ResNetModule } from './resnet';
+import { buildResNet, resnetFeatureMap, resnetForward, type ResNetConfig, type ResNetModule } from './resnet';
 import { readWeights, type ReadWeightsOptions } from './weights';
 
 export type BackboneName = 'resnet18' | 'resnet50' | 'densenet121';
@@ -86,6 +86,11 @@ export interface Backbone {
   trainableVariables(): tf.Variable[];
   /** Pooled features [N, featureDim] of an NHWC batch; the classifier is not part of the backbone. */
   embed(x: tf.Tensor4D, options?: EmbedOptions): tf.Tensor2D;
+  /**
+   * The last block's activations before global pooling, [N, h, w, featureDim] (ResNet's layer4,
+   * DenseNet's relu(norm5)): `embed` is their spatial mean. What Grad-CAM weighs.
+   */
+  featureMap(x: tf.Tensor4D, options?: EmbedOptions): tf.Tensor4D;
   /** New tensors (caller disposes) keyed by torchvision name. */
   stateDict(options?: StateDictOptions): Map<string, tf.Tensor>;
   loadStateDict(
@@ -192,15 +197,27 @@ class BackboneImpl implements Backbone {
   }
 
   embed(x: tf.Tensor4D, options: EmbedOptions = {}): tf.Tensor2D {
-    this.assertLive();
-    if (x.rank !== 4) throw new Error(`${this.name}.embed: expected an NHWC Tensor4D, got shape [${x.shape}]`);
-    if (x.shape[3] !== this.inputShape[2]) {
-      throw new Error(`${this.name}.embed: input shape [${x.shape}] has ${x.shape[3]} channels, expected ${this.inputShape[2]} (NHWC)`);
-    }
+    this.checkInput(x, 'embed');
     const training = options.training ?? false;
     return tf.tidy(() =>
       this.model.type === 'ResNet' ? resnetForward(this.model, x, training) : densenetForward(this.model, x, training),
     );
+  }
+
+  featureMap(x: tf.Tensor4D, options: EmbedOptions = {}): tf.Tensor4D {
+    this.checkInput(x, 'featureMap');
+    const training = options.training ?? false;
+    return tf.tidy(() =>
+      this.model.type === 'ResNet' ? resnetFeatureMap(this.model, x, training) : densenetFeatureMap(this.model, x, training),
+    );
+  }
+
+  private checkInput(x: tf.Tensor4D, method: string): void {
+    this.assertLive();
+    if (x.rank !== 4) throw new Error(`${this.name}.${method}: expected an NHWC Tensor4D, got shape [${x.shape}]`);
+    if (x.shape[3] !== this.inputShape[2]) {
+      throw new Error(`${this.name}.${method}: input shape [${x.shape}] has ${x.shape[3]} channels, expected ${this.inputShape[2]} (NHWC)`);
+    }
   }
 
   stateDict(options: StateDictOptions = {}): Map<string, tf.Tensor> {

@@ -163,6 +163,11 @@ function denseLayerCheckpointed(block: readonly tf.Tensor4D[], layer: DenseLayer
 
 /** Features before torchvision's `classifier`: relu(norm5) pooled to [N, featureDim]. */
 export function densenetForward(model: DenseNetModule, x: tf.Tensor4D, training: boolean): tf.Tensor2D {
+  return globalAvgPool(densenetFeatureMap(model, x, training));
+}
+
+/** The last block's activations, relu(norm5) before pooling: [N, h, w, featureDim]. */
+export function densenetFeatureMap(model: DenseNetModule, x: tf.Tensor4D, training: boolean): tf.Tensor4D {
   let y = batchNorm(conv2d(x, model.conv0), model.norm0, training, true);
   y = maxPool(y, 3, 2, 1);
   model.blocks.forEach((layers, i) => {
@@ -178,5 +183,5 @@ export function densenetForward(model: DenseNetModule, x: tf.Tensor4D, training:
     const t = model.transitions[i];
     if (t) y = avgPool(conv2d(batchNorm(y, t.norm, training, true), t.conv), 2, 2);
   });
-  return globalAvgPool(batchNorm(y, model.norm5, training, true));
+  return batchNorm(y, model.norm5, training, true);
 }

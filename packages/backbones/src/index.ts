@@ -11,7 +11,7 @@ export type {
 } from './backbone';
 export { convertLayout } from './layout';
 export type { WeightLayout } from './layout';
-export { readWeights, saveBackbone, mapWeightKey } from './weights';
+export { readWeights, saveBackbone, mapWeightKey, parseWeights } from './weights';
 export type { ReadWeightsOptions, SaveBackboneOptions } from './weights';
 export { readSafetensors, writeSafetensors, parseSafetensors, encodeSafetensors } from './safetensors';
 export type { SafetensorsContent } from './safetensors';

@@ -102,10 +102,15 @@ function blockForward(x: tf.Tensor4D, blk: ResNetBlockModule, training: boolean)
   return tf.relu(tf.add(y, identity)) as tf.Tensor4D;
 }
 
-/** Features before torchvision's `fc`: [N, featureDim]. */
-export function resnetForward(model: ResNetModule, x: tf.Tensor4D, training: boolean): tf.Tensor2D {
+/** The last block's activations (layer4's output, before pooling): [N, h, w, featureDim]. */
+export function resnetFeatureMap(model: ResNetModule, x: tf.Tensor4D, training: boolean): tf.Tensor4D {
   let y = batchNorm(conv2d(x, model.conv1), model.bn1, training, true);
   y = maxPool(y, 3, 2, 1);
   for (const stage of model.layers) for (const blk of stage) y = blockForward(y, blk, training);
-  return globalAvgPool(y);
+  return y;
+}
+
+/** Features before torchvision's `fc`: [N, featureDim]. */
+export function resnetForward(model: ResNetModule, x: tf.Tensor4D, training: boolean): tf.Tensor2D {
+  return globalAvgPool(resnetFeatureMap(model, x, training));
 }

@@ -10,6 +10,7 @@ import {
   createBackbone,
   mapWeightKey,
   parsePth,
+  parseWeights,
   readSafetensors,
   readWeights,
   saveBackbone,
@@ -269,6 +270,11 @@ describe('non-finite weights', () => {
     );
     const options = { blocks: [2, 1, 1, 1], widths: [8, 16, 16, 16], stemWidth: 16 };
     await expect(createBackbone('resnet18', { ...options, weights: nanPath })).rejects.toThrow(/nan\.safetensors: tensor 'layer1\.0\.conv1\.weight' holds 2 NaN/);
+    // The same check on bytes in memory (a browser's fetched file), naming the source it is given.
+    const nanBytes = new Uint8Array(await readFile(nanPath));
+    expect(() => parseWeights(nanBytes, 'bundle/backbone.safetensors')).toThrow(
+      `bundle/backbone.safetensors: tensor 'layer1.0.conv1.weight' holds 2 NaN of its ${values.length} values`,
+    );
     // A broken classifier, which a backbone drops, is no reason to refuse the file.
     broken.set('layer1.0.conv1.weight', conv);
     const fc = tf.fill([3, 16], Infinity);
