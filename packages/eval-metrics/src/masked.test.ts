@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { auroc, maskedAurocs } from './index';
+import { auroc, maskedAurocs, maskedRocCurves, rocCurve } from './index';
 
 const N = Number.NaN;
 const tasks = ['effusion', 'edema', 'fracture'];
@@ -45,5 +45,25 @@ describe('maskedAurocs', () => {
     expect(() => maskedAurocs([[1, 0.5]], [[0.1, 0.2]], ['a', 'b'])).toThrow(/label at row 0, task "b" is 0.5; expected 0, 1 or NaN/);
     expect(() => maskedAurocs([[1, N]], [[0.1, Infinity]], ['a', 'b'])).toThrow(/score at row 0, task "b" is Infinity/);
     expect(() => maskedAurocs([[1, 0]], [[0.1, 0.2]], ['a', 'a'])).toThrow(/taskNames has duplicates/);
+  });
+});
+
+describe('maskedRocCurves', () => {
+  it('draws each task over its labelled rows, as rocCurve does on them, and names the task with one class', () => {
+    const r = maskedRocCurves(labels, scores, tasks);
+    expect(r.curves.map((c) => c.task)).toEqual(['effusion', 'edema']);
+    const effusion = rocCurve([1, 0, 1, 0], [0.9, 0.3, 0.4, 0.5]);
+    expect(r.curves[0]).toEqual({ task: 'effusion', ...effusion, auroc: auroc([1, 0, 1, 0], [0.9, 0.3, 0.4, 0.5]) });
+    // Edema's masked row holds the highest score (0.99); without it the positives rank first.
+    expect(r.curves[1].tpr).toEqual(rocCurve([0, 1, 0, 1], [0.2, 0.7, 0.1, 0.6]).tpr);
+    expect(r.curves[1].auroc).toBe(1);
+    expect(r.unscorable).toEqual([
+      { task: 'fracture', positives: 0, negatives: 4, masked: 1, reason: 'no positive labels after masking (0 positives, 4 negatives, 1 masked)' },
+    ]);
+  });
+  it('no scorable task gives no curves, not an error; bad input names the row and task', () => {
+    expect(maskedRocCurves([[1], [N]], [[0.1], [0.2]], ['only']).curves).toEqual([]);
+    expect(() => maskedRocCurves([[1, N]], [[0.1, NaN]], ['a', 'b'])).toThrow(/maskedRocCurves: score at row 0, task "b" is NaN/);
+    expect(() => maskedRocCurves([[1, 0], [0]], [[0.1, 0.2], [0.3, 0.4]], ['a', 'b'])).toThrow(/maskedRocCurves: labelMatrix row 1 has 1 columns, expected 2/);
   });
 });
