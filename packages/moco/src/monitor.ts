@@ -6,6 +6,18 @@ import { toTensor, type Normalization } from '@moco-cxr/cxr-augment';
 import type { ImageSet } from '@moco-cxr/cxr-data';
 import { auroc, fitLogisticRegression, knnScores, stratifiedSplit } from '@moco-cxr/eval-metrics';
 
+/**
+ * The monitor's probe rows: up to `size` rows with a known label (NaN = unknown), a seeded sample
+ * of all rows, so a file order sorted by class does not leave one class out of the probe.
+ */
+export function sampleProbeRows(labels: ArrayLike<number>, size: number, seed: number): number[] {
+  if (!(Number.isInteger(size) && size > 0)) throw new RangeError(`sampleProbeRows: size must be a positive integer, got ${size}`);
+  return new Rng(seed)
+    .shuffle(Array.from({ length: labels.length }, (_, i) => i))
+    .filter((i) => !Number.isNaN(labels[i]))
+    .slice(0, size);
+}
+
 /** A small labelled set (binary labels, 0 / 1, one per image) the monitor embeds every epoch. */
 export interface ProbeSet {
   images: ImageSet;
