@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { auroc, rocCurve } from '@moco-cxr/eval-metrics';
+import { maskedRocCurves } from '@moco-cxr/eval-metrics';
 import type { ExperimentComparisons } from './compare';
 import { intervalText, readScores, taskCount } from './compare';
 import { seedsOf, sourceOptions, type RunnerConfig } from './config';
@@ -60,13 +60,9 @@ export function buildReportData(experimentDir: string, cfg: RunnerConfig, compar
       const s = readScores(dir);
       // A curve per task, each over the rows labelled for it; a task with one class in the test split has none.
       const K = taskCount(s);
-      for (let k = 0; k < K; k++) {
-        const rows = s.ids.flatMap((_, i) => (Number.isNaN(s.labels[i * K + k]) ? [] : [i]));
-        const y = rows.map((i) => s.labels[i * K + k]);
-        const p = rows.map((i) => s.scores[i * K + k]);
-        if (!y.includes(0) || !y.includes(1)) continue;
-        const curve = rocCurve(y, p);
-        roc.push({ ...(K > 1 && s.tasks ? { task: s.tasks[k] } : {}), protocol, initialisation: init, fraction: smallest, fpr: Array.from(curve.fpr), tpr: Array.from(curve.tpr), auroc: auroc(y, p) });
+      const rows = (a: ArrayLike<number>) => s.ids.map((_, i) => Array.from({ length: K }, (_, k) => a[i * K + k]));
+      for (const c of maskedRocCurves(rows(s.labels), rows(s.scores), s.tasks ?? Array.from({ length: K }, (_, k) => `task ${k}`)).curves) {
+        roc.push({ ...(K > 1 && s.tasks ? { task: c.task } : {}), protocol, initialisation: init, fraction: smallest, fpr: Array.from(c.fpr), tpr: Array.from(c.tpr), auroc: c.auroc });
       }
     }
   }

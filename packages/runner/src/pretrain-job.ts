@@ -1,14 +1,12 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { subsetImages } from '@moco-cxr/cxr-data';
-import { mocoCxrAugment, mocoCxrCropAugment, mocoV2Augment, type AugmentOptions } from '@moco-cxr/cxr-augment';
-import { MOCO_CXR_DEFAULTS, pretrain, PretrainAbortError, type EpochRecord, type LrSchedule } from '@moco-cxr/moco';
+import { augmentPreset, type AugmentOptions } from '@moco-cxr/cxr-augment';
+import { MOCO_CXR_DEFAULTS, pretrain, PretrainAbortError, readPretrainHistory, sampleProbeRows, type EpochRecord, type LrSchedule } from '@moco-cxr/moco';
 import type { RunnerConfig } from './config';
-import { Rng } from '@moco-cxr/rng';
 import { prepareData } from './data';
 import { makeBackbone } from './pipeline';
 import { formatSeconds, Progress, type Io } from './progress';
-import type { PretrainPoint } from './report/figures';
 import { writeJsonAtomic, type RunDir } from './rundir';
 
 /** The moco trainer's own run directory inside a pretrain run (its checkpoint, metrics and exports). */
@@ -27,37 +25,10 @@ function schedule(cfg: RunnerConfig): LrSchedule {
   return { kind: 'constant' };
 }
 
-/** The two views' augmentation: the config's fields over its preset (the reference's crop + the paper's flip and rotation, the paper's alone, or MoCo v2's). */
+/** The two views' augmentation: the config's fields over its preset (cxr-augment's named view sets). */
 export function pretrainAugment(cfg: RunnerConfig): AugmentOptions {
   const { preset, ...over } = cfg.pretrain.augment;
-  const size = cfg.data.imageSize;
-  const base = preset === 'moco-v2' ? mocoV2Augment : preset === 'moco-cxr' ? mocoCxrAugment : mocoCxrCropAugment(size);
-  const out: AugmentOptions = { ...base };
-  for (const [k, v] of Object.entries(over)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
-  // MoCo v2's jitter works on [0, 1] pixels: keep its clipping when the config gives new factors.
-  if (out.colorJitter && !('clip' in out.colorJitter)) out.colorJitter = { ...out.colorJitter, clip: [0, 1] };
-  return out;
-}
-
-/** Epoch 0 (the network at initialisation) and every epoch's loss and probe AUROCs, over every call of a resumed run. */
-export function pretrainHistory(mocoDir: string): PretrainPoint[] {
-  const file = join(mocoDir, 'metrics.jsonl');
-  if (!existsSync(file)) return [];
-  const byEpoch = new Map<number, PretrainPoint>();
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    if (!line.trim()) continue;
-    let rec: Partial<EpochRecord> & { event?: string };
-    try {
-      rec = JSON.parse(line);
-    } catch {
-      continue; // a line cut by a crash
-    }
-    if (rec.event !== 'epoch' || rec.epoch === undefined) continue;
-    // EpochRecord.epoch counts finished epochs from 1; its probe carries the epoch-0 scores too.
-    byEpoch.set(rec.epoch, { epoch: rec.epoch, loss: rec.loss, top1: rec.top1, knnAuroc: rec.probe?.knnAuroc, linearProbeAuroc: rec.probe?.linearAuroc });
-    if (rec.probe && !byEpoch.has(0)) byEpoch.set(0, { epoch: 0, knnAuroc: rec.probe.initKnnAuroc, linearProbeAuroc: rec.probe.initLinearAuroc });
-  }
-  return [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);
+  return augmentPreset(preset, cfg.data.imageSize, over);
 }
 
 /** One line per epoch: means, rate, time, ETA and the monitor's probe against initialisation. */
@@ -83,10 +54,7 @@ export async function runPretrainJob(cfg: RunnerConfig, run: RunDir, io: Io, exp
   try {
     // The monitor's probe: a fixed, seeded sample of the pretraining images with their labels
     // (file order may be sorted by class); labels serve only this diagnostic, never the training.
-    const probeRows = new Rng(cfg.seed)
-      .shuffle(Array.from({ length: data.pretrainImages.count }, (_, i) => i))
-      .filter((i) => !Number.isNaN(data.pretrainLabels[i]))
-      .slice(0, p.probeSize);
+    const probeRows = sampleProbeRows(data.pretrainLabels, p.probeSize, cfg.seed);
     let bar: Progress | undefined;
     const say = (m: string) => (bar ? bar.log(`pretrain: ${m}`) : !io.quiet && io.err(`pretrain: ${m}\n`));
     const train = (signal?: AbortSignal) =>
@@ -132,7 +100,7 @@ export async function runPretrainJob(cfg: RunnerConfig, run: RunDir, io: Io, exp
       throw new PretrainAbortError(`stopped at step ${err.step}, checkpoint written; run the same command again to resume (${err.checkpoint})`, err.step, err.checkpoint, { cause: err });
     });
     if (result.status !== 'completed') throw new Error(`pretraining ${result.status} at epoch ${result.epoch}, step ${result.step}; rerun the same command to resume from ${result.checkpoint}`);
-    const history = pretrainHistory(mocoDir);
+    const history = readPretrainHistory(mocoDir);
     writeJsonAtomic(run.path('history.json'), history);
     const last = history[history.length - 1];
     run.metric({ event: 'pretrain', epochs: p.epochs, steps: result.step, loss: last?.loss, knnAuroc: last?.knnAuroc, linearProbeAuroc: last?.linearProbeAuroc });
