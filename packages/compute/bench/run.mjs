@@ -1,6 +1,7 @@
 // Benchmarks for @moco-cxr/compute. Run from the repo root:
 //   flock /tmp/bench.lock npm run bench -w @moco-cxr/compute
-// 0. microkernels: each GEMM microkernel (bench/ukernels.mjs) on one core, GFLOP/s against the peak;
+// 0. microkernels: each GEMM microkernel on one core, GFLOP/s against the core's peak (bench/ukernels.mjs
+//    builds and runs the C++ benchmark native/ukernels/gemm_f32_bench.cc);
 // 1. kernels: conv forward / filter-grad / input-grad GFLOP/s and a 2048^2 matMul, 1 vs 2 threads
 //    (each in a fresh child process, because the thread count is fixed when wasm starts);
 // 2. a ResNet18 training step (bench/resnet18-step.mjs, plain tfjs ops) at batch 16 for 64/128/224 px
@@ -39,7 +40,10 @@ console.log(JSON.stringify(out, null, 2));
 // Append this run to the package's benchmark notes, with the machine load it saw.
 const docs = fileURLToPath(new URL('../../../docs/benchmarks/compute.md', import.meta.url));
 const lines = [`\n## npm run bench, ${new Date().toISOString()} (load average at the end: ${os.loadavg().map((l) => l.toFixed(1)).join(', ')})\n`];
-for (const u of out.ukernels) lines.push(`- microkernel ${u.ukernel}: ${u.gflops} GFLOP/s at kc ${u.kc}, ${u.fractionOfPeak} of a ${u.peakGflops} GFLOP/s peak (${u.ghz} GHz, ${u.fmaUnits} FMA units)`);
+for (const u of out.ukernels) {
+  if (u.notRun) lines.push(`- microkernel ${u.ukernel}: not run (${u.notRun})`);
+  else lines.push(`- microkernel ${u.ukernel}: ${u.gflops} GFLOP/s at kc ${u.kc}, ${u.fractionOfPeak} of a ${u.peakGflops} GFLOP/s peak (${u.ghz} GHz ${u.clock}, ${u.fmaUnits} FMA units x ${u.lanes} lanes)`);
+}
 for (const [k, v] of Object.entries(out.kernels)) lines.push(`- kernels ${k}: ${JSON.stringify(v)}`);
 if (out.trainStep.length > 0) {
   lines.push('', '| px | wasm threads | wasm img/s | PyTorch 2 threads img/s | ratio | RSS MiB |', '|---|---|---|---|---|---|');

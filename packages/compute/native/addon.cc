@@ -332,121 +332,17 @@ napi_value TestScratchAfterFailure(napi_env env, napi_callback_info) {
   return r;
 }
 
-napi_value string_array(napi_env env, const char* const* names, size_t n) {
-  napi_value arr;
-  napi_create_array(env, &arr);
-  for (size_t i = 0; i < n; i++) napi_set_element(env, arr, uint32_t(i), str(env, names[i]));
-  return arr;
-}
-
 // isaFeatures(): the CPU features dispatch requires for each instruction set (isa.h).
 napi_value IsaFeatures(napi_env env, napi_callback_info) {
   napi_value out;
   napi_create_object(env, &out);
-  each_isa([&](const Isa& t) { napi_set_named_property(env, out, t.name, string_array(env, t.features, t.nfeatures)); });
+  each_isa([&](const Isa& t) {
+    napi_value arr;
+    napi_create_array(env, &arr);
+    for (size_t i = 0; i < t.nfeatures; i++) napi_set_element(env, arr, uint32_t(i), str(env, t.features[i].name));
+    napi_set_named_property(env, out, t.name, arr);
+  });
   return out;
-}
-
-// ---- The GEMM microkernels on their own, for their tests and benchmarks ----
-
-// The microkernel named `name` (gemm_f32_<MR>x<NR>__<isa>) if this CPU runs its set, else null
-// with *why set.
-const GemmUkernel* find_ukernel(napi_env env, napi_value v, std::string* why) {
-  char name[64] = {0};
-  size_t len = 0;
-  if (napi_get_value_string_utf8(env, v, name, sizeof name, &len) != napi_ok) {
-    *why = "the microkernel's name must be a string";
-    return nullptr;
-  }
-  const GemmUkernel* found = nullptr;
-  bool runs = false;
-  each_isa([&](const Isa& t) {
-    if (std::strcmp(t.gemm->name, name) == 0) {
-      found = t.gemm;
-      runs = cpu_runs(t);
-    }
-  });
-  if (!found) *why = std::string("no microkernel named '") + name + "'";
-  else if (!runs) *why = std::string("this CPU cannot run '") + name + "'";
-  return runs ? found : nullptr;
-}
-
-// gemmUkernels(): [{ name, isa, mr, nr, fused, runs }] for every microkernel built for this target.
-napi_value GemmUkernels(napi_env env, napi_callback_info) {
-  napi_value arr;
-  napi_create_array(env, &arr);
-  uint32_t i = 0;
-  each_isa([&](const Isa& t) {
-    napi_value o, mr, nr, fused, runs;
-    napi_create_object(env, &o);
-    napi_create_int32(env, t.gemm->mr, &mr);
-    napi_create_int32(env, t.gemm->nr, &nr);
-    napi_get_boolean(env, t.gemm->fused, &fused);
-    napi_get_boolean(env, cpu_runs(t), &runs);
-    napi_set_named_property(env, o, "name", str(env, t.gemm->name));
-    napi_set_named_property(env, o, "isa", str(env, t.name));
-    napi_set_named_property(env, o, "mr", mr);
-    napi_set_named_property(env, o, "nr", nr);
-    napi_set_named_property(env, o, "fused", fused);
-    napi_set_named_property(env, o, "runs", runs);
-    napi_set_element(env, arr, i++, o);
-  });
-  return arr;
-}
-
-// runGemmUkernel(name, kc, a [kc * MR], b [kc * NR], c, ldc, mr, nr, acc): one call of the
-// microkernel, with a and b copied to 64-byte aligned panels as the drivers pack them.
-napi_value RunGemmUkernel(napi_env env, napi_callback_info info) {
-  napi_value argv[9];
-  if (!get_args(env, info, 9, argv)) return fail(env, "runGemmUkernel takes (name, kc, a, b, c, ldc, mr, nr, acc)");
-  std::string why;
-  const GemmUkernel* uk = find_ukernel(env, argv[0], &why);
-  if (!uk) return fail(env, "runGemmUkernel: " + why);
-  const long kc = long(num(env, argv[1])), ldc = long(num(env, argv[5]));
-  const int mr = get_int(env, argv[6]), nr = get_int(env, argv[7]);
-  if (kc < 1 || mr < 1 || mr > uk->mr || nr < 1 || nr > uk->nr || ldc < nr)
-    return fail(env, "runGemmUkernel: needs kc >= 1, 1 <= mr <= " + std::to_string(uk->mr) + ", 1 <= nr <= " + std::to_string(uk->nr) + ", ldc >= nr");
-  float *a, *b, *c;
-  std::string err;
-  if (!f32arg(env, argv[2], kc * uk->mr, "a", &a, false, &err) || !f32arg(env, argv[3], kc * uk->nr, "b", &b, false, &err))
-    return fail(env, "runGemmUkernel: " + err);
-  size_t nc = 0;
-  if (!view(env, argv[4], napi_float32_array, &c, &nc)) return fail(env, "runGemmUkernel: c must be a Float32Array");
-  if (nc < size_t((mr - 1) * ldc + nr)) return fail(env, "runGemmUkernel: c is shorter than (mr - 1) * ldc + nr");
-  bool acc = false;
-  napi_get_value_bool(env, argv[8], &acc);
-  Scratch pa, pb;
-  float* ap = pa.get(kc * uk->mr);
-  float* bp = pb.get(kc * uk->nr);
-  std::memcpy(ap, a, sizeof(float) * kc * uk->mr);
-  std::memcpy(bp, b, sizeof(float) * kc * uk->nr);
-  uk->fn(kc, ap, bp, c, ldc, mr, nr, acc);
-  return nullptr;
-}
-
-// timeGemmUkernel(name, kc, calls): seconds for `calls` full-tile calls at depth kc, accumulating
-// into one C tile as the drivers do for every KC block after the first.
-napi_value TimeGemmUkernel(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  if (!get_args(env, info, 3, argv)) return fail(env, "timeGemmUkernel takes (name, kc, calls)");
-  std::string why;
-  const GemmUkernel* uk = find_ukernel(env, argv[0], &why);
-  if (!uk) return fail(env, "timeGemmUkernel: " + why);
-  const long kc = long(num(env, argv[1])), calls = long(num(env, argv[2]));
-  if (kc < 1 || calls < 1) return fail(env, "timeGemmUkernel: needs kc >= 1 and calls >= 1");
-  Scratch pa, pb, pc;
-  float* ap = pa.get(kc * uk->mr);
-  float* bp = pb.get(kc * uk->nr);
-  float* cp = pc.get(uk->mr * uk->nr);
-  for (long i = 0; i < kc * uk->mr; i++) ap[i] = 1.f / float(1 + i % 7);
-  for (long i = 0; i < kc * uk->nr; i++) bp[i] = 1.f / float(1 + i % 5);
-  std::memset(cp, 0, sizeof(float) * uk->mr * uk->nr);
-  const auto t0 = std::chrono::steady_clock::now();
-  for (long i = 0; i < calls; i++) uk->fn(kc, ap, bp, cp, uk->nr, uk->mr, uk->nr, true);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  napi_value r;
-  napi_create_double(env, seconds, &r);
-  return r;
 }
 
 #define MOCO_FN(js, fn) {js, nullptr, Guard<fn>, nullptr, nullptr, nullptr, napi_default, const_cast<char*>(js)}
@@ -469,9 +365,6 @@ napi_value Init(napi_env env, napi_value exports) {
       MOCO_FN("testPool", TestPool),
       MOCO_FN("testInjectFault", TestInjectFault),
       MOCO_FN("testScratchAfterFailure", TestScratchAfterFailure),
-      MOCO_FN("gemmUkernels", GemmUkernels),
-      MOCO_FN("runGemmUkernel", RunGemmUkernel),
-      MOCO_FN("timeGemmUkernel", TimeGemmUkernel),
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -66,22 +66,27 @@ describe('native kernels: exceptions never leave C++', () => {
 
   it('dispatch requires every CPU feature each build is compiled for', () => {
     const features = addon.isaFeatures();
-    // native/isa.h holds each set's `#pragma GCC target`; its microkernel file selects it by name.
+    // native/isa.h names each set's features once; its `#pragma GCC target` is built from that list.
     const isaH = readFileSync(`${pkgRoot}native/isa.h`, 'utf8');
     const ukernelFiles = readdirSync(`${pkgRoot}native/ukernels`);
     for (const isa of ['avx512', 'avx2'] as const) {
+      const list = `MOCO_${isa.toUpperCase()}_FEATURES`;
+      const listed = isaH.match(new RegExp(`#define ${list}\\(X\\) (.*)`))?.[1];
+      expect(listed, isa).toBeDefined();
+      const names = [...listed!.matchAll(/X\("([^"]+)"\)/g)].map((m) => m[1]);
+      if (process.arch === 'x64') expect(features[isa], isa).toEqual(names);
       const macro = `MOCO_COMPILE_${isa.toUpperCase()}`;
-      const target = isaH.match(new RegExp(`defined\\(${macro}\\)\\n#pragma GCC target\\("([^"]+)"\\)`))?.[1];
-      expect(target, isa).toBeDefined();
-      if (process.arch === 'x64') expect([...features[isa]].sort(), isa).toEqual(target!.split(',').sort());
+      expect(isaH, isa).toContain(`defined(${macro})\nMOCO_PRAGMA(GCC target(${list}(MOCO_TARGET_ITEM)))`);
       const files = ukernelFiles.filter((f) => f.endsWith(`__${isa}.cc`));
       expect(files, isa).toHaveLength(1);
       expect(readFileSync(`${pkgRoot}native/ukernels/${files[0]}`, 'utf8'), files[0]).toMatch(new RegExp(`#define ${macro}\\n#include "\\.\\./isa\\.h"`));
     }
     expect(features.generic).toEqual([]);
-    // Only the microkernels are compiled per instruction set: no other source selects a target.
+    // Only the microkernels are compiled per instruction set: no other source selects a target or tests a feature.
     const others = readdirSync(`${pkgRoot}native`).filter((f) => /\.(cc|h|inl)$/.test(f) && f !== 'isa.h');
     for (const f of others) expect(readFileSync(`${pkgRoot}native/${f}`, 'utf8'), f).not.toMatch(/#pragma GCC target|MOCO_COMPILE_|__attribute__\(\(target/);
+    const testing = [...others, ...ukernelFiles.map((f) => `ukernels/${f}`)].filter((f) => /\.(cc|h|inl)$/.test(f) && /__builtin_cpu_supports|cpuid/.test(readFileSync(`${pkgRoot}native/${f}`, 'utf8')));
+    expect(testing).toEqual(['cpu.cc']);
   });
 });
 

@@ -8,6 +8,10 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { backend_util, getBackend, util, type KernelBackend, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { HeapBackend } from './heap';
+import type { KernelSet, KernelsInUse } from './kernels-info';
+
+export { describeKernels } from './kernels-info';
+export type { KernelSet, KernelsInUse } from './kernels-info';
 
 /** The addon's surface (native/addon.cc). Views must be Float32Arrays of exactly the shapes' sizes. */
 export interface NativeAddon {
@@ -28,28 +32,8 @@ export interface NativeAddon {
   testPool(mode: 'worker' | 'caller'): { threw: string; workerFinished: boolean };
   testInjectFault(): void;
   testScratchAfterFailure(): boolean;
-  /** The GEMM microkernels built for this target (native/ukernels), one per instruction set. */
-  gemmUkernels(): GemmUkernelInfo[];
-  /** One microkernel call: c[mr x nr] (+)= a b over kc, a packed [kc][MR], b packed [kc][NR], c with row stride ldc. */
-  runGemmUkernel(name: string, kc: number, a: Float32Array, b: Float32Array, c: Float32Array, ldc: number, mr: number, nr: number, acc: boolean): void;
-  /** Seconds for `calls` full-tile calls at depth kc (bench/ukernels.mjs). */
-  timeGemmUkernel(name: string, kc: number, calls: number): number;
 }
 
-/** A GEMM microkernel: named gemm_f32_<mr>x<nr>__<isa> by its register tile and instruction set. */
-export interface GemmUkernelInfo {
-  name: string;
-  isa: string;
-  mr: number;
-  nr: number;
-  /** Each step c += a * b rounds once (an FMA) rather than after the product and after the sum. */
-  fused: boolean;
-  /** Whether this CPU has every feature its instruction set is compiled for. */
-  runs: boolean;
-}
-
-/** Which kernels train: the native ones (with their instruction set) or tfjs-backend-wasm's. */
-export type KernelSet = 'native' | 'wasm';
 export type NativeIsa = 'avx512' | 'avx2' | 'generic';
 
 let addon: NativeAddon | null | undefined;
@@ -127,28 +111,12 @@ export function activeNativeIsa(): string | null {
   return state.enabled && addon ? addon.isa() : null;
 }
 
-/** What computes the running backend's kernels; a run resumed on other kernels differs in the last bits. */
-export interface KernelsInUse {
-  /** The tfjs backend ('wasm', 'cpu', 'tensorflow', ...). */
-  backend: string;
-  /** On wasm, 'native' (the addon) or 'wasm' (tfjs'); null on other backends. */
-  kernels: KernelSet | null;
-  /** The native kernels' instruction set while they run, else null. */
-  nativeIsa: string | null;
-}
-
 /** The kernels computing now (read from the running backend, whoever started it). */
 export function kernelsInUse(): KernelsInUse {
   const backend = getBackend();
   if (backend !== 'wasm') return { backend, kernels: null, nativeIsa: null };
   const isa = activeNativeIsa();
   return { backend, kernels: isa ? 'native' : 'wasm', nativeIsa: isa };
-}
-
-/** One line for messages: "wasm backend, native avx2 kernels", "wasm backend, tfjs' wasm kernels", "cpu backend". */
-export function describeKernels(k: KernelsInUse): string {
-  if (k.backend !== 'wasm' || k.kernels === null) return `${k.backend} backend`;
-  return k.kernels === 'native' ? `wasm backend, native ${k.nativeIsa} kernels` : "wasm backend, tfjs' wasm kernels";
 }
 
 function f32(backend: KernelBackend, t: TensorInfo): Float32Array {
