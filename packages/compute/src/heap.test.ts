@@ -3,7 +3,7 @@ import { Rng } from '@moco-cxr/rng';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from './backend';
 import { registeredOverrides } from './register';
-import { onBackend, randn } from './test-util';
+import { onBackend, randn } from './test-support/kernels';
 
 beforeAll(async () => {
   await initBackend({ prefer: 'wasm', threads: 1 });

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '@moco-cxr/rng';
 import { describe, expect, it } from 'vitest';
-import { describeKernelSets, onBackend, randn, relErr } from './test-util';
+import { describeKernelSets, onBackend, randn, relErr } from './test-support/kernels';
 
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
 

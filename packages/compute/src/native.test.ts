@@ -3,7 +3,7 @@ import { Rng } from '@moco-cxr/rng';
 import { afterAll, describe, expect, it } from 'vitest';
 import { backendInfo, initBackend } from './backend';
 import { FUSED, OPTIMIZER_KIND, loadNative, nativeLoadError } from './native';
-import { onBackend, randn, relErr } from './test-util';
+import { onBackend, randn, relErr } from './test-support/kernels';
 
 // CI must build the addon: a missing build fails here rather than silently testing the wasm kernels.
 const addon = loadNative();

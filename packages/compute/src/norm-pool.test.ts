@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '@moco-cxr/rng';
 import { describe, expect, it } from 'vitest';
 import { registeredOverrides } from './register';
-import { describeKernelSets, onBackend, randn, relErr } from './test-util';
+import { describeKernelSets, onBackend, randn, relErr } from './test-support/kernels';
 
 // Both kernel sets: tfjs' wasm kernels (what a machine without the native addon trains on) and the native ones.
 describeKernelSets(1, () => {

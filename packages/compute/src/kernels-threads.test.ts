@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '@moco-cxr/rng';
 import { describe, expect, it } from 'vitest';
-import { describeKernelSets, onBackend, randn, relErr } from '../src/test-util';
+import { describeKernelSets, onBackend, randn, relErr } from './test-support/kernels';
 
 type Shape4 = [number, number, number, number];
 

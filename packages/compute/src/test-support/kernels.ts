@@ -1,8 +1,10 @@
+// Test-only helpers for the kernel tests: never imported by the library, left out of the package
+// ("!src/test-support" in package.json files).
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '@moco-cxr/rng';
 import { beforeAll, describe, expect } from 'vitest';
-import { initBackend } from './backend';
-import type { KernelSet } from './native';
+import { initBackend } from '../backend';
+import type { KernelSet } from '../native';
 
 /** Gaussian values from the seeded Rng, as a plain array (shared by both backends). */
 export function randn(rng: Rng, shape: number[]): { shape: number[]; values: Float32Array } {
