@@ -19,6 +19,10 @@ namespace {
 
 // The set that computes: its GEMM microkernel runs every convolution and product.
 const Isa* active = nullptr;
+// precision 'bf16': bf16_isa()'s microkernel runs them instead (setPrecision checks it can).
+bool bf16 = false;
+
+const GemmUkernel& gemm_in_use() { return bf16 ? *bf16_isa()->gemm : *active->gemm; }
 
 // Calls f on every set built for this target, best first.
 template <class F>
@@ -108,7 +112,46 @@ napi_value SetIsa(napi_env env, napi_callback_info info) {
   if (!found) return fail(env, std::string("no kernel set named '") + name + "' (avx512, avx2, generic)");
   if (!cpu_runs(*found)) return fail(env, std::string("this CPU cannot run the '") + name + "' kernels");
   active = found;
+  bf16 = false;  // a new set starts in fp32; setPrecision('bf16') checks again that it can run
   return str(env, found->name);
+}
+
+// Why precision 'bf16' cannot run with the active set on this CPU; empty when it can.
+std::string bf16_unavailable() {
+  const Isa* t = bf16_isa();
+  if (!t) return "no bf16 kernels are built for this target (x86-64 only)";
+  const char* lacks[16];
+  const size_t n = cpu_lacks(*t, lacks, 16);
+  if (n > 0) {
+    std::string why = "this CPU lacks";
+    for (size_t i = 0; i < n && i < 16; i++) why += std::string(" ") + lacks[i];
+    return why;
+  }
+  if (std::strcmp(active->name, "avx512") != 0) return std::string("the bf16 kernels run beside the avx512 set, not the ") + active->name + " set in use";
+  return "";
+}
+
+napi_value Bf16Unavailable(napi_env env, napi_callback_info) { return str(env, bf16_unavailable().c_str()); }
+
+napi_value Precision(napi_env env, napi_callback_info) { return str(env, bf16 ? "bf16" : "fp32"); }
+
+// setPrecision('fp32' | 'bf16'): which microkernel the GEMMs use; throws where bf16 cannot run.
+napi_value SetPrecision(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return fail(env, "setPrecision(name) needs a name");
+  char name[16] = {0};
+  size_t len = 0;
+  napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len);
+  if (std::strcmp(name, "fp32") == 0) {
+    bf16 = false;
+  } else if (std::strcmp(name, "bf16") == 0) {
+    const std::string why = bf16_unavailable();
+    if (!why.empty()) return fail(env, "setPrecision: bf16 cannot run: " + why);
+    bf16 = true;
+  } else {
+    return fail(env, std::string("setPrecision: no precision named '") + name + "' (fp32, bf16)");
+  }
+  return str(env, bf16 ? "bf16" : "fp32");
 }
 
 bool read_shape(napi_env env, napi_value v, ConvShape* s) {
@@ -141,9 +184,9 @@ napi_value Conv(napi_env env, napi_callback_info info) {
     if (got[i] != want[which][i])
       return fail(env, std::string(names[which][i]) + " has " + std::to_string(got[i]) + " elements, the shape needs " + std::to_string(want[which][i]));
   const int threads = std::max(1, get_int(env, argv[4]));
-  if (which == 0) conv2d(*active->gemm, a, b, o, s, threads);
-  if (which == 1) conv2d_grad_input(*active->gemm, a, b, o, s, threads);
-  if (which == 2) conv2d_grad_filter(*active->gemm, a, b, o, s, threads);
+  if (which == 0) conv2d(gemm_in_use(), a, b, o, s, threads);
+  if (which == 1) conv2d_grad_input(gemm_in_use(), a, b, o, s, threads);
+  if (which == 2) conv2d_grad_filter(gemm_in_use(), a, b, o, s, threads);
   return nullptr;
 }
 
@@ -161,7 +204,7 @@ napi_value MatMul(napi_env env, napi_callback_info info) {
   if (batch < 0 || m < 0 || k < 0 || n < 0 || sa < 0 || sb < 0) return fail(env, "matmul sizes must be non-negative");
   if (batch > 0 && (size_t((batch - 1) * sa + m * k) > na || size_t((batch - 1) * sb + k * n) > nb || size_t(batch * m * n) != nc))
     return fail(env, "matmul views are shorter than the shapes need");
-  matmul(*active->gemm, a, b, c, batch, m, k, n, p[4] != 0, p[5] != 0, sa, sb, std::max(1, get_int(env, argv[4])));
+  matmul(gemm_in_use(), a, b, c, batch, m, k, n, p[4] != 0, p[5] != 0, sa, sb, std::max(1, get_int(env, argv[4])));
   return nullptr;
 }
 
@@ -353,6 +396,9 @@ napi_value Init(napi_env env, napi_value exports) {
       MOCO_FN("isas", Isas),
       MOCO_FN("isa", ActiveIsa),
       MOCO_FN("setIsa", SetIsa),
+      MOCO_FN("precision", Precision),
+      MOCO_FN("setPrecision", SetPrecision),
+      MOCO_FN("bf16Unavailable", Bf16Unavailable),
       MOCO_FN("isaFeatures", IsaFeatures),
       MOCO_FN("conv2d", Conv<0>),
       MOCO_FN("conv2dGradInput", Conv<1>),

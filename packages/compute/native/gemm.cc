@@ -3,7 +3,8 @@
 // tile computed by the microkernel `uk` of the active set (ukernels/). Convolutions never build
 // an im2col matrix: the A packer gathers it straight from the input, a cache-sized block at a time.
 // Nothing here does arithmetic on the values except the microkernel and scatter_rows' sums, so the
-// bits are the microkernel's whatever the blocking.
+// bits are the microkernel's whatever the blocking. A microkernel with its own panel layout (bf16)
+// has each packed strip converted by its `pack` right after the strip is packed.
 #include "kernels.h"
 
 namespace mococxr {
@@ -13,7 +14,8 @@ constexpr long KC = 256;  // depth of a packed panel: an MR x KC A strip plus a 
 
 // B (k x n, element (p, j) at b[p * rs + j * cs]) packed whole: for each KC block starting at p0,
 // NR-column strips of kc rows at out + p0 * npad + strip * kc * NR; columns past n are zero.
-void pack_b(long NR, const float* b, long rs, long cs, long k, long n, float* out, int threads) {
+// Each strip is then converted by `cvt` where the microkernel reads another layout (GemmPackFn).
+void pack_b(long NR, const float* b, long rs, long cs, long k, long n, float* out, int threads, GemmPackFn cvt) {
   const long npad = round_up(n, NR), strips = npad / NR;
   const long blocks = cdiv(k, KC);
   for_items(blocks * strips, blocks * strips >= 4 ? threads : 1, [&](int, long item) {
@@ -31,11 +33,12 @@ void pack_b(long NR, const float* b, long rs, long cs, long k, long n, float* ou
         for (; j < NR; j++) d[j] = 0.f;
       }
     }
+    if (cvt) cvt(kc, NR, dst);
   });
 }
 
 // A row block packed into MR-row strips of kc columns; element (i, p) read as a[i * rs + p * cs].
-void pack_a_dense(long MR, const float* a, long rs, long cs, long mc, long kc, float* out) {
+void pack_a_dense(long MR, const float* a, long rs, long cs, long mc, long kc, float* out, GemmPackFn cvt) {
   for (long s = 0; s < mc; s += MR) {
     float* dst = out + s * kc;
     const long mr = std::min<long>(MR, mc - s);
@@ -52,6 +55,7 @@ void pack_a_dense(long MR, const float* a, long rs, long cs, long mc, long kc, f
     }
     for (long i = mr; i < MR; i++)
       for (long p = 0; p < kc; p++) dst[p * MR + i] = 0.f;
+    if (cvt) cvt(kc, MR, dst);
   }
 }
 
@@ -206,10 +210,10 @@ void matmul(const GemmUkernel& uk, const float* a, const float* b, float* c, lon
     const float* ai = a + i * stride_a;
     const float* bi = b + i * stride_b;
     float* bp = bbuf.get(round_up(n, uk.nr) * std::max<long>(k, 1));
-    if (i == 0 || stride_b != 0) pack_b(uk.nr, bi, tb ? 1 : n, tb ? k : 1, k, n, bp, threads);
+    if (i == 0 || stride_b != 0) pack_b(uk.nr, bi, tb ? 1 : n, tb ? k : 1, k, n, bp, threads, uk.pack);
     const long ars = ta ? 1 : k, acs = ta ? m : 1;
     gemm_packed_b(uk, m, n, k, bp, c + i * m * n, n,
-                  [&](long m0, long mc, long p0, long kc, float* dst) { pack_a_dense(uk.mr, ai + m0 * ars + p0 * acs, ars, acs, mc, kc, dst); },
+                  [&](long m0, long mc, long p0, long kc, float* dst) { pack_a_dense(uk.mr, ai + m0 * ars + p0 * acs, ars, acs, mc, kc, dst, uk.pack); },
                   threads);
   }
 }
@@ -220,9 +224,9 @@ void conv2d(const GemmUkernel& uk, const float* x, const float* w, float* y, con
   const long m = static_cast<long>(s.n) * s.oh * s.ow, k = static_cast<long>(s.kh) * s.kw * s.ci, n = s.co;
   static thread_local Scratch bbuf;
   float* bp = bbuf.get(round_up(n, uk.nr) * std::max<long>(k, 1));
-  pack_b(uk.nr, w, n, 1, k, n, bp, threads);
+  pack_b(uk.nr, w, n, 1, k, n, bp, threads, uk.pack);
   if (pointwise(s)) {
-    gemm_packed_b(uk, m, n, k, bp, y, n, [&](long m0, long mc, long p0, long kc, float* dst) { pack_a_dense(MR, x + m0 * k + p0, k, 1, mc, kc, dst); }, threads);
+    gemm_packed_b(uk, m, n, k, bp, y, n, [&](long m0, long mc, long p0, long kc, float* dst) { pack_a_dense(MR, x + m0 * k + p0, k, 1, mc, kc, dst, uk.pack); }, threads);
     return;
   }
   gemm_packed_b(uk, m, n, k, bp, y, n,
@@ -233,6 +237,7 @@ void conv2d(const GemmUkernel& uk, const float* x, const float* w, float* y, con
                     for (long i = 0; i < mr; i++) gather_row(x, s, pixel_of(s, m0 + st + i), p0, kc, d + i, MR);
                     for (long i = mr; i < MR; i++)
                       for (long p = 0; p < kc; p++) d[p * MR + i] = 0.f;
+                    if (uk.pack) uk.pack(kc, MR, d);
                   }
                 },
                 threads);
@@ -246,8 +251,8 @@ void conv2d_grad_input(const GemmUkernel& uk, const float* dy, const float* w, f
   const long m = static_cast<long>(s.n) * s.oh * s.ow, k = static_cast<long>(s.kh) * s.kw * s.ci, co = s.co;
   static thread_local Scratch bbuf;
   float* bp = bbuf.get(round_up(k, NR) * std::max<long>(co, 1));
-  pack_b(NR, w, 1, co, co, k, bp, threads);  // w^T: element (p = output channel, j = k) at w[j * co + p]
-  auto pack_dy = [&](long m0, long mc, long p0, long kc, float* dst) { pack_a_dense(MR, dy + m0 * co + p0, co, 1, mc, kc, dst); };
+  pack_b(NR, w, 1, co, co, k, bp, threads, uk.pack);  // w^T: element (p = output channel, j = k) at w[j * co + p]
+  auto pack_dy = [&](long m0, long mc, long p0, long kc, float* dst) { pack_a_dense(MR, dy + m0 * co + p0, co, 1, mc, kc, dst, uk.pack); };
   if (pointwise(s)) {
     gemm_packed_b(uk, m, k, co, bp, dx, k, pack_dy, threads);
     return;
@@ -317,6 +322,7 @@ void conv2d_grad_filter(const GemmUkernel& uk, const float* x, const float* dy, 
           for (; j < nr; j++) d[q * NR + j] = src[j];
           for (; j < NR; j++) d[q * NR + j] = 0.f;
         }
+        if (uk.pack) uk.pack(kc, NR, d);
       }
       for (long q = 0; q < kc; q++) pix[q] = pixel_of(s, p0 + q);
       for (long st = s0; st < s1; st++) {
@@ -326,6 +332,7 @@ void conv2d_grad_filter(const GemmUkernel& uk, const float* x, const float* dy, 
           gather_row(x, s, pix[q], k0, mr, d, 1);
           for (long i = mr; i < MR; i++) d[i] = 0.f;
         }
+        if (uk.pack) uk.pack(kc, MR, ap);
         for (long j0 = 0; j0 < co; j0 += NR)
           uk.fn(kc, ap, bp + j0 * kc, dw + k0 * co + j0, co, static_cast<int>(mr), static_cast<int>(std::min<long>(NR, co - j0)), true);
       }

@@ -14,17 +14,24 @@ namespace mococxr {
 // when `fused` (an FMA), else the product and the sum each rounded.
 typedef void (*GemmUkernelFn)(long kc, const float* a, const float* b, float* c, long ldc, int mr, int nr, bool acc);
 
+// Converts one packed fp32 strip, [kc][rows] as above, in place to the panel layout `fn` reads
+// (rows is MR for an A strip, NR for a B strip). The drivers call it after packing each strip.
+typedef void (*GemmPackFn)(long kc, long rows, float* panel);
+
 struct GemmUkernel {
-  const char* name;  // gemm_f32_<MR>x<NR>__<isa>
+  const char* name;  // gemm_<f32|bf16>_<MR>x<NR>__<isa>
   int mr, nr;        // the register tile
   bool fused;        // one rounding per step (see above)
   GemmUkernelFn fn;
+  GemmPackFn pack;   // null: fn reads the fp32 panels as packed
 };
 
 extern const GemmUkernel gemm_f32_6x8__generic;  // the target's baseline: SSE2 on x86-64, NEON on arm64
 #if defined(__x86_64__)
 extern const GemmUkernel gemm_f32_6x16__avx2;
 extern const GemmUkernel gemm_f32_12x32__avx512;
+// precision 'bf16': products of bf16-rounded inputs summed in fp32, its panels bf16 pairs (see its file)
+extern const GemmUkernel gemm_bf16_12x32__avx512bf16;
 #endif
 
 }  // namespace mococxr

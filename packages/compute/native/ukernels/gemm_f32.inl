@@ -64,6 +64,6 @@ void ukernel(long kc, const float* __restrict A, const float* __restrict B, floa
 
 }  // namespace
 
-const GemmUkernel UK_NAME = {UK_STR(UK_NAME), MR, NR, UK_FUSED, ukernel};
+const GemmUkernel UK_NAME = {UK_STR(UK_NAME), MR, NR, UK_FUSED, ukernel, nullptr};
 
 }  // namespace mococxr
