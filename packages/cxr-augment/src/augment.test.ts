@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, test } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { useBackend } from '../test/backend';
+import { useBackend } from './test-support/backend';
 import { Rng } from '@moco-cxr/rng';
 import reference from './fixtures/torchvision-rotate.json';
 import {
