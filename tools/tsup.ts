@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Options } from 'tsup';
 
@@ -9,7 +11,10 @@ const buildTsconfig = fileURLToPath(new URL('./tsconfig.build.json', import.meta
  * dependency (so installing this package alone still type-checks).
  */
 export function packageConfig(entry: Record<string, string> | string[] = ['src/index.ts'], options: { inlineTypesFrom?: string[] } = {}): Options {
+  // tsup keeps dependencies and peerDependencies external; optional ones (a browser entry's literal import of one) too.
+  const pkg = JSON.parse(readFileSync(join(process.cwd(), 'package.json'), 'utf8')) as { optionalDependencies?: Record<string, string> };
   return {
+    external: Object.keys(pkg.optionalDependencies ?? {}),
     entry,
     format: ['esm', 'cjs'],
     dts: options.inlineTypesFrom ? { resolve: options.inlineTypesFrom } : true,

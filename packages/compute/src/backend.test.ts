@@ -80,13 +80,14 @@ describe('threaded wasm in Node', () => {
 });
 
 describe('package layout', () => {
-  it('lists the one side-effect file in sideEffects, with the dist files that bundle it', () => {
+  it('lists the side-effect files (Node and browser entries) in sideEffects, with the dist files that bundle them', () => {
     const pkg = JSON.parse(readFileSync(pkgRoot + 'package.json', 'utf8')) as { sideEffects: string[] };
-    expect(pkg.sideEffects).toEqual(['./src/register.ts', './dist/index.js', './dist/index.cjs']);
-    // Only register.ts calls the tfjs registration functions.
-    const callers = readdirSync(pkgRoot + 'src')
-      .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
-      .filter((f) => /\b(registerKernel|registerGradient|registerBackend)\(/.test(readFileSync(pkgRoot + 'src/' + f, 'utf8')));
-    expect(callers).toEqual(['register.ts']);
+    expect(pkg.sideEffects).toEqual(['./src/register.ts', './src/register-browser.ts', './dist/index.js', './dist/index.cjs', './dist/browser.js', './dist/browser.cjs']);
+    // Only the two register files, and wasm-kernels.ts which they alone call, use the tfjs registration functions.
+    const sources = readdirSync(pkgRoot + 'src').filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'));
+    const callers = sources.filter((f) => /\b(registerKernel|registerGradient|registerBackend)\(/.test(readFileSync(pkgRoot + 'src/' + f, 'utf8')));
+    expect(callers).toEqual(['register-browser.ts', 'register.ts', 'wasm-kernels.ts']);
+    const wasmKernelUsers = sources.filter((f) => /\bregisterWasm(Kernels|Gradients)\(/.test(readFileSync(pkgRoot + 'src/' + f, 'utf8')) && f !== 'wasm-kernels.ts');
+    expect(wasmKernelUsers).toEqual(['register-browser.ts', 'register.ts']);
   });
 });

@@ -5,28 +5,13 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { formatAdapter, isSoftwareAdapter, type AdapterInfoLike, type GpuAdapterReport } from './adapter';
 import { registerWebgpuBackend } from './register';
 
-/** The WebGPU adapter a backend runs on, as the adapter describes itself. */
-export interface GpuAdapterReport {
-  vendor: string;
-  architecture: string;
-  device: string;
-  description: string;
-  /** A CPU implementation (SwiftShader, llvmpipe, WARP) or a fallback adapter: `auto` never picks one. */
-  software: boolean;
-  /** Where WebGPU came from: the browser's `navigator.gpu`, or Dawn's Node binding (npm `webgpu`). */
-  api: 'navigator.gpu' | 'webgpu (Dawn)';
-}
+export { formatAdapter, isSoftwareAdapter } from './adapter';
+export type { GpuAdapterReport } from './adapter';
 
 // Minimal WebGPU shapes this file touches (the package does not depend on @webgpu/types).
-interface AdapterInfoLike {
-  vendor?: string;
-  architecture?: string;
-  device?: string;
-  description?: string;
-  isFallbackAdapter?: boolean;
-}
 interface AdapterLike {
   info?: AdapterInfoLike;
   isFallbackAdapter?: boolean;
@@ -45,20 +30,6 @@ interface WebgpuBackendModule {
 // Held in variables so bundlers leave these optional packages alone and tsup keeps them external.
 const DAWN_PKG = 'webgpu';
 const TFJS_WEBGPU_PKG = '@tensorflow/tfjs-backend-webgpu';
-const SOFTWARE = /swiftshader|llvmpipe|lavapipe|softpipe|software|basic render|\bwarp\b/i;
-
-/** Whether an adapter is a CPU implementation: named so by vendor, architecture, device or description, or a fallback adapter. */
-export function isSoftwareAdapter(info: AdapterInfoLike, isFallbackAdapter = false): boolean {
-  if (isFallbackAdapter || info.isFallbackAdapter === true) return true;
-  return [info.vendor, info.architecture, info.device, info.description].some((s) => typeof s === 'string' && SOFTWARE.test(s));
-}
-
-/** One line: `google swiftshader (SwiftShader driver 5.0.0), software`. */
-export function formatAdapter(a: GpuAdapterReport): string {
-  const name = [a.vendor, a.architecture].filter((s) => s).join(' ') || 'unnamed adapter';
-  const detail = [a.description, a.device].filter((s) => s && s !== a.architecture).join(', ');
-  return `${name}${detail ? ` (${detail})` : ''}${a.software ? ', software' : ''} via ${a.api}`;
-}
 
 /** Where this module sits, in both the ESM and the CJS build (and under vitest). */
 function moduleBase(): string {

@@ -1,0 +1,20 @@
+// What computes a backend's kernels, shared by the Node and the browser entries (no Node modules here).
+
+/** Which kernels train: the native ones (with their instruction set) or tfjs-backend-wasm's. */
+export type KernelSet = 'native' | 'wasm';
+
+/** What computes the running backend's kernels; a run resumed on other kernels differs in the last bits. */
+export interface KernelsInUse {
+  /** The tfjs backend ('wasm', 'cpu', 'tensorflow', ...). */
+  backend: string;
+  /** On wasm, 'native' (the addon) or 'wasm' (tfjs'); null on other backends. */
+  kernels: KernelSet | null;
+  /** The native kernels' instruction set while they run, else null. */
+  nativeIsa: string | null;
+}
+
+/** One line for messages: "wasm backend, native avx2 kernels", "wasm backend, tfjs' wasm kernels", "cpu backend". */
+export function describeKernels(k: KernelsInUse): string {
+  if (k.backend !== 'wasm' || k.kernels === null) return `${k.backend} backend`;
+  return k.kernels === 'native' ? `wasm backend, native ${k.nativeIsa} kernels` : "wasm backend, tfjs' wasm kernels";
+}
