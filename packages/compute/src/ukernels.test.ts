@@ -108,3 +108,63 @@ describe('GEMM microkernels against the triple loop (native/ukernels/gemm_f32_te
     }
   });
 });
+
+// The bf16 microkernel (precision 'bf16') rounds its inputs, so it has a test of its own:
+// gemm_bf16_test.cc checks its pack bit for bit against round-to-nearest-even and its products
+// within fp32 accumulation of the bf16-rounded inputs' exact sums, and within bf16 rounding of the
+// fp32 inputs'. Where the CPU lacks avx512bf16 it says so and which features are missing.
+const BF16_MAIN = 'native/ukernels/gemm_bf16_test.cc';
+const BF16_FILE = 'native/ukernels/gemm_bf16_12x32__avx512bf16.cc';
+const bf16Built = await compileUkernelProgram({ main: BF16_MAIN, outDir: work, mainFlags: MAIN_FLAGS, objects: built.objects });
+const bf16 = await runTest(bf16Built.exe);
+const bf16Line = bf16.out.split('\n').find((l) => /^(ok|FAIL|not run|none)\b/.test(l)) ?? bf16.out;
+const bf16NotRun = bf16Line.match(/^not run gemm_bf16_12x32__avx512bf16: this CPU lacks (.+)$/);
+
+describe('bf16 GEMM microkernel against bf16-rounded and fp32 references (native/ukernels/gemm_bf16_test.cc)', () => {
+  it('is built into the addon and reported by its test', () => {
+    expect(ukernelBuild().sources).toContain(BF16_FILE);
+    if (process.arch === 'x64') expect(bf16Line).toMatch(/^(ok|not run) gemm_bf16_12x32__avx512bf16: /);
+    expect(bf16.code, bf16.out).toBe(0);
+  });
+
+  if (bf16NotRun) {
+    it(`not run on this CPU, which lacks ${bf16NotRun[1]}`, () => {
+      // GCC's feature names; /proc/cpuinfo writes avx512_bf16.
+      const flags = cpuFlags();
+      if (flags) for (const f of bf16NotRun[1].split(' ')) expect(flags.has(f === 'avx512bf16' ? 'avx512_bf16' : f), f).toBe(false);
+    });
+  } else if (process.arch === 'x64') {
+    it('packs bit for bit and multiplies within the fp32 and bf16 bounds on edge shapes', () => {
+      expect(bf16Line, bf16.out).toMatch(/^ok gemm_bf16_12x32__avx512bf16: pack bit for bit .* 560 GEMMs/);
+    });
+
+    it('a broken copy of the bf16 microkernel fails the test', async () => {
+      // Each mutation is one plausible slip in the packing or the tile.
+      const mutants: [string, string, string][] = [
+        ['truncates even steps instead of rounding to nearest', 'const __m512 a = _mm512_maskz_loadu_ps(m, r0 + j);', 'const __m512 a = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(_mm512_maskz_loadu_ps(m, r0 + j)), _mm512_set1_epi32(int(0xffff0000u))));'],
+        ['pairs interleaved the wrong way round', '_mm512_cvtne2ps_pbh(b, a)', '_mm512_cvtne2ps_pbh(a, b)'],
+        ['the last pair of k is dropped', 'for (long q = 0; q < pairs; q++) {', 'for (long q = 0; q + 1 < pairs || q == 0; q++) {'],
+        ['a partial tile writes one column past nr', '(1u << (nr - 16)) - 1', '(1u << (nr - 15)) - 1'],
+        ['accumulating ignores C', '_mm512_add_ps(_mm512_maskz_loadu_ps(m0, r), c0[i])', 'c0[i]'],
+      ];
+      const outcomes = await Promise.all(
+        mutants.map(async ([what, from, to], i) => {
+          const dir = path.join(work, `bf16-mutant${i}`);
+          cpSync(path.join(packageRoot, 'native'), path.join(dir, 'native'), { recursive: true });
+          const file = path.join(dir, BF16_FILE);
+          const body = readFileSync(file, 'utf8');
+          expect(body.includes(from), `${what}: "${from}" is no longer in ${BF16_FILE}`).toBe(true);
+          writeFileSync(file, body.replace(from, to));
+          const sources = ukernelBuild().sources.map((s) => (s === BF16_FILE ? file : s));
+          const exe = await compileUkernelProgram({ main: BF16_MAIN, outDir: dir, mainFlags: MAIN_FLAGS, sources, objects: built.objects });
+          const r = await runTest(exe.exe);
+          return { what, code: r.code, out: r.out };
+        }),
+      );
+      for (const o of outcomes) {
+        expect(o.code, `${o.what}: ${o.out}`).toBe(1);
+        expect(o.out, o.what).toMatch(/^FAIL gemm_bf16_12x32__avx512bf16: \d+ failures/m);
+      }
+    });
+  }
+});
