@@ -1,7 +1,7 @@
 import { mkdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { pngBytes, tempDir } from '../test/fixtures';
+import { pngBytes, tempDir } from './test-support/fixtures';
 import { CHEXPERT_TASKS, KERMANY_PATIENT_PATTERN, loadCheXpert, loadImageFolder, loadNihChestXray14, loadNlmTb, parseClinicalReading, parseCsv } from './index';
 
 const { dir, cleanup } = tempDir();

@@ -1,7 +1,7 @@
 import { mkdirSync, readdirSync, readFileSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { jpegBytes, png16, pngBytes, tempDir } from '../test/fixtures';
+import { jpegBytes, png16, pngBytes, tempDir } from './test-support/fixtures';
 import { buildImageCache, decodeImage, resizeShortSideAndCrop } from './index';
 import type { CxrDataset } from './index';
 

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Rng } from '@moco-cxr/rng';
-import { jpegBytes, png16, pngBytes, tempDir } from '../test/fixtures';
+import { jpegBytes, png16, pngBytes, tempDir } from './test-support/fixtures';
 import { cropGrey, decodeImage, decodeImageBytes, resizeGrey, resizeShortSideAndCrop, sharpAvailable } from './index';
 
 const { dir, cleanup } = tempDir();

@@ -1,10 +1,10 @@
-// The dataset formats read back from fixtures built of real Kermany radiographs (test/formats.ts).
+// The dataset formats read back from fixtures built of real Kermany radiographs (src/test-support/formats.ts).
 // Skipped with a reason when the data is absent outside CI; kermany.test.ts fails in CI without it.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { KERMANY_DIR, tempDir } from '../test/fixtures';
-import { writeCheXpertFixture, writeNihFixture, writeNlmTbFixture, type CheXpertFixture } from '../test/formats';
+import { KERMANY_DIR, tempDir } from './test-support/fixtures';
+import { writeCheXpertFixture, writeNihFixture, writeNlmTbFixture, type CheXpertFixture } from './test-support/formats';
 import {
   CHEXPERT_COMPETITION_TASKS,
   MOCO_CXR_UNCERTAINTY,

@@ -2,7 +2,7 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { KERMANY_DIR, tempDir } from '../test/fixtures';
+import { KERMANY_DIR, tempDir } from './test-support/fixtures';
 import { KERMANY_PATIENT_PATTERN, buildImageCache, describeDataset, decodeImage, loadImageFolder, resizeShortSideAndCrop, sampleFraction, sharpAvailable, splitByPatient, subset } from './index';
 import type { CxrDataset } from './index';
 
@@ -63,7 +63,7 @@ describe.runIf(available)('real Kermany pediatric CXR (skipped without the data 
   });
 
   it('decodes real JPEGs like PIL (grey + antialiased bilinear resize), with jimp and sharp', async () => {
-    const ref = JSON.parse(readFileSync(new URL('../test/data/kermany-pil-32.json', import.meta.url), 'utf8'));
+    const ref = JSON.parse(readFileSync(new URL('./test-support/data/kermany-pil-32.json', import.meta.url), 'utf8'));
     for (const [name, r] of Object.entries(ref.images) as [string, { width: number; height: number; pixels: string }][]) {
       const want = Buffer.from(r.pixels, 'base64');
       for (const decoder of sharpAvailable() ? (['jimp', 'sharp'] as const) : (['jimp'] as const)) {

@@ -2,7 +2,7 @@
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { tempDir } from '../test/fixtures';
+import { tempDir } from './test-support/fixtures';
 import { CHEXPERT_TASKS, checkSplitLeaks, CxrDataError, folderSplits, loadCheXpert, loadImageFolder, loadNihChestXray14, parseCsv } from './index';
 import type { CxrDataset } from './index';
 

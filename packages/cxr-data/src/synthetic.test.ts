@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { aurocOf, fitLinearProbe } from '../test/fixtures';
+import { aurocOf, fitLinearProbe } from './test-support/fixtures';
 import { splitByPatient, syntheticCxr } from './index';
 
 describe('syntheticCxr', () => {

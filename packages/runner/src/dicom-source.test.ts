@@ -1,5 +1,5 @@
 // data.source: dicom end to end, on a PACS-like export built in the test run from Kermany images with
-// pydicom and dcmtk (packages/cxr-data/test/dicom/make-archive.py): mixed transfer syntaxes, 8 to 16 bits
+// pydicom and dcmtk (packages/cxr-data/src/test-support/dicom/make-archive.py): mixed transfer syntaxes, 8 to 16 bits
 // stored, MONOCHROME1 and 2, a structured report, a CT slice, a lateral view and a text file to skip.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -13,7 +13,7 @@ import { loadDicomSource } from './dicom-source';
 import { runCli } from './main';
 
 const KERMANY = process.env.MOCO_CXR_DATA ?? fileURLToPath(new URL('../../../../shared/data/kermany-pediatric-cxr-224', import.meta.url));
-const MAKE_ARCHIVE = fileURLToPath(new URL('../../cxr-data/test/dicom/make-archive.py', import.meta.url));
+const MAKE_ARCHIVE = fileURLToPath(new URL('../../cxr-data/src/test-support/dicom/make-archive.py', import.meta.url));
 const EXAMPLE = fileURLToPath(new URL('../examples/dicom.yaml', import.meta.url));
 
 const dir = mkdtempSync(join(tmpdir(), 'runner-dicom-'));

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { writeCheXpertFixture, writeFolderFixture } from '../../cxr-data/test/formats';
+import { writeCheXpertFixture, writeFolderFixture } from '../../cxr-data/src/test-support/formats';
 import { cliProcessArgs } from '../test/cli-process';
 import { captureIo } from '../test/io';
 import { runCli } from './main';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeCheXpertFixture, writeFolderFixture, writeNihFixture, writeNlmTbFixture, type CheXpertFixture, type NihFixture, type NlmTbFixture } from '../../cxr-data/test/formats';
+import { writeCheXpertFixture, writeFolderFixture, writeNihFixture, writeNlmTbFixture, type CheXpertFixture, type NihFixture, type NlmTbFixture } from '../../cxr-data/src/test-support/formats';
 import { captureIo } from '../test/io';
 import { runCli } from './main';
 import { rmSync } from 'node:fs';

@@ -1,9 +1,9 @@
-// loadDicomFolder on a folder of DICOM radiographs built in the test run from Kermany images (test/dicom/make-fixtures.py).
+// loadDicomFolder on a folder of DICOM radiographs built in the test run from Kermany images (src/test-support/dicom/make-fixtures.py).
 import { copyFileSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempDir } from '../../test/fixtures';
-import { buildDicomFixtures, type DicomFixtures } from '../../test/dicom/fixtures';
+import { tempDir } from '../test-support/fixtures';
+import { buildDicomFixtures, type DicomFixtures } from '../test-support/dicom/fixtures';
 import { buildImageCache } from '../cache';
 import { CxrDataError } from '../errors';
 import { loadDicomFolder } from './folder';

@@ -1,10 +1,10 @@
-// Pixel parity with pydicom on DICOM radiographs built in the test run from Kermany images (test/dicom/make-fixtures.py).
+// Pixel parity with pydicom on DICOM radiographs built in the test run from Kermany images (src/test-support/dicom/make-fixtures.py).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as dicomParserNs from 'dicom-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempDir } from '../../test/fixtures';
-import { buildDicomFixtures, type DicomFixtures } from '../../test/dicom/fixtures';
+import { tempDir } from '../test-support/fixtures';
+import { buildDicomFixtures, type DicomFixtures } from '../test-support/dicom/fixtures';
 import { CxrDataError } from '../errors';
 import { decodeImageBytes } from '../decode';
 import { decodeWithCodec } from './codecs';

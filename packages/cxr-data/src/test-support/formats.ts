@@ -5,7 +5,7 @@
 import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Jimp } from 'jimp';
-import { CHEXPERT_TASKS } from '../src/chexpert';
+import { CHEXPERT_TASKS } from '../chexpert';
 
 interface Source {
   file: string;

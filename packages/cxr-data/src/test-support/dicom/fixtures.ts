@@ -25,7 +25,7 @@ export interface DicomFixtures {
 }
 
 /**
- * Builds the DICOM fixtures from Kermany images into `dir` with pydicom and dcmtk (test/dicom/make-fixtures.py);
+ * Builds the DICOM fixtures from Kermany images into `dir` with pydicom and dcmtk (src/test-support/dicom/make-fixtures.py);
  * they are made in the test run, never kept in the repository.
  */
 export function buildDicomFixtures(dir: string): DicomFixtures {

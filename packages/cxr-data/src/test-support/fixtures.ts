@@ -63,7 +63,7 @@ export function aurocOf(labels: ArrayLike<number>, scores: ArrayLike<number>): n
 }
 
 /** Where the real Kermany data lives: MOCO_CXR_DATA or ../shared/data relative to the repo root. */
-export const KERMANY_DIR = process.env.MOCO_CXR_DATA ?? new URL('../../../../shared/data/kermany-pediatric-cxr-224', import.meta.url).pathname;
+export const KERMANY_DIR = process.env.MOCO_CXR_DATA ?? new URL('../../../../../shared/data/kermany-pediatric-cxr-224', import.meta.url).pathname;
 
 /**
  * A linear probe: ridge-regularised LDA, w = (S + lambda I)^-1 (mu1 - mu0), with S the pooled
