@@ -1,3 +1,4 @@
+export { BOOTSTRAP_DEFAULTS } from './validate';
 export { bootstrapCI } from './bootstrap-ci';
 export { pairedBootstrap } from './paired';
 export { meanAurocCI } from './mean-auroc';

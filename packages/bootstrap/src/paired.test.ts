@@ -1,6 +1,6 @@
 import { auroc } from '@moco-cxr/eval-metrics';
 import { describe, expect, it } from 'vitest';
-import { pairedBootstrap } from './index';
+import { BOOTSTRAP_DEFAULTS, pairedBootstrap } from './index';
 import { Rng } from '@moco-cxr/rng';
 
 function synthetic(n: number, seed: number, prevalence = 0.3) {
@@ -34,7 +34,9 @@ describe('pairedBootstrap', () => {
       expect(iv.lower).toBeLessThan(iv.estimate);
       expect(iv.upper).toBeGreaterThan(iv.estimate);
     }
-    expect(r.replicates).toBe(500);
+    // The paper's statistics are the defaults, from one place: 500 replicates, 95% intervals.
+    expect(BOOTSTRAP_DEFAULTS).toEqual({ replicates: 500, confidence: 0.95 });
+    expect(r.replicates).toBe(BOOTSTRAP_DEFAULTS.replicates);
     expect(r.samples.difference.every((d, i) => d === r.samples.a[i] - r.samples.b[i])).toBe(true);
   });
 

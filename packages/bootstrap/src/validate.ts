@@ -1,5 +1,8 @@
 import { Rng } from '@moco-cxr/rng';
 
+/** The paper's statistics: 500 bootstrap replicates, 95% percentile intervals (2.5th and 97.5th percentiles). */
+export const BOOTSTRAP_DEFAULTS = Object.freeze({ replicates: 500, confidence: 0.95 });
+
 export function checkLabels(labels: ArrayLike<number>, fn: string): void {
   for (let i = 0; i < labels.length; i++) {
     const y = labels[i];
@@ -26,8 +29,8 @@ export function resolveCommon(options: CommonOptions | undefined, fn: string) {
   if (!options || options.seed === undefined) {
     throw new TypeError(`${fn}: options.seed is required (a number or an Rng) so that the result can be reproduced`);
   }
-  const replicates = options.replicates ?? 500;
-  const confidence = options.confidence ?? 0.95;
+  const replicates = options.replicates ?? BOOTSTRAP_DEFAULTS.replicates;
+  const confidence = options.confidence ?? BOOTSTRAP_DEFAULTS.confidence;
   if (!Number.isInteger(replicates) || replicates < 1) throw new RangeError(`${fn}: replicates must be a positive integer, got ${replicates}`);
   if (!(confidence > 0 && confidence < 1)) throw new RangeError(`${fn}: confidence must lie in (0, 1), got ${confidence}`);
   const maxRedraws = options.maxRedraws ?? replicates;

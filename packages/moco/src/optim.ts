@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ensureSyncReadable } from '@moco-cxr/compute';
 import { KIND, fusedStep } from './fused';
 import type { NamedVariables } from './variables';
+import { MOCO_CXR_DEFAULTS } from './defaults';
 
 /** Saved optimiser state: per-parameter slots (`<param>|<slot>`) as flat float32 arrays. */
 export interface OptimizerState {
@@ -121,8 +122,8 @@ export class Adam extends SlotOptimizer {
 
   constructor(options: AdamOptions = {}) {
     super();
-    this.beta1 = options.beta1 ?? 0.9;
-    this.beta2 = options.beta2 ?? 0.999;
+    this.beta1 = options.beta1 ?? MOCO_CXR_DEFAULTS.betas[0];
+    this.beta2 = options.beta2 ?? MOCO_CXR_DEFAULTS.betas[1];
     this.eps = options.eps ?? 1e-8;
     this.weightDecay = options.weightDecay ?? 0;
   }
@@ -171,7 +172,7 @@ export class Sgd extends SlotOptimizer {
 
   constructor(options: SgdOptions = {}) {
     super();
-    this.momentum = options.momentum ?? 0.9;
+    this.momentum = options.momentum ?? MOCO_CXR_DEFAULTS.sgdMomentum;
     this.dampening = options.dampening ?? 0;
     this.nesterov = options.nesterov ?? false;
     this.weightDecay = options.weightDecay ?? 0;
@@ -209,7 +210,7 @@ export class Sgd extends SlotOptimizer {
   }
 }
 
-/** Builds an optimiser by kind; `adam` uses betas 0.9/0.999 and `sgd` momentum 0.9 unless given. */
+/** Builds an optimiser by kind; `adam` uses MOCO_CXR_DEFAULTS.betas and `sgd` its sgdMomentum unless given. */
 export function createOptimizer(kind: 'adam' | 'sgd', options: AdamOptions & SgdOptions = {}): Optimizer {
   if (kind === 'adam') return new Adam(options);
   if (kind === 'sgd') return new Sgd(options);

@@ -44,7 +44,7 @@ export interface FinetuneProtocolOptions extends ImageInputOptions {
   /** Default 1e-8, torch's (tfjs defaults to 1e-7). */
   epsilon?: number;
   /**
-   * Training augmentation (cxr-augment options, e.g. `{flipProbability: 0.5, rotation: 10}`);
+   * Training augmentation (cxr-augment options; the paper's is PROTOCOL_DEFAULTS.finetuneAugment);
    * its output size must be the images' size. Omit for none. Normalisation and channels come
    * from this object's `normalize`/`channels`, else from the top-level ones.
    */
@@ -135,7 +135,7 @@ export async function finetuneProtocol(options: FinetuneProtocolOptions): Promis
   const headB = tf.variable(b0t, true, `protocols/finetune${id}/head.bias`);
   w0t.dispose();
   b0t.dispose();
-  const optimizer = tf.train.adam(lr, options.beta1 ?? 0.9, options.beta2 ?? 0.999, options.epsilon ?? 1e-8);
+  const optimizer = tf.train.adam(lr, options.beta1 ?? PROTOCOL_DEFAULTS.betas[0], options.beta2 ?? PROTOCOL_DEFAULTS.betas[1], options.epsilon ?? 1e-8);
   const varList = [...backbone.trainableVariables(), headW, headB];
 
   const keeper = new TopK<FinetuneSnapshot>(options.topK ?? 1);

@@ -1,4 +1,4 @@
-export { epochsForFraction, evalInterval, PAPER_MAX_EPOCHS, PROTOCOL_DEFAULTS } from './schedule';
+export { drawsForFraction, epochsForFraction, evalInterval, PAPER_MAX_EPOCHS, PROTOCOL_DEFAULTS } from './schedule';
 export { linearProtocol, scoreFeatures } from './linear';
 export { linearHeadFromJson, linearHeadToJson } from './head-json';
 export type { LinearHeadJson } from './head-json';

@@ -107,8 +107,8 @@ export function linearProtocol(options: LinearProtocolOptions): LinearProtocolRe
   const lr = options.lr ?? PROTOCOL_DEFAULTS.lr;
   const batchSize = options.batchSize ?? PROTOCOL_DEFAULTS.batchSize;
   const weightDecay = options.weightDecay ?? 0;
-  const beta1 = options.beta1 ?? 0.9;
-  const beta2 = options.beta2 ?? 0.999;
+  const beta1 = options.beta1 ?? PROTOCOL_DEFAULTS.betas[0];
+  const beta2 = options.beta2 ?? PROTOCOL_DEFAULTS.betas[1];
   const eps = options.epsilon ?? 1e-8;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`${fn}: batchSize must be a positive integer, got ${batchSize}`);
   if (!(lr > 0)) throw new RangeError(`${fn}: lr must be > 0, got ${lr}`);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { epochsForFraction, evalInterval, resolveSchedule } from './schedule';
+import { drawsForFraction, epochsForFraction, evalInterval, PROTOCOL_DEFAULTS, resolveSchedule } from './schedule';
 
 describe('paper schedule', () => {
   it('gives the paper epoch counts: 1 -> 5, 1/8 -> 20, 1/64 -> 80, 1/512 -> 320', () => {
@@ -25,5 +25,15 @@ describe('paper schedule', () => {
     expect(() => resolveSchedule({}, 10, 'f')).toThrow(/fraction .* or an explicit epochs/);
     expect(resolveSchedule({ epochs: 3 }, 40, 'f')).toEqual({ epochs: 3, evalEvery: 40 });
     expect(resolveSchedule({ fraction: 1 / 64 }, 40, 'f')).toEqual({ epochs: 80, evalEvery: 2048 });
+  });
+});
+
+describe("the paper's protocol defaults", () => {
+  it('Adam at 1e-4 with betas 0.9 / 0.999, batch 16, flip and +-10 degree rotation end to end, 5 draws below 100% and 1 at 100%', () => {
+    expect(PROTOCOL_DEFAULTS).toEqual({ lr: 1e-4, batchSize: 16, betas: [0.9, 0.999], finetuneAugment: { flipProbability: 0.5, rotation: 10 }, draws: { partial: 5, full: 1 } });
+    expect([0.001, 0.01, 0.1, 0.5, 1].map(drawsForFraction)).toEqual([5, 5, 5, 5, 1]);
+    expect(() => drawsForFraction(0)).toThrow(/drawsForFraction: fraction must be in \(0, 1\]/);
+    // Frozen: a caller cannot change the defaults every other caller reads.
+    expect(Object.isFrozen(PROTOCOL_DEFAULTS.betas) && Object.isFrozen(PROTOCOL_DEFAULTS.finetuneAugment)).toBe(true);
   });
 });

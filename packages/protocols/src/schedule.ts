@@ -1,5 +1,21 @@
-/** The paper's downstream training settings (linear and end-to-end protocols): Adam at 1e-4, batches of 16. */
-export const PROTOCOL_DEFAULTS = Object.freeze({ lr: 1e-4, batchSize: 16 });
+/**
+ * The paper's downstream training settings (linear and end-to-end protocols): Adam at 1e-4 with
+ * torch's betas, batches of 16; the end-to-end protocol trains on flipped (p = 0.5) and rotated
+ * (+-10 degrees) images; 5 label-fraction draws below 100% of the labels, 1 at 100%.
+ */
+export const PROTOCOL_DEFAULTS = Object.freeze({
+  lr: 1e-4,
+  batchSize: 16,
+  betas: Object.freeze([0.9, 0.999] as const),
+  finetuneAugment: Object.freeze({ flipProbability: 0.5, rotation: 10 }),
+  draws: Object.freeze({ partial: 5, full: 1 }),
+});
+
+/** The paper's number of label-fraction draws at `fraction`: PROTOCOL_DEFAULTS.draws (5 below 100%, 1 at 100%). */
+export function drawsForFraction(fraction: number): number {
+  checkFraction(fraction, 'drawsForFraction');
+  return fraction >= 1 ? PROTOCOL_DEFAULTS.draws.full : PROTOCOL_DEFAULTS.draws.partial;
+}
 
 /**
  * The MoCo-CXR downstream schedule: epochs = int(5 * 4^(log8(1/fraction))), so each 8x fewer
