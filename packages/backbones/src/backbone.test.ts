@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { createBackbone, type Backbone, type BackboneOptions } from './index';
-import { maxAbsDiff, randomInput, useTestBackend } from './test-backend';
+import { maxAbsDiff, randomInput, useTestBackend } from './test-support/backend';
 
 beforeAll(async () => {
   await useTestBackend();

@@ -1,3 +1,3 @@
-import { paritySuite } from './parity-suite';
+import { paritySuite } from './test-support/parity-suite';
 
 paritySuite(1);

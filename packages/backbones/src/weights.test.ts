@@ -17,7 +17,7 @@ import {
   writeSafetensors,
 } from './index';
 import { unpickle } from './pickle';
-import { maxAbsDiff, randomInput, useTestBackend } from './test-backend';
+import { maxAbsDiff, randomInput, useTestBackend } from './test-support/backend';
 
 const fixture = (f: string) => fileURLToPath(new URL(`./fixtures/${f}`, import.meta.url));
 

@@ -1,3 +1,4 @@
+// Test-only (never imported by the library; "!src/test-support" leaves it out of the package).
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '@moco-cxr/rng';
 import { initBackend } from '@moco-cxr/compute';

@@ -1,13 +1,14 @@
+// Test-only (never imported by the library; "!src/test-support" leaves it out of the package).
 import * as tf from '@tensorflow/tfjs-core';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createBackbone, readSafetensors, type BackboneName, type BackboneOptions } from './index';
-import { maxAbs, maxAbsDiff, useTestBackend } from './test-backend';
+import { createBackbone, readSafetensors, type BackboneName, type BackboneOptions } from '../index';
+import { maxAbs, maxAbsDiff, useTestBackend } from './backend';
 
 // Test-only: the torchvision parity checks, run by parity.test.ts (one wasm thread) and
 // parity-threads.test.ts (two threads, as users run with every core).
 
-const fixture = (f: string) => fileURLToPath(new URL(`./fixtures/${f}`, import.meta.url));
+const fixture = (f: string) => fileURLToPath(new URL(`../fixtures/${f}`, import.meta.url));
 
 interface Case {
   fixture: string;
