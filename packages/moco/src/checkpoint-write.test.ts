@@ -10,7 +10,7 @@ import { Rng } from '@moco-cxr/rng';
 import { previousCheckpointPath, readPretrainCheckpoint, writePretrainCheckpoint } from './checkpoint';
 import { createMoco } from './moco';
 import { Adam } from './optim';
-import { tinyResnet } from './test-fixtures';
+import { tinyResnet } from './test-support/fixtures';
 
 const root = mkdtempSync(join(tmpdir(), 'moco-checkpoint-write-'));
 

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@moco-cxr/compute';
 import { readPretrainHistory } from './history';
 import { pretrain, type EpochRecord } from './pretrain';
-import { blobImages, tinyResnet } from './test-fixtures';
+import { blobImages, tinyResnet } from './test-support/fixtures';
 
 const root = mkdtempSync(join(tmpdir(), 'moco-history-test-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

@@ -7,7 +7,7 @@ import { initBackend } from '@moco-cxr/compute';
 import { buildImageCache, loadImageFolder, subset, syntheticCxr, type ImageSet } from '@moco-cxr/cxr-data';
 import { mocoCxrAugment, type AugmentOptions } from '@moco-cxr/cxr-augment';
 import { pretrain, type EpochRecord } from './pretrain';
-import { tinyResnet } from './test-fixtures';
+import { tinyResnet } from './test-support/fixtures';
 
 const KERMANY = process.env.MOCO_CXR_DATA ?? fileURLToPath(new URL('../../../../shared/data/kermany-pediatric-cxr-224', import.meta.url));
 const SIZE = 32;

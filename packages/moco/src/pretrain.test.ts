@@ -8,7 +8,7 @@ import { createBackbone, readSafetensors, type Backbone } from '@moco-cxr/backbo
 import { readPretrainCheckpoint, exportBackbone } from './checkpoint';
 import type { MocoBackbone } from './moco';
 import { NonFiniteLossError, PretrainAbortError, pretrain, type EpochRecord, type PretrainOptions, type StepInfo } from './pretrain';
-import { blobImages, TINY_RESNET, tinyResnet } from './test-fixtures';
+import { blobImages, TINY_RESNET, tinyResnet } from './test-support/fixtures';
 
 const SIZE = 32;
 const data = blobImages(24, SIZE, 1);

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@moco-cxr/compute';
 import { readPretrainCheckpoint } from './checkpoint';
 import { pretrain, type PretrainOptions } from './pretrain';
-import { blobImages, tinyResnet } from './test-fixtures';
+import { blobImages, tinyResnet } from './test-support/fixtures';
 
 // Resuming on other kernels than the checkpoint's changes the result's last bits: the checkpoint
 // records its kernels, and a resume on others is a warning, never silent.

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@moco-cxr/compute';
 import type { Backbone } from '@moco-cxr/backbones';
 import { pretrain, type PretrainOptions } from './pretrain';
-import { blobImages, tinyResnet } from './test-fixtures';
+import { blobImages, tinyResnet } from './test-support/fixtures';
 
 const SIZE = 16;
 const root = mkdtempSync(join(tmpdir(), 'moco-resume-record-'));

@@ -7,7 +7,7 @@ import { initBackend } from '@moco-cxr/compute';
 import type { Backbone } from '@moco-cxr/backbones';
 import { readPretrainCheckpoint } from './checkpoint';
 import { pretrain, type PretrainOptions } from './pretrain';
-import { blobImages, tinyResnet } from './test-fixtures';
+import { blobImages, tinyResnet } from './test-support/fixtures';
 
 // Exact resume on the backend users train on: wasm, with one thread and with two (every core here).
 const SIZE = 16;

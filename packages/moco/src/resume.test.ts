@@ -8,7 +8,7 @@ import { initBackend } from '@moco-cxr/compute';
 import type { Backbone } from '@moco-cxr/backbones';
 import { previousCheckpointPath, readLatestPretrainCheckpoint, readPretrainCheckpoint } from './checkpoint';
 import { pretrain, type PretrainOptions } from './pretrain';
-import { blobImages, tinyResnet } from './test-fixtures';
+import { blobImages, tinyResnet } from './test-support/fixtures';
 
 const SIZE = 16;
 const root = mkdtempSync(join(tmpdir(), 'moco-resume-test-'));

@@ -10,7 +10,7 @@ import { readPretrainCheckpoint } from './checkpoint';
 import { createMoco, mocoStepAsync } from './moco';
 import { Adam } from './optim';
 import { pretrain, type PretrainOptions } from './pretrain';
-import { blobImages, tinyResnet } from './test-fixtures';
+import { blobImages, tinyResnet } from './test-support/fixtures';
 
 // Training on webgpu against the cpu backend, on SwiftShader (Chromium's CPU Vulkan driver): this
 // machine has no GPU, so these tests prove correctness, never speed. Shapes stay tiny.

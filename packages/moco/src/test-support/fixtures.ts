@@ -1,4 +1,4 @@
-// Test-only helpers (not exported from the package).
+// Test-only helpers: never imported by the library; "!src/test-support" leaves them out of the package.
 import { Rng } from '@moco-cxr/rng';
 import { createBackbone, type Backbone } from '@moco-cxr/backbones';
 import type { ImageSet } from '@moco-cxr/cxr-data';
