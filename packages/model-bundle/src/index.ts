@@ -1,0 +1,12 @@
+export { BUNDLE_FILE, BUNDLE_FORMAT, BUNDLE_VERSION, validateManifest } from './format';
+export type { BundleBackbone, BundleInput, BundleManifest, BundleProvenance, OodStatistics } from './format';
+export { encodeBundle, fetchBundle, fetchReader, loadBundle, sha256Hex } from './bundle';
+export type { BundleFileReader, BundleParts, EncodedBundle, LoadBundleOptions, ModelBundle } from './bundle';
+export { checkGreyImage, inputWindow, toInputGrid } from './input';
+export type { GreyImage, InputWindow } from './input';
+export { scoreImages } from './score';
+export type { ScoreImagesOptions } from './score';
+export { gradCam } from './gradcam';
+export type { GradCamResult } from './gradcam';
+export { featureDistance, fitOodStatistics, greyHistogram, histogramDistance, looksUnlike, OOD_DEFAULTS, percentile } from './ood';
+export type { FitOodOptions, OodVerdict } from './ood';

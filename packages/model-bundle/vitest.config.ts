@@ -1,0 +1,3 @@
+import { vitestProject } from '../../tools/vitest.mjs';
+
+export default vitestProject();
