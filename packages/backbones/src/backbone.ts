@@ -4,7 +4,7 @@ import { buildDenseNet, densenetFeatureMap, densenetForward, type DenseNetConfig
 import { convertLayout, shapeInLayout, type WeightLayout } from './layout';
 import type { ParamFactory, ParamSpec } from './nn';
 import { buildResNet, resnetFeatureMap, resnetForward, type ResNetConfig, type ResNetModule } from './resnet';
-import { readWeights, type ReadWeightsOptions } from './weights';
+import type { ReadWeightsOptions } from './parse-weights';
 
 export type BackboneName = 'resnet18' | 'resnet50' | 'densenet121';
 
@@ -351,8 +351,11 @@ export function validateBackboneOptions(name: BackboneName, options: BackboneOpt
   }
 }
 
-/** Builds a backbone with torchvision's topology, names and initialisation, optionally loading weights. */
-export async function createBackbone(name: BackboneName, options: BackboneOptions = {}): Promise<Backbone> {
+/** Reads a weights file by path: the Node entry's readWeights; null in the browser entry, which has no filesystem. */
+export type WeightsFileReader = ((path: string, options?: ReadWeightsOptions) => Promise<Map<string, tf.Tensor>>) | null;
+
+/** createBackbone, with the way a `weights` path is read given by the entry (create.ts, browser.ts). */
+export async function buildBackbone(name: BackboneName, options: BackboneOptions, readWeights: WeightsFileReader): Promise<Backbone> {
   validateBackboneOptions(name, options);
   if (options.weights === undefined) {
     const rng = new Rng(options.seed ?? 0);
@@ -362,6 +365,7 @@ export async function createBackbone(name: BackboneName, options: BackboneOption
   const backbone = BackboneImpl.build(name, options, (spec) => tf.zeros(spec.shape, spec.dtype));
   try {
     if (typeof options.weights === 'string') {
+      if (!readWeights) throw new Error(`createBackbone(${name}): weights given as a path (${options.weights}) need a filesystem; in a browser pass a Map of tensors (parseSafetensors(bytes).tensors)`);
       const weights = await readWeights(options.weights, options.readOptions);
       try {
         backbone.loadStateDict(weights, { layout: 'tfjs' });

@@ -1,4 +1,5 @@
-export { createBackbone, validateBackboneOptions } from './backbone';
+export { createBackbone } from './create';
+export { validateBackboneOptions } from './backbone';
 export type {
   Backbone,
   BackboneModel,
@@ -13,7 +14,8 @@ export { convertLayout } from './layout';
 export type { WeightLayout } from './layout';
 export { readWeights, saveBackbone, mapWeightKey, parseWeights } from './weights';
 export type { ReadWeightsOptions, SaveBackboneOptions } from './weights';
-export { readSafetensors, writeSafetensors, parseSafetensors, encodeSafetensors } from './safetensors';
+export { parseSafetensors, encodeSafetensors } from './safetensors';
+export { readSafetensors, writeSafetensors } from './safetensors-file';
 export type { SafetensorsContent } from './safetensors';
 export { parsePth } from './pth';
 export type { RawTensor } from './pth';

@@ -1,6 +1,4 @@
-import { readFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs-core';
-import { writeFileAtomic } from '@moco-cxr/atomic-write';
 import { decodeElements, DTYPE_BYTES, isFileDType, tfDTypeToFile } from './dtypes';
 
 export interface SafetensorsContent {
@@ -56,11 +54,6 @@ export function parseSafetensors(bytes: Uint8Array, what = 'safetensors data'): 
   return { tensors, metadata };
 }
 
-/** Reads a `.safetensors` file (torch / Hugging Face / our checkpoints) into tfjs tensors. */
-export async function readSafetensors(path: string): Promise<SafetensorsContent> {
-  return parseSafetensors(new Uint8Array(await readFile(path)), path);
-}
-
 /** Serialises tensors to safetensors bytes as a list of chunks (header, then each tensor's data). */
 export async function encodeSafetensors(
   tensors: ReadonlyMap<string, tf.Tensor> | Readonly<Record<string, tf.Tensor>>,
@@ -83,23 +76,11 @@ export async function encodeSafetensors(
     chunks.push(bytes);
     offset += bytes.byteLength;
   }
-  let json = JSON.stringify(header);
+  const json = new TextEncoder().encode(JSON.stringify(header));
   // Pad with spaces so the data section starts 8-byte aligned, as the reference writer does.
-  json += ' '.repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8);
-  const headerBytes = new TextEncoder().encode(json);
+  const headerBytes = new Uint8Array(json.byteLength + ((8 - ((8 + json.byteLength) % 8)) % 8)).fill(0x20);
+  headerBytes.set(json);
   const prefix = new Uint8Array(8);
   new DataView(prefix.buffer).setBigUint64(0, BigInt(headerBytes.byteLength), true);
   return [prefix, headerBytes, ...chunks];
-}
-
-/**
- * Writes tensors as `.safetensors`, atomically (temp file, fsync, rename): a crash leaves either
- * the previous file or the complete new one, never a truncated file under `path`.
- */
-export async function writeSafetensors(
-  path: string,
-  tensors: ReadonlyMap<string, tf.Tensor> | Readonly<Record<string, tf.Tensor>>,
-  metadata: Record<string, string> = {},
-): Promise<void> {
-  writeFileAtomic(path, await encodeSafetensors(tensors, metadata));
 }

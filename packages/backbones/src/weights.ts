@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Backbone } from './backbone';
 import type { WeightLayout } from './layout';
 import { mapWeightKey, parseWeights, type ReadWeightsOptions } from './parse-weights';
-import { writeSafetensors } from './safetensors';
+import { writeSafetensors } from './safetensors-file';
 
 export type { ReadWeightsOptions };
 export { mapWeightKey, parseWeights };
