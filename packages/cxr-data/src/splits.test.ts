@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '@moco-cxr/rng';
-import { sampleFraction, shenzhenSplit, splitByPatient, subset as subsetRows } from './index';
+import { CxrDataError, fractionDraws, sampleFraction, shenzhenSplit, splitByPatient, subset as subsetRows } from './index';
 import type { CxrDataset } from './index';
 
 /** Patients with 1-4 images each; a patient's images share its label; ~30% positive. */
@@ -159,5 +159,53 @@ describe('sampleFraction', () => {
       /no draw of 2 patients \(fraction 0\.001 of 6\) found holding a positive and a negative of every task \(A, B\) after 1000 random draws and a repair; raise the fraction/,
     );
     expect(sampleFraction(tiny, 0.5, { draws: 1, seed: 1, tasks: ['A', 'B'] })[0]).toHaveLength(3);
+  });
+});
+
+describe('fractionDraws: positions in the split, drawn once', () => {
+  const ds = makeDataset(60, 11);
+  const { train } = splitByPatient(ds, { fractions: { train: 0.7, test: 0.3 }, seed: 2 });
+
+  it('the same draws as before the move (sampleFraction by patient, mapped to positions): pinned', () => {
+    const draws = fractionDraws(ds, train, 0.1, { draws: 3, seed: 4 });
+    // Drawn by the runner's own code before it moved here; a change would change every experiment's cells.
+    expect(draws).toEqual([
+      [6, 8, 22, 31, 40, 47, 66, 77, 86, 94, 96, 101, 107],
+      [15, 25, 26, 38, 46, 53, 54, 56, 59, 74, 99, 108],
+      [0, 2, 13, 15, 25, 26, 27, 45, 56, 81],
+    ]);
+    const rows = sampleFraction(ds, 0.1, { draws: 3, seed: 4, by: 'patient', indices: train, tasks: ds.tasks });
+    expect(draws.map((d) => d.map((j) => train[j]))).toEqual(rows);
+    // Each draw holds whole patients, a positive and a negative.
+    for (const d of draws) {
+      const labels = d.map((j) => ds.labels[train[j]]);
+      expect(labels).toContain(0);
+      expect(labels).toContain(1);
+    }
+  });
+
+  it('fraction 1 is every position of the split, for every draw', () => {
+    expect(fractionDraws(ds, train, 1, { draws: 2, seed: 4 })).toEqual([train.map((_, j) => j), train.map((_, j) => j)]);
+  });
+
+  it('a fraction under two patients names the smallest one the split allows; one no draw covers names what to change', () => {
+    const units = new Set(train.map((i) => ds.samples[i].patientId)).size;
+    expect(() => fractionDraws(ds, train, 0.001, { draws: 1, seed: 0, optionName: 'fractions' })).toThrow(
+      new RegExp(`^fractions: 0\\.001 of the ${units} train patients is [\\d.]+ patients; a draw needs at least 2 \\(a positive and a negative\\), so the smallest fraction this train split allows is 0\\.\\d+: raise or remove this fraction in fractions$`),
+    );
+    const smallest = Number(/allows is ([\d.]+)/.exec(String((() => { try { fractionDraws(ds, train, 0.001, { draws: 1, seed: 0 }); } catch (e) { return (e as Error).message; } })()))![1]);
+    expect(fractionDraws(ds, train, smallest, { draws: 1, seed: 0 })[0].length).toBeGreaterThan(0);
+    // Two tasks that no two patients cover together: A on p0 / p1 only, B on p2 / p3 only.
+    const tiny: CxrDataset = {
+      root: '/d',
+      tasks: ['A', 'B'],
+      labels: Float32Array.from([1, NaN, 0, NaN, NaN, 1, NaN, 0]),
+      samples: [0, 1, 2, 3].map((p) => ({ path: `p${p}.png`, patientId: `p${p}` })),
+    };
+    expect(() => fractionDraws(tiny, [0, 1, 2, 3], 0.5, { draws: 2, seed: 1, optionName: 'fractions', fix: { tasks: 'drop tasks from data.tasks', patients: 'give the train split more patients (data.limit.train)' } })).toThrow(
+      'fractions: 0.5 (2 draws) cannot be drawn: no draw of 2 of the 4 train patients holds a positive and a negative image of every task together ("A", "B"); raise or remove this fraction in fractions, drop tasks from data.tasks or give the train split more patients (data.limit.train)',
+    );
+    expect(() => fractionDraws(tiny, [], 0.5, { draws: 1, seed: 1 })).toThrow(CxrDataError);
+    expect(() => fractionDraws(tiny, [0, 1, 2, 3], 0, { draws: 1, seed: 1 })).toThrow(/fractionDraws: fraction 0 is not in \(0, 1\]/);
   });
 });

@@ -296,3 +296,60 @@ export function sampleFraction(ds: CxrDataset, fraction: number | number[], opti
   }
   return Array.isArray(fraction) ? out : out[0];
 }
+
+export interface FractionDrawsOptions {
+  draws: number;
+  seed: number;
+  /** Tasks each draw holds a positive and a negative of (default: every task of the dataset). */
+  tasks?: readonly string[];
+  /** How errors name the fraction's option (a caller's config field, e.g. `fractions`). Default `fractionDraws`. */
+  optionName?: string;
+  /** The split's name in errors. Default `train`. */
+  split?: string;
+  /** What the caller can change besides the fraction, said in the error: fewer tasks, more patients in the split. */
+  fix?: { tasks?: string; patients?: string };
+}
+
+/**
+ * The label-fraction draws of one split: per draw, the positions in `rows` (0 .. rows.length - 1, ascending)
+ * of about `fraction` of its patients, holding a positive and a negative of every task; fraction 1 is every
+ * position. The patients are sampleFraction's (by patient, same seed, same draws). A fraction under two
+ * patients, or one no draw can cover, is an error naming the fraction, the split and what to change.
+ */
+export function fractionDraws(ds: CxrDataset, rows: readonly number[], fraction: number, options: FractionDrawsOptions): number[][] {
+  const { draws, seed } = options;
+  const at = options.optionName ?? 'fractionDraws';
+  const split = options.split ?? 'train';
+  const tasks = options.tasks ?? ds.tasks;
+  const raise = `raise or remove this fraction${options.optionName ? ` in ${options.optionName}` : ''}`;
+  if (!(fraction > 0 && fraction <= 1)) throw new CxrDataError(`${at}: fraction ${fraction} is not in (0, 1]`);
+  if (!Number.isInteger(draws) || draws < 1) throw new CxrDataError(`${at}: draws must be a positive integer, got ${draws}`);
+  if (rows.length === 0) throw new CxrDataError(`${at}: the ${split} split is empty; there is nothing to draw ${fraction} of`);
+  if (fraction === 1) return Array.from({ length: draws }, () => rows.map((_, j) => j));
+  // A draw holds at least two patients (a positive and a negative): a smaller fraction would be raised to two silently.
+  const units = new Set(rows.map((i) => ds.samples[i].patientId)).size;
+  if (Math.round(fraction * units) < 2) {
+    // 1.5 / units, rounded up to three significant digits: the smallest fraction whose draw rounds to 2.
+    const mag = 10 ** (Math.floor(Math.log10(1.5 / units)) - 2);
+    const smallest = Number((Math.ceil(1.5 / units / mag) * mag).toPrecision(3));
+    throw new CxrDataError(
+      `${at}: ${fraction} of the ${units} ${split} patients is ${+(fraction * units).toPrecision(3)} patients; a draw needs at least 2 (a positive and a negative), ` +
+        `so the smallest fraction this ${split} split allows is ${smallest}: ${raise}`,
+    );
+  }
+  let drawn: number[][];
+  try {
+    drawn = sampleFraction(ds, fraction, { draws, seed, by: 'patient', indices: rows, tasks });
+  } catch (err) {
+    if (!(err instanceof CxrDataError) || !/^sampleFraction: no draw of/.test(err.message)) throw err;
+    // One task alone always fits in 2 patients once the split has both labels: it is the tasks together.
+    const n = Math.min(units, Math.max(2, Math.round(fraction * units)));
+    const fix = [raise, ...(tasks.length > 1 ? [options.fix?.tasks ?? 'use fewer tasks'] : []), options.fix?.patients ?? `give the ${split} split more patients`];
+    throw new CxrDataError(
+      `${at}: ${fraction} (${draws} draw${draws > 1 ? 's' : ''}) cannot be drawn: no draw of ${n} of the ${units} ${split} patients holds a positive and a negative image of ` +
+        `${tasks.length > 1 ? `every task together (${tasks.map((t) => JSON.stringify(t)).join(', ')})` : `task ${JSON.stringify(tasks[0])}`}; ${fix.slice(0, -1).join(', ')} or ${fix.at(-1)}`,
+    );
+  }
+  const position = new Map(rows.map((d, j) => [d, j]));
+  return drawn.map((draw) => draw.map((d) => position.get(d)!).sort((a, b) => a - b));
+}
