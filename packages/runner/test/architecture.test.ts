@@ -19,6 +19,7 @@ export const STAGE_ORDER: readonly string[] = [
   'backbones',
   'moco',
   'protocols',
+  'model-bundle', // a trained model as a folder: backbones + protocols' head, scored in Node and the browser
   'bootstrap',
   'runner',
 ];
