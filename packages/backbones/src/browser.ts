@@ -13,6 +13,8 @@ export type { Backbone, BackboneModel, BackboneName, BackboneOptions, EmbedOptio
 export { convertLayout } from './layout';
 export type { WeightLayout } from './layout';
 export { parseSafetensors, encodeSafetensors } from './safetensors';
+export { parseSafetensorsWeights } from './safetensors-weights';
+export type { ReadWeightsOptions } from './safetensors-weights';
 export type { SafetensorsContent } from './safetensors';
 export type { Conv2dModule, BatchNorm2dModule } from './nn';
 export type { ResNetModule, ResNetBlockModule, ResNetConfig } from './resnet';

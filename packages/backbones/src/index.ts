@@ -13,6 +13,7 @@ export type {
 export { convertLayout } from './layout';
 export type { WeightLayout } from './layout';
 export { readWeights, saveBackbone, mapWeightKey, parseWeights } from './weights';
+export { parseSafetensorsWeights } from './safetensors-weights';
 export type { ReadWeightsOptions, SaveBackboneOptions } from './weights';
 export { parseSafetensors, encodeSafetensors } from './safetensors';
 export { readSafetensors, writeSafetensors } from './safetensors-file';

@@ -10,6 +10,7 @@ import {
   createBackbone,
   mapWeightKey,
   parsePth,
+  parseSafetensorsWeights,
   parseWeights,
   readSafetensors,
   readWeights,
@@ -273,6 +274,9 @@ describe('non-finite weights', () => {
     // The same check on bytes in memory (a browser's fetched file), naming the source it is given.
     const nanBytes = new Uint8Array(await readFile(nanPath));
     expect(() => parseWeights(nanBytes, 'bundle/backbone.safetensors')).toThrow(
+      `bundle/backbone.safetensors: tensor 'layer1.0.conv1.weight' holds 2 NaN of its ${values.length} values`,
+    );
+    expect(() => parseSafetensorsWeights(nanBytes, 'bundle/backbone.safetensors')).toThrow(
       `bundle/backbone.safetensors: tensor 'layer1.0.conv1.weight' holds 2 NaN of its ${values.length} values`,
     );
     // A broken classifier, which a backbone drops, is no reason to refuse the file.

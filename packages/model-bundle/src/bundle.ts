@@ -1,4 +1,4 @@
-import { createBackbone, encodeSafetensors, parseWeights, type Backbone } from '@moco-cxr/backbones';
+import { createBackbone, encodeSafetensors, parseSafetensorsWeights, type Backbone } from '@moco-cxr/backbones';
 import { linearHeadFromJson, linearHeadToJson, type LinearHead } from '@moco-cxr/protocols';
 import { BUNDLE_FILE, BUNDLE_FORMAT, BUNDLE_VERSION, validateManifest, type BundleInput, type BundleManifest, type BundleProvenance, type OodStatistics } from './format';
 
@@ -41,7 +41,7 @@ function concat(chunks: readonly Uint8Array[]): Uint8Array {
 /**
  * Loads a bundle through `read` (a folder on disk, `fetch` on a URL, dropped `File`s): bundle.json
  * is checked field by field, the weights file against its recorded size and SHA-256, its tensors
- * for NaN / Inf (backbones' parseWeights), and the backbone against the architecture and head.
+ * for NaN / Inf (backbones' parseSafetensorsWeights), and the backbone against the architecture and head.
  * Every error names the file and the field or tensor.
  */
 export async function loadBundle(read: BundleFileReader, options: LoadBundleOptions = {}): Promise<ModelBundle> {
@@ -63,7 +63,7 @@ export async function loadBundle(read: BundleFileReader, options: LoadBundleOpti
   if (weightBytes.byteLength !== bytes) throw new Error(`${weightsPath}: ${weightBytes.byteLength} bytes, but ${manifestPath} records ${bytes} (a truncated or replaced file)`);
   const digest = await sha256Hex([weightBytes]);
   if (digest !== sha256) throw new Error(`${weightsPath}: SHA-256 ${digest} differs from ${manifestPath}'s backbone.weights.sha256 ${sha256} (the file was changed after export)`);
-  const weights = parseWeights(weightBytes, weightsPath);
+  const weights = parseSafetensorsWeights(weightBytes, weightsPath);
   let backbone: Backbone;
   try {
     const { size, channels } = manifest.input;
