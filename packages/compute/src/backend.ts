@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import os from 'node:os';
 import { reRegisterWasm, setFusedKernels } from './register';
-import { configureNative, loadNative, nativeLoadError, type KernelSet, type NativeIsa } from './native';
+import { configureNative, loadNative, nativeLoadError, setNativePrecision, type KernelSet, type NativeIsa, type Precision } from './native';
 import { patchForThreads, wasmBinaryDir, writeWorkerScript, type ThreadPatch } from './wasm-threads';
 import { formatAdapter, startWebgpu, type GpuAdapterReport } from './webgpu';
 
@@ -24,6 +24,13 @@ export interface InitBackendOptions {
   kernels?: KernelSet | 'auto';
   /** Instruction set of the native kernels. Default: $MOCO_CXR_NATIVE_ISA, else the best this CPU runs. */
   nativeIsa?: NativeIsa;
+  /**
+   * The matrix products (convolutions, their gradients, matmuls): 'fp32', or 'bf16' (inputs rounded
+   * to bf16 as they are packed, sums in fp32; weights, activations and optimiser state stay fp32).
+   * bf16 runs on the native avx512 kernels of a CPU with AVX512_BF16; elsewhere fp32 runs and
+   * `notes` says why. Default: $MOCO_CXR_PRECISION, else 'fp32'.
+   */
+  precision?: Precision;
   /** Called with each warning as it happens (also listed in `BackendInfo.warnings`); the package never prints. */
   onWarning?: (message: string) => void;
 }
@@ -42,6 +49,8 @@ export interface BackendInfo {
   kernels: KernelSet | null;
   /** The native kernels' instruction set ('avx512', 'avx2', 'generic'), or null when they are off. */
   nativeIsa: string | null;
+  /** The products' precision in effect: 'bf16' only where it was asked for and runs. */
+  precision: Precision;
   /** On webgpu, the adapter it runs on (vendor, architecture, description; software or not); else null. */
   adapter: GpuAdapterReport | null;
 }
@@ -60,8 +69,8 @@ let pthreadWorkers: ThreadPatch['workers'] = [];
 /** What initBackend chose, or null before it ran. */
 export function backendInfo(): BackendInfo | null {
   if (!current) return null;
-  const { backend, threads, simd, notes, warnings, kernels, nativeIsa, adapter } = current;
-  return { backend, threads, simd, notes: [...notes], warnings: [...warnings], kernels, nativeIsa, adapter: adapter && { ...adapter } };
+  const { backend, threads, simd, notes, warnings, kernels, nativeIsa, precision, adapter } = current;
+  return { backend, threads, simd, notes: [...notes], warnings: [...warnings], kernels, nativeIsa, precision, adapter: adapter && { ...adapter } };
 }
 
 /**
@@ -102,6 +111,8 @@ export function initBackend(options: InitBackendOptions = {}): Promise<BackendIn
 
 const KERNEL_SETS = ['auto', 'native', 'wasm'] as const;
 const ISAS = ['avx512', 'avx2', 'generic'] as const;
+/** The products' precisions initBackend takes (option precision, $MOCO_CXR_PRECISION). */
+export const PRECISIONS: readonly Precision[] = ['fp32', 'bf16'];
 
 /**
  * Switches the wasm kernels between the native set and tfjs' own, as the options (or
@@ -110,13 +121,22 @@ const ISAS = ['avx512', 'avx2', 'generic'] as const;
 function applyKernels(info: BackendInfo, options: InitBackendOptions): void {
   const wanted = options.kernels ?? ((process.env.MOCO_CXR_KERNELS || undefined) as InitBackendOptions['kernels']) ?? 'auto';
   const isa = options.nativeIsa ?? ((process.env.MOCO_CXR_NATIVE_ISA || undefined) as NativeIsa | undefined);
+  const precision = options.precision ?? ((process.env.MOCO_CXR_PRECISION || undefined) as Precision | undefined) ?? 'fp32';
   if (!KERNEL_SETS.includes(wanted)) {
     throw new Error(`initBackend: kernels must be one of ${KERNEL_SETS.join(', ')} (option kernels or MOCO_CXR_KERNELS); got ${JSON.stringify(wanted)}`);
   }
   if (isa !== undefined && !ISAS.includes(isa)) {
     throw new Error(`initBackend: nativeIsa must be one of ${ISAS.join(', ')} (option nativeIsa or MOCO_CXR_NATIVE_ISA); got ${JSON.stringify(isa)}`);
   }
-  info.notes = info.notes.filter((n) => !n.startsWith('native:'));
+  if (!PRECISIONS.includes(precision)) {
+    throw new Error(`initBackend: precision must be one of ${PRECISIONS.join(', ')} (option precision or MOCO_CXR_PRECISION); got ${JSON.stringify(precision)}`);
+  }
+  info.notes = info.notes.filter((n) => !n.startsWith('native:') && !n.startsWith('precision:'));
+  info.precision = 'fp32';
+  // bf16 asked for but not run is said in one line, never silent.
+  const fp32Instead = (why: string) => {
+    if (precision === 'bf16') info.notes.push(`precision: bf16 was asked for; the products run in fp32 because ${why}`);
+  };
   const hadNativeWarning = info.warnings.find((w) => w.startsWith('native:'));
   info.warnings = info.warnings.filter((w) => !w.startsWith('native:'));
   if (info.backend !== 'wasm') {
@@ -124,6 +144,7 @@ function applyKernels(info: BackendInfo, options: InitBackendOptions): void {
     setFusedKernels(false);
     info.kernels = null;
     info.nativeIsa = null;
+    fp32Instead(`bf16 runs only on the native kernels, not the ${info.backend} backend`);
     return;
   }
   let active: string | null = null;
@@ -147,6 +168,13 @@ function applyKernels(info: BackendInfo, options: InitBackendOptions): void {
   setFusedKernels(active !== null);
   info.kernels = active ? 'native' : 'wasm';
   info.nativeIsa = active;
+  if (!active) {
+    fp32Instead("bf16 runs only on the native kernels, and tfjs' wasm kernels compute");
+  } else if (precision === 'bf16') {
+    const why = setNativePrecision('bf16');
+    if (why) fp32Instead(why);
+    else info.precision = 'bf16';
+  }
 }
 
 /** Whether the running choice already answers this request. */
@@ -193,7 +221,7 @@ async function start(name: BackendName, options: InitBackendOptions, notes: stri
       throw new Error(`${pkg} is not installed or failed to load (${e instanceof Error ? e.message.split('\n')[0] : String(e)}); install it with npm install ${pkg}@4.22.0`);
     }
     await setBackendOrThrow('tensorflow');
-    return { backend: name, threads: os.cpus().length, simd: false, notes, warnings: [], kernels: null, nativeIsa: null, adapter: null };
+    return { backend: name, threads: os.cpus().length, simd: false, notes, warnings: [], kernels: null, nativeIsa: null, precision: 'fp32', adapter: null };
   }
   if (name === 'webgpu') {
     const adapter = await startWebgpu({ auto: options.prefer === undefined }, notes);
@@ -203,12 +231,12 @@ async function start(name: BackendName, options: InitBackendOptions, notes: stri
       warnings.push(w);
       options.onWarning?.(w);
     }
-    return { backend: 'webgpu', threads: 1, simd: false, notes, warnings, kernels: null, nativeIsa: null, adapter };
+    return { backend: 'webgpu', threads: 1, simd: false, notes, warnings, kernels: null, nativeIsa: null, precision: 'fp32', adapter };
   }
   if (name === 'cpu') {
     await import('@tensorflow/tfjs-backend-cpu');
     await setBackendOrThrow('cpu');
-    return { backend: 'cpu', threads: 1, simd: false, notes, warnings: [], kernels: null, nativeIsa: null, adapter: null };
+    return { backend: 'cpu', threads: 1, simd: false, notes, warnings: [], kernels: null, nativeIsa: null, precision: 'fp32', adapter: null };
   }
   return startWasm(options, notes);
 }
@@ -242,7 +270,7 @@ async function startWasm(options: InitBackendOptions, notes: string[]): Promise<
   if (requested > 1 && threadsAvailable) {
     try {
       const threads = await startWasmThreaded(wasm, factory, requested, options);
-      return { backend: 'wasm', threads, simd: true, notes, warnings: [], kernels: null, nativeIsa: null, adapter: null };
+      return { backend: 'wasm', threads, simd: true, notes, warnings: [], kernels: null, nativeIsa: null, precision: 'fp32', adapter: null };
     } catch (e) {
       const msg = `threaded wasm start failed, using one thread: ${e instanceof Error ? e.message : String(e)}`;
       warnings.push(`wasm: ${msg}`);
@@ -256,7 +284,7 @@ async function startWasm(options: InitBackendOptions, notes: string[]): Promise<
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   wasm.setThreadsCount(1);
   await setBackendOrThrow('wasm');
-  return { backend: 'wasm', threads: wasm.getThreadsCount(), simd, notes, warnings, kernels: null, nativeIsa: null, adapter: null };
+  return { backend: 'wasm', threads: wasm.getThreadsCount(), simd, notes, warnings, kernels: null, nativeIsa: null, precision: 'fp32', adapter: null };
 }
 
 /** Removes a started (or hung) wasm backend and registers its factory again, so it can restart. */

@@ -76,7 +76,7 @@ export function webgpuAdapter(): GpuAdapterReport | null {
 /** The kernels computing now: tfjs' (and this package's) on every browser backend. */
 export function kernelsInUse(): KernelsInUse {
   const backend = tf.getBackend();
-  return { backend, kernels: backend === 'wasm' ? 'wasm' : null, nativeIsa: null };
+  return { backend, kernels: backend === 'wasm' ? 'wasm' : null, nativeIsa: null, precision: 'fp32' };
 }
 
 /**

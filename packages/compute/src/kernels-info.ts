@@ -3,6 +3,9 @@
 /** Which kernels train: the native ones (with their instruction set) or tfjs-backend-wasm's. */
 export type KernelSet = 'native' | 'wasm';
 
+/** The matrix products' inputs: fp32, or rounded to bf16 with fp32 sums (native kernels on CPUs with AVX512_BF16). */
+export type Precision = 'fp32' | 'bf16';
+
 /** What computes the running backend's kernels; a run resumed on other kernels differs in the last bits. */
 export interface KernelsInUse {
   /** The tfjs backend ('wasm', 'cpu', 'tensorflow', ...). */
@@ -11,10 +14,13 @@ export interface KernelsInUse {
   kernels: KernelSet | null;
   /** The native kernels' instruction set while they run, else null. */
   nativeIsa: string | null;
+  /** The products' precision; absent in checkpoints written before it was recorded, which ran fp32. */
+  precision?: Precision;
 }
 
 /** One line for messages: "wasm backend, native avx2 kernels", "wasm backend, tfjs' wasm kernels", "cpu backend". */
 export function describeKernels(k: KernelsInUse): string {
   if (k.backend !== 'wasm' || k.kernels === null) return `${k.backend} backend`;
-  return k.kernels === 'native' ? `wasm backend, native ${k.nativeIsa} kernels` : "wasm backend, tfjs' wasm kernels";
+  if (k.kernels !== 'native') return "wasm backend, tfjs' wasm kernels";
+  return `wasm backend, native ${k.nativeIsa} kernels${k.precision === 'bf16' ? ' with bf16 products' : ''}`;
 }

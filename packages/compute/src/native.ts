@@ -8,16 +8,23 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { backend_util, getBackend, util, type KernelBackend, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { HeapBackend } from './heap';
-import type { KernelSet, KernelsInUse } from './kernels-info';
+import type { KernelSet, KernelsInUse, Precision } from './kernels-info';
 
 export { describeKernels } from './kernels-info';
-export type { KernelSet, KernelsInUse } from './kernels-info';
+export type { KernelSet, KernelsInUse, Precision } from './kernels-info';
 
 /** The addon's surface (native/addon.cc). Views must be Float32Arrays of exactly the shapes' sizes. */
 export interface NativeAddon {
   isas(): string[];
   isa(): string;
+  /** Selects a set; the products return to fp32 (setPrecision asks again for bf16). */
   setIsa(name: string): string;
+  /** The products' precision: 'bf16' rounds their inputs to bf16 and sums in fp32. */
+  precision(): Precision;
+  /** Throws, saying why, where bf16 cannot run (bf16Unavailable()). */
+  setPrecision(name: Precision): Precision;
+  /** Why bf16 products cannot run with the active set on this CPU ('' when they can). */
+  bf16Unavailable(): string;
   conv2d(x: Float32Array, w: Float32Array, y: Float32Array, shape: Int32Array, threads: number): void;
   conv2dGradInput(dy: Float32Array, w: Float32Array, dx: Float32Array, shape: Int32Array, threads: number): void;
   conv2dGradFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, shape: Int32Array, threads: number): void;
@@ -95,7 +102,7 @@ export function nativeLoadError(): string {
   return loadError;
 }
 
-/** Turns the native kernels on (with `threads` and an instruction set) or off; returns the active ISA. */
+/** Turns the native kernels on (with `threads` and an instruction set, fp32 products) or off; returns the active ISA. */
 export function configureNative(enabled: boolean, threads: number, isa?: NativeIsa): string | null {
   const a = enabled ? loadNative() : null;
   state.enabled = a !== null;
@@ -106,6 +113,23 @@ export function configureNative(enabled: boolean, threads: number, isa?: NativeI
   return a.isa();
 }
 
+/**
+ * Asks the running native kernels for bf16 or fp32 products; returns why bf16 cannot run ('' when
+ * the precision asked for is in effect). Only while the native kernels are on.
+ */
+export function setNativePrecision(precision: Precision): string {
+  const a = state.enabled ? addon : null;
+  if (!a) return 'the native kernels are off';
+  const why = precision === 'bf16' ? a.bf16Unavailable() : '';
+  a.setPrecision(why ? 'fp32' : precision);
+  return why;
+}
+
+/** The native kernels' product precision while they run, else null. */
+export function activeNativePrecision(): Precision | null {
+  return state.enabled && addon ? addon.precision() : null;
+}
+
 /** The active native instruction set, or null while the wasm kernels run. */
 export function activeNativeIsa(): string | null {
   return state.enabled && addon ? addon.isa() : null;
@@ -114,9 +138,9 @@ export function activeNativeIsa(): string | null {
 /** The kernels computing now (read from the running backend, whoever started it). */
 export function kernelsInUse(): KernelsInUse {
   const backend = getBackend();
-  if (backend !== 'wasm') return { backend, kernels: null, nativeIsa: null };
+  if (backend !== 'wasm') return { backend, kernels: null, nativeIsa: null, precision: 'fp32' };
   const isa = activeNativeIsa();
-  return { backend, kernels: isa ? 'native' : 'wasm', nativeIsa: isa };
+  return { backend, kernels: isa ? 'native' : 'wasm', nativeIsa: isa, precision: activeNativePrecision() ?? 'fp32' };
 }
 
 function f32(backend: KernelBackend, t: TensorInfo): Float32Array {

@@ -167,8 +167,11 @@ export class PretrainAbortError extends Error {
 /** The warning for a resume on other kernels than the checkpoint's, or null when they are the same. */
 function kernelsMismatch(path: string, saved: KernelsInUse | undefined, now: KernelsInUse): string | null {
   if (!saved) return `pretrain: ${path} does not record the kernels that computed it; this run uses the ${describeKernels(now)}. If they differ, the resumed run will not match an uninterrupted one bit for bit`;
-  if (saved.backend === now.backend && saved.kernels === now.kernels && saved.nativeIsa === now.nativeIsa) return null;
-  const pin = saved.kernels === 'native' ? `MOCO_CXR_KERNELS=native MOCO_CXR_NATIVE_ISA=${saved.nativeIsa}` : saved.kernels === 'wasm' ? 'MOCO_CXR_KERNELS=wasm' : `the ${saved.backend} backend`;
+  // A checkpoint from before precision was recorded ran fp32.
+  const savedPrecision = saved.precision ?? 'fp32';
+  if (saved.backend === now.backend && saved.kernels === now.kernels && saved.nativeIsa === now.nativeIsa && savedPrecision === (now.precision ?? 'fp32')) return null;
+  const native = `MOCO_CXR_KERNELS=native MOCO_CXR_NATIVE_ISA=${saved.nativeIsa}${savedPrecision === 'bf16' ? ' MOCO_CXR_PRECISION=bf16' : ''}`;
+  const pin = saved.kernels === 'native' ? native : saved.kernels === 'wasm' ? 'MOCO_CXR_KERNELS=wasm' : `the ${saved.backend} backend`;
   return `pretrain: ${path} was computed on the ${describeKernels(saved)}; this run resumes it on the ${describeKernels(now)}, so it will not match an uninterrupted run bit for bit (resume with ${pin} to keep them the same)`;
 }
 

@@ -41,7 +41,7 @@ describe('resume on other kernels', () => {
     expect(await pretrain({ ...(await options(out, warnings)), maxSteps: 1 })).toMatchObject({ status: 'stopped', step: 1 });
     const ckpt = await readPretrainCheckpoint(join(out, 'checkpoint.safetensors'));
     ckpt.tensors.forEach((t) => t.dispose());
-    expect(ckpt.metadata.kernels).toEqual({ backend: 'wasm', kernels: 'native', nativeIsa: isas[0] });
+    expect(ckpt.metadata.kernels).toEqual({ backend: 'wasm', kernels: 'native', nativeIsa: isas[0], precision: 'fp32' });
 
     // Same kernels: no warning.
     expect(await pretrain({ ...(await options(out, warnings)), maxSteps: 2 })).toMatchObject({ status: 'stopped', step: 2 });
@@ -55,7 +55,7 @@ describe('resume on other kernels', () => {
     ]);
     const after = await readPretrainCheckpoint(join(out, 'checkpoint.safetensors'));
     after.tensors.forEach((t) => t.dispose());
-    expect(after.metadata.kernels).toEqual({ backend: 'wasm', kernels: 'wasm', nativeIsa: null });
+    expect(after.metadata.kernels).toEqual({ backend: 'wasm', kernels: 'wasm', nativeIsa: null, precision: 'fp32' });
 
     // Another native instruction set, where the CPU runs more than one.
     if (isas.length > 1) {
@@ -64,5 +64,24 @@ describe('resume on other kernels', () => {
       await pretrain({ ...(await options(out, warnings)), maxSteps: 4 });
       expect(warnings).toEqual([expect.stringContaining(`was computed on the wasm backend, tfjs' wasm kernels; this run resumes it on the wasm backend, native ${isas[isas.length - 1]} kernels`)]);
     }
+
+    // bf16 products, where the CPU has them: recorded, and a resume from fp32 is told so.
+    const bf16 = await initBackend({ prefer: 'wasm', threads: 1, kernels: 'native', precision: 'bf16' });
+    if (bf16.precision === 'bf16') {
+      // A fresh run: the one above has finished its 4 steps.
+      const out2 = join(root, 'run-bf16');
+      await initBackend({ prefer: 'wasm', threads: 1, kernels: 'native', precision: 'fp32' });
+      await pretrain({ ...(await options(out2, warnings)), maxSteps: 1 });
+      await initBackend({ prefer: 'wasm', threads: 1, kernels: 'native', precision: 'bf16' });
+      warnings.length = 0;
+      expect(await pretrain({ ...(await options(out2, warnings)), maxSteps: 2 })).toMatchObject({ status: 'stopped', step: 2 });
+      expect(warnings).toEqual([
+        `pretrain: ${join(out2, 'checkpoint.safetensors')} was computed on the wasm backend, native ${best} kernels; this run resumes it on the wasm backend, native ${best} kernels with bf16 products, so it will not match an uninterrupted run bit for bit (resume with MOCO_CXR_KERNELS=native MOCO_CXR_NATIVE_ISA=${best} to keep them the same)`,
+      ]);
+      const last = await readPretrainCheckpoint(join(out2, 'checkpoint.safetensors'));
+      last.tensors.forEach((t) => t.dispose());
+      expect(last.metadata.kernels).toEqual({ backend: 'wasm', kernels: 'native', nativeIsa: best, precision: 'bf16' });
+    }
+    await initBackend({ prefer: 'wasm', threads: 1, kernels: 'native', precision: 'fp32' });
   });
 });
