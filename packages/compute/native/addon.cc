@@ -99,12 +99,20 @@ napi_value Isas(napi_env env, napi_callback_info) {
 
 napi_value ActiveIsa(napi_env env, napi_callback_info) { return str(env, active->name); }
 
-napi_value SetIsa(napi_env env, napi_callback_info info) {
+// The name argument of setIsa / setPrecision into buf (empty when it is not a string); false when
+// the call has no argument.
+bool name_arg(napi_env env, napi_callback_info info, char* buf, size_t cap) {
   napi_value argv[1];
-  if (!get_args(env, info, 1, argv)) return fail(env, "setIsa(name) needs a name");
-  char name[32] = {0};
+  if (!get_args(env, info, 1, argv)) return false;
   size_t len = 0;
-  napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len);
+  buf[0] = 0;
+  napi_get_value_string_utf8(env, argv[0], buf, cap, &len);
+  return true;
+}
+
+napi_value SetIsa(napi_env env, napi_callback_info info) {
+  char name[32];
+  if (!name_arg(env, info, name, sizeof name)) return fail(env, "setIsa(name) needs a name");
   const Isa* found = nullptr;
   each_isa([&](const Isa& t) {
     if (std::strcmp(t.name, name) == 0) found = &t;
@@ -137,11 +145,8 @@ napi_value Precision(napi_env env, napi_callback_info) { return str(env, bf16 ? 
 
 // setPrecision('fp32' | 'bf16'): which microkernel the GEMMs use; throws where bf16 cannot run.
 napi_value SetPrecision(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv)) return fail(env, "setPrecision(name) needs a name");
-  char name[16] = {0};
-  size_t len = 0;
-  napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len);
+  char name[16];
+  if (!name_arg(env, info, name, sizeof name)) return fail(env, "setPrecision(name) needs a name");
   if (std::strcmp(name, "fp32") == 0) {
     bf16 = false;
   } else if (std::strcmp(name, "bf16") == 0) {
@@ -235,37 +240,48 @@ double num(napi_env env, napi_value v) {
   return r;
 }
 
+// A view argument of the BatchNorm kernels: rows x channels elements when `full`, else channels;
+// null allowed when `optional`.
+struct ViewSpec {
+  const char* name;
+  bool full, optional;
+};
+
+// What the BatchNorm kernels share: 12 arguments, the N views first, rows and channels at argv[at]
+// and argv[at + 1]; each is checked (errors name the kernel) before run(argv, views, rows, c).
+template <size_t N, class F>
+napi_value with_batchnorm_args(napi_env env, napi_callback_info info, const char* fn, const ViewSpec (&views)[N], int at, F run) {
+  napi_value argv[12];
+  if (!get_args(env, info, 12, argv)) return fail(env, std::string(fn) + " takes 12 arguments");
+  const long rows = long(num(env, argv[at])), c = long(num(env, argv[at + 1]));
+  if (rows < 1 || c < 1) return fail(env, std::string(fn) + " needs rows and channels >= 1");
+  float* p[N];
+  std::string err;
+  for (size_t i = 0; i < N; i++)
+    if (!f32arg(env, argv[i], views[i].full ? rows * c : c, views[i].name, &p[i], views[i].optional, &err)) return fail(env, std::string(fn) + ": " + err);
+  run(argv, p, rows, c);
+  return nullptr;
+}
+
 // batchNormTrain(x, gamma, beta, y, mean, variance, rstd, rows, channels, eps, relu, threads)
 napi_value BatchNormTrain(napi_env env, napi_callback_info info) {
-  napi_value argv[12];
-  if (!get_args(env, info, 12, argv)) return fail(env, "batchNormTrain takes 12 arguments");
-  const long rows = long(num(env, argv[7])), c = long(num(env, argv[8]));
-  if (rows < 1 || c < 1) return fail(env, "batchNormTrain needs rows and channels >= 1");
-  float* p[7];
-  const char* names[7] = {"x", "gamma", "beta", "y", "mean", "variance", "rstd"};
-  std::string err;
-  for (int i = 0; i < 7; i++)
-    if (!f32arg(env, argv[i], (i == 0 || i == 3) ? rows * c : c, names[i], &p[i], false, &err)) return fail(env, "batchNormTrain: " + err);
-  bool relu = false;
-  napi_get_value_bool(env, argv[10], &relu);
-  batchnorm_train(p[0], p[1], p[2], p[3], p[4], p[5], p[6], rows, c, float(num(env, argv[9])), relu, std::max(1, get_int(env, argv[11])));
-  return nullptr;
+  static const ViewSpec views[] = {{"x", true, false},    {"gamma", false, false},    {"beta", false, false}, {"y", true, false},
+                                   {"mean", false, false}, {"variance", false, false}, {"rstd", false, false}};
+  return with_batchnorm_args(env, info, "batchNormTrain", views, 7, [&](napi_value* argv, float** p, long rows, long c) {
+    bool relu = false;
+    napi_get_value_bool(env, argv[10], &relu);
+    batchnorm_train(p[0], p[1], p[2], p[3], p[4], p[5], p[6], rows, c, float(num(env, argv[9])), relu, std::max(1, get_int(env, argv[11])));
+  });
 }
 
 // batchNormTrainGrad(dy, x, mean, rstd, gamma, y | null, dx, dgamma, dbeta, rows, channels, threads)
 napi_value BatchNormTrainGrad(napi_env env, napi_callback_info info) {
-  napi_value argv[12];
-  if (!get_args(env, info, 12, argv)) return fail(env, "batchNormTrainGrad takes 12 arguments");
-  const long rows = long(num(env, argv[9])), c = long(num(env, argv[10]));
-  if (rows < 1 || c < 1) return fail(env, "batchNormTrainGrad needs rows and channels >= 1");
-  float* p[9];
-  const char* names[9] = {"dy", "x", "mean", "rstd", "gamma", "y", "dx", "dgamma", "dbeta"};
-  const bool full[9] = {true, true, false, false, false, true, true, false, false};
-  std::string err;
-  for (int i = 0; i < 9; i++)
-    if (!f32arg(env, argv[i], full[i] ? rows * c : c, names[i], &p[i], i == 5, &err)) return fail(env, "batchNormTrainGrad: " + err);
-  batchnorm_train_grad(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], rows, c, std::max(1, get_int(env, argv[11])));
-  return nullptr;
+  static const ViewSpec views[] = {{"dy", true, false},    {"x", true, false}, {"mean", false, false},
+                                   {"rstd", false, false}, {"gamma", false, false}, {"y", true, true},
+                                   {"dx", true, false},    {"dgamma", false, false}, {"dbeta", false, false}};
+  return with_batchnorm_args(env, info, "batchNormTrainGrad", views, 9, [&](napi_value* argv, float** p, long rows, long c) {
+    batchnorm_train_grad(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], rows, c, std::max(1, get_int(env, argv[11])));
+  });
 }
 
 // optimizerStep(kind, p, s | null, t | null, g, p2, s2 | null, t2 | null, hyper Float64Array[6], threads)
