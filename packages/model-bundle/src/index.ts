@@ -4,9 +4,9 @@ export { encodeBundle, fetchBundle, fetchReader, loadBundle, sha256Hex } from '.
 export type { BundleFileReader, BundleParts, EncodedBundle, LoadBundleOptions, ModelBundle } from './bundle';
 export { checkGreyImage, inputWindow, toInputGrid } from './input';
 export type { GreyImage, InputWindow } from './input';
-export { scoreImages } from './score';
-export type { ScoreImagesOptions } from './score';
+export { assessImages, scoreImages } from './score';
+export type { ImageAssessment, ScoreImagesOptions } from './score';
 export { gradCam } from './gradcam';
 export type { GradCamResult } from './gradcam';
-export { featureDistance, fitOodStatistics, greyHistogram, histogramDistance, looksUnlike, OOD_DEFAULTS, percentile } from './ood';
-export type { FitOodOptions, OodVerdict } from './ood';
+export { featureDistance, fitOodStatistics, greyHistogram, histogramDistance, looksUnlike, OOD_DEFAULTS, oodVerdict, percentile } from './ood';
+export type { FitOodOptions, OodRows, OodVerdict } from './ood';

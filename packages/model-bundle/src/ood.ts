@@ -42,18 +42,20 @@ export function percentile(values: ArrayLike<number>, p: number): number {
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
 }
 
+/** Images on the input grid and which of them to use (default: all), with the split's name for the manifest. */
+export interface OodRows {
+  images: ImageSet;
+  rows?: readonly number[];
+  split: string;
+}
+
 export interface FitOodOptions {
   backbone: ProtocolBackbone;
-  /** Images on the input grid (the run's image cache or synthetic set). */
-  images: ImageSet;
-  /** Rows whose features and histograms give the means and spreads (the training split). */
-  fitRows: readonly number[];
-  /** Rows whose distances set the thresholds (the validation split: images the model did not fit). */
-  thresholdRows: readonly number[];
+  /** The images whose features and histograms give the means and spreads (the training split). */
+  fit: OodRows;
+  /** The images whose distances set the thresholds (the validation split: images the model did not fit). */
+  threshold: OodRows;
   input: BundleInput;
-  /** Names of the splits, for the manifest; default 'train' and 'val'. */
-  fitSplit?: string;
-  thresholdSplit?: string;
   /** Default 99. */
   percentile?: number;
   /** Default 32. */
@@ -62,28 +64,34 @@ export interface FitOodOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+const rowsOf = (r: OodRows) => r.rows ?? Array.from({ length: r.images.count }, (_, i) => i);
+
 /**
  * The statistics `looksUnlike` needs, computed at export: the mean and spread of the backbone's
- * pooled features and the mean grey histogram over the fit rows, and as thresholds the
- * `percentile`-th percentile of the threshold rows' distances to them.
+ * pooled features and the mean grey histogram over the fit images, and as thresholds the
+ * `percentile`-th percentile of the threshold images' distances to them.
  */
 export async function fitOodStatistics(options: FitOodOptions): Promise<OodStatistics> {
-  const { backbone, images, fitRows, thresholdRows, input } = options;
+  const { backbone, input } = options;
   const bins = options.bins ?? OOD_DEFAULTS.bins;
   const p = options.percentile ?? OOD_DEFAULTS.percentile;
-  if (fitRows.length < 2) throw new RangeError(`fitOodStatistics: ${fitRows.length} fit rows; need at least 2 to estimate a spread`);
-  if (thresholdRows.length < 1) throw new RangeError('fitOodStatistics: no threshold rows');
-  if (images.height !== input.size || images.width !== input.size) throw new RangeError(`fitOodStatistics: images are ${images.width} x ${images.height}, the input is ${input.size} x ${input.size}`);
+  const fitRows = rowsOf(options.fit);
+  const thresholdRows = rowsOf(options.threshold);
+  if (fitRows.length < 2) throw new RangeError(`fitOodStatistics: ${fitRows.length} ${options.fit.split} images; need at least 2 to estimate a spread`);
+  if (thresholdRows.length < 1) throw new RangeError(`fitOodStatistics: no ${options.threshold.split} images to set the thresholds`);
+  for (const r of [options.fit, options.threshold]) {
+    if (r.images.height !== input.size || r.images.width !== input.size) throw new RangeError(`fitOodStatistics: ${r.split} images are ${r.images.width} x ${r.images.height}, the input is ${input.size} x ${input.size}`);
+  }
   const d = backbone.featureDim;
   const total = fitRows.length + thresholdRows.length;
-  const embed = (rows: readonly number[], offset: number) =>
+  const embed = (images: ImageSet, rows: readonly number[], offset: number) =>
     embedImages(backbone, images, rows, {
       normalize: normalizationOf(input),
       channels: input.channels,
       batchSize: options.batchSize ?? 32,
       onProgress: (done) => options.onProgress?.(offset + done, total),
     });
-  const fit = await embed(fitRows, 0);
+  const fit = await embed(options.fit.images, fitRows, 0);
   const mean = new Float64Array(d);
   const sq = new Float64Array(d);
   for (let i = 0; i < fitRows.length; i++) for (let j = 0; j < d; j++) mean[j] += fit[i * d + j];
@@ -100,20 +108,19 @@ export async function fitOodStatistics(options: FitOodOptions): Promise<OodStati
   const floor = live.length ? (1e-3 * live.reduce((a, s) => a + s, 0)) / live.length : 1e-6;
   const spread = std.map((s) => Math.max(s, floor));
   const histMean = new Float64Array(bins);
-  const plane = images.height * images.width;
   for (const r of fitRows) {
-    const h = greyHistogram(images.read([r]).subarray(0, plane), bins);
+    const h = greyHistogram(options.fit.images.read([r]), bins);
     for (let b = 0; b < bins; b++) histMean[b] += h[b] / fitRows.length;
   }
-  const held = await embed(thresholdRows, fitRows.length);
+  const held = await embed(options.threshold.images, thresholdRows, fitRows.length);
   const fDist = thresholdRows.map((_, i) => featureDistance(held.subarray(i * d, (i + 1) * d), mean, spread));
-  const hDist = thresholdRows.map((r) => histogramDistance(greyHistogram(images.read([r]), bins), histMean));
+  const hDist = thresholdRows.map((r) => histogramDistance(greyHistogram(options.threshold.images.read([r]), bins), histMean));
   return {
     features: { mean: Array.from(mean), std: spread, threshold: percentile(fDist, p) },
     histogram: { bins, mean: Array.from(histMean), threshold: percentile(hDist, p) },
     percentile: p,
-    fit: { split: options.fitSplit ?? 'train', count: fitRows.length },
-    threshold: { split: options.thresholdSplit ?? 'val', count: thresholdRows.length },
+    fit: { split: options.fit.split, count: fitRows.length },
+    threshold: { split: options.threshold.split, count: thresholdRows.length },
   };
 }
 
@@ -135,10 +142,15 @@ export interface OodVerdict {
  * of such an image say little.
  */
 export async function looksUnlike(bundle: ModelBundle, image: GreyImage): Promise<OodVerdict> {
-  const { input, ood } = bundle.manifest;
+  const { input } = bundle.manifest;
   const grid = toInputGrid(image, input, 'looksUnlike: image');
   const f = await embedImages(bundle.backbone, gridImageSet([grid], input.size), [0], { normalize: normalizationOf(input), channels: input.channels });
-  const fd = featureDistance(f, ood.features.mean, ood.features.std);
+  return oodVerdict(bundle.manifest.ood, f, grid);
+}
+
+/** The verdict for one image from its pooled features and its input grid (what looksUnlike computes). */
+export function oodVerdict(ood: OodStatistics, features: ArrayLike<number>, grid: GreyImage): OodVerdict {
+  const fd = featureDistance(features, ood.features.mean, ood.features.std);
   const hd = histogramDistance(greyHistogram(grid.data, ood.histogram.bins), ood.histogram.mean);
   const reasons: string[] = [];
   const from = `${ood.percentile}th percentile of the ${ood.threshold.split} images`;

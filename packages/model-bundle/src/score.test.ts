@@ -7,7 +7,7 @@ import { auroc } from '@moco-cxr/eval-metrics';
 import { Rng } from '@moco-cxr/rng';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addLesion, LESION_RADIUS, lesionFixture, SIZE, type LesionFixture } from './fixtures/lesion-bundle';
-import { gradCam, inputWindow, looksUnlike, scoreImages, type GreyImage, type ModelBundle } from './index';
+import { assessImages, gradCam, inputWindow, looksUnlike, scoreImages, type GreyImage, type ModelBundle } from './index';
 import { readBundle, writeBundle } from './node';
 
 const dir = mkdtempSync(join(tmpdir(), 'model-bundle-score-'));
@@ -123,5 +123,11 @@ describe('looksUnlike', () => {
       expect(v.reasons[0]).toMatch(/99th percentile of the val images/);
     }
     expect(tf.memory().numTensors).toBe(before);
+
+    // One pass for both: the same probabilities and verdicts as scoreImages and looksUnlike.
+    const some = [fx.images[fx.test[0]], uniform, photo];
+    const assessed = await assessImages(bundle, some);
+    expect(assessed.map((a) => a.probabilities)).toEqual(await scoreImages(bundle, some));
+    for (let i = 0; i < some.length; i++) expect(assessed[i].ood).toEqual(await looksUnlike(bundle, some[i]));
   });
 });
