@@ -14,7 +14,7 @@ const FORBIDDEN = [
   [/(^|\/)(fixtures?|__fixtures__|test|tests|bench)\//, 'test data or benchmarks'],
   [/(^|\/)test-fixtures\.[cm]?[jt]s$/, 'test fixtures'],
   [/(^|\/)test-support\//, 'test helpers'],
-  [/_(test|bench)\.cc$/, 'a C++ test or benchmark'],
+  [/_(test|bench)\.(cc|h)$/, 'a C++ test or benchmark'],
   [/\.py$/, 'a Python script'],
   [/(^|\/)(tsconfig[^/]*\.json|tsup\.config\.[cm]?[jt]s|vitest\.config\.[cm]?[jt]s)$/, 'a build config'],
   [/\.tsbuildinfo$/, 'a TypeScript build cache'],

@@ -20,36 +20,15 @@
 #include <vector>
 
 #include "../cpu.h"
+#include "ukernel_test.h"
 
 namespace {
 
 using mococxr::GemmUkernel;
 
-// splitmix64: the same values on every machine, so a failure reproduces.
-struct Rng {
-  uint64_t s;
-  uint64_t next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  double uniform() { return double(next() >> 11) * 0x1.0p-53; }
-  // Normal values scaled over six decades, so every rounding shows.
-  float value() {
-    const double u1 = 1.0 - uniform(), u2 = uniform();
-    return float(std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2) * std::pow(10.0, 6.0 * uniform() - 3.0));
-  }
-};
-
-// 64-byte aligned, as the drivers' packed panels are.
-struct Buf {
-  float* p;
-  explicit Buf(size_t n) : p(static_cast<float*>(std::aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64 + 64))) {}
-  ~Buf() { std::free(p); }
-  Buf(const Buf&) = delete;
-  Buf& operator=(const Buf&) = delete;
-};
+using mococxr::test::Buf;
+using mococxr::test::Rng;
+using mococxr::test::bits;
 
 // The plain triple loop: c[i][j] = (acc ? c[i][j] : 0) + sum over p in order of a[i][p] b[p][j].
 void reference(bool fused, long m, long n, long k, const float* a, const float* b, float* c, long ldc, bool acc) {
@@ -75,12 +54,6 @@ void ukernel_gemm(const GemmUkernel& uk, long m, long n, long k, const float* a,
       uk.fn(k, ap.p, bp.p, c + i0 * ldc + j0, ldc, int(std::min(MR, m - i0)), int(std::min(NR, n - j0)), acc);
     }
   }
-}
-
-uint32_t bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
 }
 
 struct Outcome {
