@@ -1,4 +1,4 @@
 import { defineConfig } from 'tsup';
 import { packageConfig } from '../../tools/tsup';
 
-export default defineConfig(packageConfig());
+export default defineConfig(packageConfig({ index: 'src/index.ts', browser: 'src/browser.ts' }));

@@ -1,7 +1,7 @@
-import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
 import * as dicomParserNs from 'dicom-parser';
 import type { DataSet, Element } from 'dicom-parser';
 import { CxrDataError } from '../errors';
+import { InflateLimitError, inflateRaw } from './inflate';
 
 // dicom-parser is a UMD bundle: Node's ESM loader exposes it as the default export only.
 const dicomParser = ((dicomParserNs as unknown as { default?: typeof dicomParserNs }).default ?? dicomParserNs) as typeof dicomParserNs;
@@ -90,12 +90,11 @@ export function parseDicomBytes(bytes: Uint8Array, file: string, options: DicomL
     dataSet = dicomParser.parseDicom(bytes, {
       ...(options.untilPixelData ? { untilTag: 'x7fe00010' } : {}),
       inflater: (byteArray: Uint8Array, position: number) => {
-        let inflated: Buffer;
+        let inflated: Uint8Array;
         try {
-          inflated = inflateRawSync(byteArray.subarray(position), { maxOutputLength: maxInflated, finishFlush: zlibConstants.Z_SYNC_FLUSH });
+          inflated = inflateRaw(byteArray.subarray(position), maxInflated);
         } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code;
-          if (code === 'ERR_BUFFER_TOO_LARGE' || /larger than|too large/i.test(messageOf(err))) {
+          if (err instanceof InflateLimitError) {
             throw new CxrDataError(`the deflated data set inflates past ${maxInflated} bytes (maxInflatedBytes); refused as a possible deflate bomb`);
           }
           throw new CxrDataError(`the deflated data set does not inflate: ${messageOf(err)}`);
