@@ -1,7 +1,8 @@
 import { ensureSyncReadable } from '@moco-cxr/compute';
 import type { ImageSet } from '@moco-cxr/cxr-data';
 import { embedImages, type EmbedImagesOptions, type ProtocolBackbone } from './embed';
-import { restoreWeights, snapshotWeights, type FinetuneSnapshot } from './finetune';
+import type { FinetuneSnapshot } from './finetune';
+import { restoreWeights, snapshotWeights } from './weights-snapshot';
 import { scoreFeatures, type LinearHead } from './linear';
 
 /**
