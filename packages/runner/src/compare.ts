@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { meanAurocCI, pairedBootstrap, pairedBootstrapTasks, pairedSeedBootstrap } from '@moco-cxr/bootstrap';
+import { BOOTSTRAP_DEFAULTS, meanAurocCI, pairedBootstrap, pairedBootstrapTasks, pairedSeedBootstrap } from '@moco-cxr/bootstrap';
 import { drawsFor, seedsOf, type RunnerConfig } from './config';
 import { cellId, seedTag } from './grid';
 import type { Io } from './progress';
@@ -86,11 +86,11 @@ export function compareRuns(a: string[], b: string[], opts: CompareOptions): Com
   const est = (i: { estimate: number; lower: number; upper: number }) => ({ estimate: i.estimate, lo: i.lower, hi: i.upper });
   const K = taskCount(A.first);
   if (K === 1) {
-    const r = pairedBootstrap(A.first.labels, A.draws, B.draws, { replicates: opts.replicates, confidence: opts.confidence ?? 0.95, seed: opts.seed });
+    const r = pairedBootstrap(A.first.labels, A.draws, B.draws, { replicates: opts.replicates, confidence: opts.confidence ?? BOOTSTRAP_DEFAULTS.confidence, seed: opts.seed });
     return [{ ...base, ...(A.first.tasks ? { task: A.first.tasks[0] } : {}), aurocA: est(r.a), aurocB: est(r.b), difference: est(r.difference), pValue: r.pValue, replicates: r.replicates, degenerate: r.degenerate.count }];
   }
   // Several tasks: every task and the mean over tasks on the same resamples (NaN labels masked per task).
-  const r = pairedBootstrapTasks(A.first.labels, K, A.draws, B.draws, { replicates: opts.replicates, confidence: opts.confidence ?? 0.95, seed: opts.seed, taskNames: A.first.tasks });
+  const r = pairedBootstrapTasks(A.first.labels, K, A.draws, B.draws, { replicates: opts.replicates, confidence: opts.confidence ?? BOOTSTRAP_DEFAULTS.confidence, seed: opts.seed, taskNames: A.first.tasks });
   const row = (task: string, c: (typeof r)['mean']): ComparisonRow => ({ ...base, task, aurocA: est(c.a), aurocB: est(c.b), difference: est(c.difference), pValue: c.pValue, replicates: r.replicates, degenerate: r.degenerate.count });
   return [row(MEAN_TASK, r.mean), ...r.tasks.map((t, k) => row(t, r.perTask[k]))];
 }
@@ -115,7 +115,7 @@ export function compareSeedRuns(a: string[][], b: string[][], opts: CompareOptio
     reference.labels,
     A.map((x) => x.draws),
     B.map((x) => x.draws),
-    { tasks: K, ...(reference.tasks ? { taskNames: reference.tasks } : {}), replicates: opts.replicates, confidence: opts.confidence ?? 0.95, seed: opts.seed },
+    { tasks: K, ...(reference.tasks ? { taskNames: reference.tasks } : {}), replicates: opts.replicates, confidence: opts.confidence ?? BOOTSTRAP_DEFAULTS.confidence, seed: opts.seed },
   );
   const est = (i: { estimate: number; lower: number; upper: number }) => ({ estimate: i.estimate, lo: i.lower, hi: i.upper });
   const base = { protocol: opts.protocol ?? '-', fraction: opts.fraction ?? null, a: opts.nameA, b: opts.nameB, drawsA: a[0].length, drawsB: b[0].length, seeds: [...opts.seeds] };
@@ -141,7 +141,7 @@ export function intervalText(cfg: Pick<RunnerConfig, 'seed' | 'seeds' | 'compare
 /** `compare --a ... --b ...`: the comparison of two sets of run directories, written to `out`. */
 export async function compareDirs(a: string[], b: string[], opts: CompareOptions & { out: string }) {
   const rows = compareRuns(a, b, opts);
-  const markdown = comparisonMarkdown(rows, opts.confidence ?? 0.95);
+  const markdown = comparisonMarkdown(rows, opts.confidence ?? BOOTSTRAP_DEFAULTS.confidence);
   writeFileAtomic(join(opts.out, 'comparison.md'), `${markdown}\n\nA: ${a.map((d) => basename(d)).join(', ')}\nB: ${b.map((d) => basename(d)).join(', ')}\n`);
   writeJsonAtomic(join(opts.out, 'comparison.json'), { row: rows[0], rows, a, b, seed: opts.seed });
   return { row: rows[0], rows, markdown };

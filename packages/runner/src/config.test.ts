@@ -4,13 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MOCO_CXR_DEFAULTS } from '@moco-cxr/moco';
-import { LOGISTIC_L2_GRID, PROTOCOL_DEFAULTS } from '@moco-cxr/protocols';
+import { BOOTSTRAP_DEFAULTS } from '@moco-cxr/bootstrap';
+import { drawsForFraction, LOGISTIC_L2_GRID, PROTOCOL_DEFAULTS } from '@moco-cxr/protocols';
 import { mocoCxrAugment, mocoV2Augment } from '@moco-cxr/cxr-augment';
 import { ConfigError, defaultConfig, loadConfig, readConfigFile, resolveConfig, seedsOf } from './config';
-import { pretrainAugment } from './pretrain-job';
-import { runCli } from './main';
-import { commands } from './commands';
-import { commandConfig, parseCommandArgs } from './cli-framework';
+import { pretrainAugment } from './jobs/pretrain';
+import { runCli } from './cli/main';
+import { commands } from './cli/commands';
+import { commandConfig, helpText, parseCommandArgs } from './cli/framework';
 import { captureIo } from '../test/io';
 
 function problemsOf(partial: unknown): string[] {
@@ -40,6 +41,14 @@ describe('config validation', () => {
     expect(d.pretrain.stepEpochs).toEqual(m.schedule.kind === 'step' ? m.schedule.milestones : []);
     expect(d.logistic.l2).toEqual(LOGISTIC_L2_GRID);
     for (const p of [d.linear, d.finetune]) expect(p).toMatchObject({ lr: PROTOCOL_DEFAULTS.lr, batchSize: PROTOCOL_DEFAULTS.batchSize, epochs: 'paper', evalEvery: 'paper' });
+    expect(d.draws).toEqual(d.fractions.map(drawsForFraction));
+    expect(resolveConfig({ fractions: [0.05, 1, 0.5] }).draws).toEqual([0.05, 1, 0.5].map(drawsForFraction));
+    expect(d.compare).toMatchObject(BOOTSTRAP_DEFAULTS);
+    // Help text says the defaults it runs with, read from their packages.
+    const help = (name: string) => helpText(commands.find((c) => c.name === name)!);
+    expect(help('linear')).toContain(`Adam lr ${PROTOCOL_DEFAULTS.lr} (betas ${PROTOCOL_DEFAULTS.betas.join(', ')}), batch ${PROTOCOL_DEFAULTS.batchSize},`);
+    expect(help('finetune')).toContain(`flip p = ${PROTOCOL_DEFAULTS.finetuneAugment.flipProbability} and rotation +-${PROTOCOL_DEFAULTS.finetuneAugment.rotation} deg`);
+    expect(help('compare')).toContain(`bootstrap replicates (default ${BOOTSTRAP_DEFAULTS.replicates})`);
     // Each config gets its own lists: changing one changes neither the next nor the source.
     d.logistic.l2.push(5);
     d.pretrain.stepEpochs.push(30);

@@ -5,7 +5,8 @@ import { z } from 'zod';
 import { validateBackboneOptions } from '@moco-cxr/backbones';
 import { CHEXPERT_TASKS, NIH_TASKS } from '@moco-cxr/cxr-data';
 import { MOCO_CXR_DEFAULTS } from '@moco-cxr/moco';
-import { LOGISTIC_L2_GRID, PROTOCOL_DEFAULTS } from '@moco-cxr/protocols';
+import { BOOTSTRAP_DEFAULTS } from '@moco-cxr/bootstrap';
+import { drawsForFraction, LOGISTIC_L2_GRID, PROTOCOL_DEFAULTS } from '@moco-cxr/protocols';
 
 /** A config problem: every message names the field (`pretrain.epochs`) or the file. */
 export class ConfigError extends Error {
@@ -278,8 +279,8 @@ const fieldsSchema = obj({
     l2: listOf(num(0, 1e9, { open: true }), { unique: true }).default(() => [...LOGISTIC_L2_GRID]),
   }).prefault({}),
   compare: obj({
-    replicates: num(10, 1e6, { integer: true }).default(500),
-    confidence: num(0, 1, { open: true }).default(0.95),
+    replicates: num(10, 1e6, { integer: true }).default(BOOTSTRAP_DEFAULTS.replicates),
+    confidence: num(0, 1, { open: true }).default(BOOTSTRAP_DEFAULTS.confidence),
     /** The initialisation every other one is compared against; default imagenet when it is compared (the paper's gaps), else random. */
     baseline: oneOf(INITIALISATIONS).optional(),
   }).prefault({}),
@@ -292,7 +293,7 @@ const fieldsSchema = obj({
 export const configSchema = fieldsSchema.transform((c, ctx) => {
   const fail = (path: (string | number)[], message: string) => ctx.issues.push({ code: 'custom', path, message, input: c });
   // Without explicit draws, the paper's (5 per fraction, 1 at 100%) for the fractions given.
-  const draws = c.draws ?? c.fractions.map((f) => (f >= 1 ? 1 : 5));
+  const draws = c.draws ?? c.fractions.map(drawsForFraction);
   const initialisations: Initialisation[] = c.initialisations ?? (c.imagenetWeights ? ['moco', 'imagenet', 'random'] : ['moco', 'random']);
   if (Array.isArray(draws) && draws.length !== c.fractions.length) {
     fail(['draws'], `has ${draws.length} entries but fractions has ${c.fractions.length}; give one per fraction or a single number`);
@@ -314,7 +315,9 @@ export const configSchema = fieldsSchema.transform((c, ctx) => {
   }
   const baseline: Initialisation = c.compare.baseline ?? (initialisations.includes('imagenet') ? 'imagenet' : 'random');
   if (!initialisations.includes(baseline)) fail(['compare', 'baseline'], `"${baseline}" is not one of initialisations ${show(initialisations)}`);
-  return { ...c, data, pretrainData, initialisations, draws, compare: { ...c.compare, baseline } };
+  // Paths absolute here, once: the run directories and job specs written from this config work from any directory.
+  const resolved = { ...c, data, pretrainData, initialisations, draws, compare: { ...c.compare, baseline } };
+  return withAbsolutePaths<typeof resolved>(resolved);
 });
 
 const ROOT_HELP: Record<DataSource, string> = {
@@ -495,14 +498,24 @@ export function loadConfig(path: string): RunnerConfig {
   return resolveConfig(readConfigFile(path), path);
 }
 
+/** The fields of a config that name files (typed apart from RunnerConfig, which is built with withAbsolutePaths). */
+interface ConfigPaths {
+  mocoWeights?: string;
+  imagenetWeights?: string;
+  data?: { root?: string; cacheDir?: string };
+  pretrainData?: { root?: string; cacheDir?: string };
+  backbone?: { options?: Record<string, unknown> };
+}
+
 /**
  * The config with every path it names made absolute against `base` (the working directory, where a
  * config's relative paths have always pointed from): `data.root` / `cacheDir`, the same in
- * `pretrainData`, `mocoWeights`, `imagenetWeights` and `backbone.options.weights`. Done once when a
- * run or grid is planned, so its job specs and recorded config work from any directory. The files a
- * data block names inside its root (`chexpert.trainCsv`, ...) stay relative to that root.
+ * `pretrainData`, `mocoWeights`, `imagenetWeights` and `backbone.options.weights`. Done once, when
+ * the config is resolved (configSchema), so its job specs and recorded config work from any directory;
+ * RunDir also applies it to a config.json recorded before then, to compare it. The files a data
+ * block names inside its root (`chexpert.trainCsv`, ...) stay relative to that root.
  */
-export function withAbsolutePaths<C extends RunnerConfig>(cfg: C, base: string = process.cwd()): C {
+export function withAbsolutePaths<C extends ConfigPaths>(cfg: C, base: string = process.cwd()): C {
   const abs = (p: unknown) => (typeof p === 'string' && p && !isAbsolute(p) ? resolvePath(base, p) : p);
   const fix = <T extends object>(o: T, keys: string[]): T => {
     const out = { ...o } as Record<string, unknown>;

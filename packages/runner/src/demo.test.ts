@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { captureIo } from '../test/io';
 import { demoConfig } from './demo';
-import { runCli } from './main';
+import { runCli } from './cli/main';
 
 interface Row {
   protocol: string;

@@ -6,7 +6,7 @@ import { captureIo } from '../test/io';
 import type { ExperimentComparisons } from './compare';
 import { resolveConfig } from './config';
 import { buildReportData, notShown } from './experiment-report';
-import { runCli } from './main';
+import { runCli } from './cli/main';
 
 const dir = mkdtempSync(join(tmpdir(), 'runner-experiment-report-'));
 const pretrained = join(dir, 'pretrained');

@@ -5,7 +5,7 @@ import type { ExperimentComparisons } from './compare';
 import { intervalText, readScores, taskCount } from './compare';
 import { seedsOf, sourceOptions, type RunnerConfig } from './config';
 import { cellId, jobDir, planGrid, pretrainDirOf, seedTag } from './grid';
-import { backboneFileOf } from './pretrain-job';
+import { backboneFileOf } from './jobs/backbone';
 import { formatSeconds } from './progress';
 import type { PretrainPoint, RocSeries } from './report/figures';
 import { summarise, writeReport, type ReportData, type WrittenReport } from './report/report';

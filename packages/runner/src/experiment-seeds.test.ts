@@ -7,7 +7,7 @@ import { Rng } from '@moco-cxr/rng';
 import { captureIo } from '../test/io';
 import { experimentComparisons, MEAN_TASK } from './compare';
 import { resolveConfig } from './config';
-import { runCli } from './main';
+import { runCli } from './cli/main';
 import { fmtEstimate, type ComparisonRow } from './report/report';
 import { writeJsonAtomic } from './rundir';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cliProcessArgs } from '../test/cli-process';
 import { captureIo } from '../test/io';
-import { runCli } from './main';
+import { runCli } from './cli/main';
 
 // A grid of two jobs (random-init features, one linear cell) on synthetic images: seconds.
 const tiny = `
@@ -59,7 +59,7 @@ describe("an experiment's run.json says how it ended", () => {
     expect(runInfo(join(dir, 'exp', 'cells', 'linear-random-100pct-d0')).status).toBe('finished');
   }, 120_000);
 
-  it('interrupted when the process gets Ctrl-C (SIGINT), which still ends it', async () => {
+  it('interrupted when the process gets Ctrl-C (SIGINT), which ends it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'runner-status-'));
     // Long enough that the signal arrives while the grid runs.
     writeFileSync(join(dir, 'c.yaml'), tiny.replace('epochs: 2', 'epochs: 500'));
@@ -78,7 +78,9 @@ describe("an experiment's run.json says how it ended", () => {
     expect(runInfo(out).status).toBe('running');
     child.kill('SIGINT');
     const end = await exited;
-    expect(end.signal).toBe('SIGINT');
+    // Ended by the signal itself while a job that cannot stop part-way ran here, or with the shell's 130 when nothing
+    // ran that could not stop at once (the CLI then waits for the experiment to stop and record it).
+    expect(end.signal === 'SIGINT' || end.code === 130, `${JSON.stringify(end)}: ${stderr}`).toBe(true);
     expect(runInfo(out)).toMatchObject({ status: 'interrupted', error: 'stopped by SIGINT; rerun the same command to resume' });
   }, 120_000);
 });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { captureIo } from '../test/io';
-import { runCli } from './main';
+import { runCli } from './cli/main';
 
 // ../shared/data relative to the repository root (this file is packages/runner/src/).
 const KERMANY = process.env.MOCO_CXR_DATA ?? fileURLToPath(new URL('../../../../shared/data/kermany-pediatric-cxr-224', import.meta.url));

@@ -4,11 +4,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from './config';
 import { cellId, fractionTag, gridStatus, jobCost, jobDir, planGrid, readJobSpec, runScheduled, stages, writeJobSpecs, type JobSpec } from './grid';
-import { executeJob, protocolEpochs } from './pipeline';
+import { protocolEpochs } from './jobs/cell';
+import { executeJob } from './jobs/execute';
 import { DirLock } from './dir-lock';
 import { RunDir } from './rundir';
 import { captureIo } from '../test/io';
-import { runCli } from './main';
+import { runCli } from './cli/main';
 
 describe('planGrid', () => {
   it("plans the paper's grid: initialisations x protocols x fractions x draws, plus pretraining and features", () => {

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { z } from 'zod';
-import { ConfigError, configSchema, withAbsolutePaths, drawsFor, seedsOf, got, INITIALISATIONS, num, obj, oneOf, problemsOf, PROTOCOLS, type Initialisation, type Protocol, type RunnerConfig } from './config';
+import { ConfigError, configSchema, drawsFor, seedsOf, got, INITIALISATIONS, num, obj, oneOf, problemsOf, PROTOCOLS, type Initialisation, type Protocol, type RunnerConfig } from './config';
 import { isFinished, readJson, writeJsonAtomic } from './rundir';
 
 export type JobKind = 'pretrain' | 'features' | 'cell';
@@ -61,11 +61,10 @@ export function featuresDirOf(config: Pick<RunnerConfig, 'seed' | 'seeds'>, init
  * (`seeds`), plus the jobs they depend on (MoCo pretraining per seed; one frozen-feature extraction
  * per initialisation and seed for the linear protocols). The label-fraction draws are seeded by
  * `seed` alone, so every initialisation and every training seed trains on the same draws. Returned in
- * an order where every job follows its dependencies.
+ * an order where every job follows its dependencies. `config` is resolved (resolveConfig), so the
+ * specs' paths are absolute and run from any working directory (run-job, a worker).
  */
 export function planGrid(config: RunnerConfig): JobSpec[] {
-  // A spec runs from any working directory (run-job, a worker): its paths are absolute.
-  config = withAbsolutePaths(config);
   const jobs: JobSpec[] = [];
   const seeds = seedsOf(config);
   // With mocoWeights the MoCo backbone exists already (transfer from an earlier pretrain run).

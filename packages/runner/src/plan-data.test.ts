@@ -10,8 +10,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { CHEXPERT_TASKS } from '@moco-cxr/cxr-data';
 import { captureIo } from '../test/io';
 import { resolveConfig } from './config';
-import { runCli } from './main';
-import { protocolEpochs } from './pipeline';
+import { runCli } from './cli/main';
+import { protocolEpochs } from './jobs/cell';
 
 const KERMANY = process.env.MOCO_CXR_DATA ?? fileURLToPath(new URL('../../../../shared/data/kermany-pediatric-cxr-224', import.meta.url));
 const present = existsSync(join(KERMANY, 'train', 'NORMAL'));

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { writeCheXpertFixture, writeFolderFixture } from '../../cxr-data/src/test-support/formats';
 import { cliProcessArgs } from '../test/cli-process';
 import { captureIo } from '../test/io';
-import { runCli } from './main';
+import { runCli } from './cli/main';
 
 const KERMANY = process.env.MOCO_CXR_DATA ?? fileURLToPath(new URL('../../../../shared/data/kermany-pediatric-cxr-224', import.meta.url));
 const present = existsSync(join(KERMANY, 'train', 'NORMAL'));

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { captureIo } from '../test/io';
-import { formatSeconds, processIo, Progress } from './progress';
+import { processIo } from './cli/terminal';
+import { formatSeconds, Progress } from './progress';
 
 describe('Progress', () => {
   it('prints plain lines off a terminal: only the end line for quick work, with count, rate and extras', () => {

@@ -1,4 +1,4 @@
-import type { Interrupt } from './interrupt';
+import type { Interrupt } from './abort';
 
 /** Where commands write: human text to `err`-like streams, machine output (`--json`) to `out`. */
 export interface Io {
@@ -8,24 +8,14 @@ export interface Io {
   tty: boolean;
   /** Suppress human progress (e.g. with --json, or in tests). */
   quiet?: boolean;
-  /** Seconds between plain progress lines off a terminal. Default 30 (`MOCO_CXR_PROGRESS_SECONDS` in the CLI). */
+  /** Seconds between plain progress lines off a terminal. Default PROGRESS_SECONDS (`MOCO_CXR_PROGRESS_SECONDS` in the CLI). */
   progressSeconds?: number;
-  /** Ctrl-C for work that can stop cleanly (pretraining saves a checkpoint); only the CLI sets it. */
+  /** Stop requests for work that can stop cleanly (pretraining saves a checkpoint): the CLI's Ctrl-C, an experiment's AbortSignal. */
   interrupt?: Interrupt;
 }
 
 /** Seconds between plain progress lines when stderr is not a terminal (a log file, a pipe). */
 export const PROGRESS_SECONDS = 30;
-
-export function processIo(env: NodeJS.ProcessEnv = process.env): Io {
-  const seconds = env.MOCO_CXR_PROGRESS_SECONDS === undefined ? undefined : Number(env.MOCO_CXR_PROGRESS_SECONDS);
-  return {
-    out: (t) => process.stdout.write(t),
-    err: (t) => process.stderr.write(t),
-    tty: Boolean(process.stderr.isTTY),
-    ...(seconds !== undefined && seconds > 0 ? { progressSeconds: seconds } : {}),
-  };
-}
 
 export function formatSeconds(s: number): string {
   if (!Number.isFinite(s) || s < 0) return '?';

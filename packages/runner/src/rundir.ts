@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomic } from '@moco-cxr/atomic-write';
-import { isAbortError } from './interrupt';
+import { isAbortError } from './abort';
 import { withAbsolutePaths, type RunnerConfig } from './config';
 import { createExclusive, DirLock } from './dir-lock';
 

@@ -9,7 +9,7 @@ import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeCheXpertFixture, writeFolderFixture, writeNihFixture, writeNlmTbFixture, type CheXpertFixture, type NihFixture, type NlmTbFixture } from '../../cxr-data/src/test-support/formats';
 import { captureIo } from '../test/io';
-import { runCli } from './main';
+import { runCli } from './cli/main';
 import { rmSync } from 'node:fs';
 
 const KERMANY = process.env.MOCO_CXR_DATA ?? fileURLToPath(new URL('../../../../shared/data/kermany-pediatric-cxr-224', import.meta.url));

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { captureIo } from '../test/io';
-import { runCli } from './main';
+import { runCli } from './cli/main';
 
 const config = `
 seed: 5

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { swiftShaderIcd } from '@moco-cxr/compute';
 import { captureIo } from '../test/io';
-import { runCli } from './main';
+import { runCli } from './cli/main';
 
 // The whole grid (MoCo pretraining with its monitor, features, linear and end-to-end cells, compare,
 // report) on webgpu over SwiftShader, Chromium's CPU Vulkan driver: correctness only, tiny shapes.

@@ -29,5 +29,5 @@ export function cliProcessArgs(): string[] {
   }
   const sources = Math.max(0, ...readdirSync(packages).filter((p) => existsSync(join(packages, p, 'src'))).map((p) => newestSource(join(packages, p, 'src'))));
   if (builtAt > sources) return [built];
-  return ['--conditions=@moco-cxr/source', '--import', join(runner, 'test', 'ts-register.mjs'), join(runner, 'src', 'cli.ts')];
+  return ['--conditions=@moco-cxr/source', '--import', join(runner, 'test', 'ts-register.mjs'), join(runner, 'src', 'cli', 'cli.ts')];
 }

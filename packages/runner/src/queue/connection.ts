@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { UsageError } from '../cli-framework';
+import { UsageError } from '../errors';
 
 /** Redis could not be reached at the URL given to --queue. */
 export class QueueUnreachableError extends Error {

@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { captureIo } from '../../test/io';
 import { cliProcessArgs } from '../../test/cli-process';
-import { runCli } from '../main';
+import { runCli } from '../cli/main';
 
 // The real Redis of the project (16 databases, 0-15); this file's own key prefix, removed at the end.
 const REDIS = process.env.MOCO_CXR_TEST_REDIS ?? 'redis://127.0.0.1:6379';

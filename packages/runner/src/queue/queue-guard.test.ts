@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureIo } from '../../test/io';
 import { cliProcessArgs } from '../../test/cli-process';
-import { runCli } from '../main';
+import { runCli } from '../cli/main';
 import { connectRedis } from './connection';
 import { gridKey, gridsInQueue, planKey, planProblem, QUEUE_NAME, queueJobId, queueJobProblem, type GridJobData, type PlannedJob } from './grid-queue';
 import { startWorker, type GridWorker } from './worker';

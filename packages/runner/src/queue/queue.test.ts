@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureIo } from '../../test/io';
 import { cliProcessArgs } from '../../test/cli-process';
-import { runCli } from '../main';
+import { runCli } from '../cli/main';
 import { gridQueueStatus, QUEUE_NAME, type GridStatus } from './grid-queue';
 
 // The real Redis every machine of the project runs; each test run has its own key prefix and removes it.

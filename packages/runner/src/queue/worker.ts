@@ -3,7 +3,7 @@ import { cpus, hostname } from 'node:os';
 import { join } from 'node:path';
 import { Queue, UnrecoverableError, WaitingChildrenError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { failureFromOutput } from '../cli-error';
+import { failureFromOutput } from '../child-job';
 import { readJobSpec } from '../grid';
 import { isFinished } from '../rundir';
 import { isConnectionError } from './connection';

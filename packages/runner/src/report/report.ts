@@ -1,4 +1,5 @@
 import { join, relative } from 'node:path';
+import { BOOTSTRAP_DEFAULTS } from '@moco-cxr/bootstrap';
 import { writeFileAtomic } from '../rundir';
 import { aurocVsFractionSpec, figure, pretrainSpec, rocSpec, type AurocPoint, type Figure, type PretrainPoint, type RocSeries } from './figures';
 
@@ -78,7 +79,7 @@ const initName = (s: string) => INIT_NAMES[s] ?? s;
  * One sentence per comparison: who won, by how much, with the CI; "no clear difference" when the
  * CI includes 0.
  */
-export function summarise(rows: ComparisonRow[], confidence = 0.95): string[] {
+export function summarise(rows: ComparisonRow[], confidence: number = BOOTSTRAP_DEFAULTS.confidence): string[] {
   const pct = `${Math.round(confidence * 100)}% CI`;
   const ci = (e: Estimate) => `${pct} ${signed(e.lo)} to ${signed(e.hi)}`;
   const several = severalTasks(rows);
@@ -141,7 +142,7 @@ function comparisonTable(rows: ComparisonRow[], confidence: number): Table {
 }
 
 /** The comparison table in the paper's form, as Markdown (with a task column when there are several tasks, a seed column when several training seeds). */
-export function comparisonMarkdown(rows: ComparisonRow[], confidence = 0.95): string {
+export function comparisonMarkdown(rows: ComparisonRow[], confidence: number = BOOTSTRAP_DEFAULTS.confidence): string {
   return tableMarkdown(comparisonTable(rows, confidence));
 }
 

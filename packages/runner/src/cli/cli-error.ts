@@ -25,18 +25,3 @@ export function failureText(message: string): string {
   });
   return [first, ...lists].join('\n');
 }
-
-/**
- * The failure a `moco-cxr` child process printed on stderr (the tail of its output): from its
- * last `moco-cxr <command>: ` line to the end. `headline` keeps only that line.
- */
-export function failureFromOutput(stderr: string, opts: { headline?: boolean } = {}): string {
-  const lines = stderr
-    .split(/\r?\n|\r/)
-    .map((l) => l.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').trimEnd())
-    .filter((l) => l.trim());
-  let start = -1;
-  for (let i = lines.length - 1; i >= 0 && start < 0; i--) if (/^moco-cxr[ :]/.test(lines[i])) start = i;
-  if (start < 0) return lines.pop()?.trim() ?? '';
-  return opts.headline ? lines[start] : lines.slice(start).join('\n');
-}

@@ -1,22 +1,11 @@
-import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { subsetImages } from '@moco-cxr/cxr-data';
 import { augmentPreset, type AugmentOptions } from '@moco-cxr/cxr-augment';
 import { MOCO_CXR_DEFAULTS, pretrain, PretrainAbortError, readPretrainHistory, sampleProbeRows, type EpochRecord, type LrSchedule } from '@moco-cxr/moco';
-import type { RunnerConfig } from './config';
-import { prepareData } from './data';
-import { makeBackbone } from './pipeline';
-import { formatSeconds, Progress, type Io } from './progress';
-import { writeJsonAtomic, type RunDir } from './rundir';
-
-/** The moco trainer's own run directory inside a pretrain run (its checkpoint, metrics and exports). */
-export const MOCO_SUBDIR = 'moco';
-
-/** The clean backbone a pretrain run exported; a file path is returned as is. */
-export function backboneFileOf(pathOrRunDir: string): string {
-  if (existsSync(pathOrRunDir) && statSync(pathOrRunDir).isFile()) return pathOrRunDir;
-  return join(pathOrRunDir, MOCO_SUBDIR, 'backbone.safetensors');
-}
+import type { RunnerConfig } from '../config';
+import { prepareData } from '../data';
+import { formatSeconds, Progress, type Io } from '../progress';
+import { writeJsonAtomic, type RunDir } from '../rundir';
+import { makeBackbone, MOCO_SUBDIR } from './backbone';
 
 function schedule(cfg: RunnerConfig): LrSchedule {
   const p = cfg.pretrain;

@@ -1,20 +1,20 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
-import { backboneOption, commandConfig, intFlag, UsageError, type Command, type CommandContext } from './cli-framework';
-import { BACKENDS, withAbsolutePaths, type Initialisation, type Protocol, type RunnerConfig } from './config';
-import type { ExperimentComparisons } from './compare';
-import { DEMO_NOTES, demoConfig } from './demo';
-import { gridStatus, jobCost, jobDir, planGrid, readJobSpec, runScheduled, writeJobSpecs, type JobSpec } from './grid';
-import type { JobOutcome } from './pipeline';
-import { isAbortError, type Interrupt } from './interrupt';
-import { formatSeconds, type Io } from './progress';
-import { comparisonText } from './report/report';
-import { failureFromOutput } from './cli-error';
-import { lockHolder } from './dir-lock';
-import { isFinished, readJson, RunDir, writeJsonAtomic } from './rundir';
-import { checkQueueTarget, queueCommands, queueOptions, queueTarget } from './queue/queue-commands';
+import { BOOTSTRAP_DEFAULTS } from '@moco-cxr/bootstrap';
+import { drawsForFraction, PROTOCOL_DEFAULTS } from '@moco-cxr/protocols';
+import { BACKENDS, type Initialisation, type Protocol, type RunnerConfig } from '../config';
+import type { ExperimentComparisons } from '../compare';
+import { DEMO_NOTES, demoConfig } from '../demo';
+import { runExperiment, type ExperimentOptions } from '../experiment';
+import { readJobSpec, type JobSpec } from '../grid';
+import type { JobOutcome } from '../jobs/execute';
+import type { Io } from '../progress';
+import { comparisonText } from '../report/report';
+import { readJson, writeJsonAtomic } from '../rundir';
+import { backboneOption, commandConfig, intFlag, UsageError, type Command, type CommandContext } from './framework';
+import { underStopSignals } from './interrupt';
+import { checkQueueTarget, queueCommands, queueOptions, queueTarget } from './queue-commands';
+import { bundleOptions, evaluateWithBundle, exportModel } from './bundle-commands';
 
 const dataOptions = {
   data: { type: 'string' as const, valueName: 'dir', description: 'image folder laid out <split>/<CLASS>/<image> (default: the synthetic dataset)' },
@@ -42,105 +42,8 @@ function say(io: Io, text: string): void {
 
 /** Runs one job in this process inside its own run directory (skipped when finished). */
 async function runJobHere(spec: JobSpec, experimentDir: string, io: Io, argv: string[]): Promise<JobOutcome> {
-  const { executeJob } = await import('./pipeline');
+  const { executeJob } = await import('../jobs/execute');
   return executeJob(spec, experimentDir, io, argv);
-}
-
-/**
- * Runs one job as a child `moco-cxr run-job` process (for --jobs > 1). Resolves true when the child
- * ran it, false when it found the job finished (by another process) and skipped it.
- */
-function runJobChild(cliPath: string, specPath: string, io: Io, threads?: number): Promise<boolean> {
-  return new Promise<boolean>((resolveP, reject) => {
-    const args = [cliPath, 'run-job', specPath, '--json', ...(threads ? ['--threads', String(threads)] : [])];
-    // The same node options as this process (a checkout run from source loads the sources' hooks).
-    const child = spawn(process.execPath, [...process.execArgv, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    jobProcesses.add(child);
-    let stdout = '';
-    let tail = '';
-    child.stdout.on('data', (b: Buffer) => void (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => {
-      tail = (tail + b.toString()).slice(-4000);
-    });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      jobProcesses.delete(child);
-      if (code !== 0) {
-        const reason = failureFromOutput(tail);
-        return reject(new Error(`job ${specPath} failed (exit ${code}): ${reason}`));
-      }
-      // run-job --json prints the job's outcome; `skipped` says another process had finished it.
-      let skipped = false;
-      try {
-        skipped = (JSON.parse(stdout) as Partial<JobOutcome>).skipped === true;
-      } catch {
-        // no outcome printed: the child ran the job
-      }
-      resolveP(!skipped);
-    });
-  });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/**
- * Runs a job unless another process is running or has run it: while a live process holds the job's
- * directory this waits for it, then reuses its results (or runs the job, if that process stopped
- * without finishing). Returns whether this process ran the job.
- */
-async function runUnlessTaken(dir: string, id: string, io: Io, runIt: () => Promise<boolean>): Promise<boolean> {
-  let told = '';
-  for (;;) {
-    const holder = lockHolder(dir);
-    if (holder) {
-      if (told !== holder) say(io, `  ${id}: being run by process ${holder}; waiting for it (delete ${join(dir, '.lock')} if that process is gone)`);
-      told = holder;
-      await sleep(1000);
-      continue;
-    }
-    if (isFinished(dir)) return false;
-    try {
-      return await runIt();
-    } catch (err) {
-      // Refused because another process took the job first: wait for it as above.
-      if (lockHolder(dir) || isFinished(dir)) continue;
-      throw err;
-    }
-  }
-}
-
-/**
- * Runs every unfinished job; `jobs` > 1 runs up to that many at once in child processes, each as
- * soon as its dependencies are done. Jobs other processes run meanwhile (another `experiment`,
- * `run-job` or a queue worker on the same directory) are waited for and counted as reused.
- */
-async function runGrid(experimentDir: string, all: JobSpec[], specPaths: Map<string, string>, io: Io, jobs: number, ctx: CommandContext) {
-  const { finished, remaining } = gridStatus(experimentDir, all);
-  say(io, `grid: ${all.length} jobs, ${finished.length} already finished, ${remaining.length} to run${jobs > 1 ? ` on ${jobs} processes` : ''}`);
-  let started = 0;
-  let ran = 0;
-  let byOthers = 0;
-  const { protocolEpochs } = await import('./pipeline');
-  const cost = (job: JobSpec) => jobCost(job, (fraction) => protocolEpochs(job.config.finetune, fraction));
-  const inChildren = jobs > 1 && ctx.cliPath;
-  // Share the cores between the processes unless the config fixes the thread count.
-  const threads = !inChildren || all[0]?.config.threads ? undefined : Math.max(1, Math.floor(cpus().length / Math.min(jobs, remaining.length || 1)));
-  await runScheduled(
-    remaining,
-    inChildren ? jobs : 1,
-    async (job) => {
-      say(io, `[${++started}/${remaining.length}] ${job.id}`);
-      const specPath = specPaths.get(job.id)!;
-      const ranHere = await runUnlessTaken(jobDir(experimentDir, job), job.id, io, async () =>
-        inChildren ? runJobChild(ctx.cliPath!, specPath, io, threads) : !(await runJobHere(job, experimentDir, io, ctx.argv)).skipped,
-      );
-      if (ranHere) ran++;
-      else byOthers++;
-      say(io, ranHere ? `  finished ${job.id}` : `  ${job.id}: finished by another process`);
-    },
-    cost,
-  );
-  return { finished: finished.length + byOthers, ran, byOthers };
 }
 
 const experiment: Command = {
@@ -178,118 +81,31 @@ const experiment: Command = {
     if (ctx.values.wait && !queue) throw new UsageError('--wait follows a queued grid: give --queue redis://host:port');
     // An unreachable Redis or a database it refuses is said before anything is written.
     if (queue && !ctx.values.plan) await checkQueueTarget(queue);
-    return runExperiment(cfg, out, ctx, { jobs: intFlag(ctx.values.jobs as string | undefined, 'jobs') ?? 1, planOnly: Boolean(ctx.values.plan), queue, wait: Boolean(ctx.values.wait) });
+    const jobs = intFlag(ctx.values.jobs as string | undefined, 'jobs') ?? 1;
+    if (jobs < 1) throw new UsageError(`--jobs: expected a positive integer, got ${jobs}`);
+    return experimentHere(cfg, out, ctx, { jobs, planOnly: Boolean(ctx.values.plan), queue, wait: Boolean(ctx.values.wait) });
   },
 };
 
-export interface ExperimentOptions {
-  jobs: number;
-  planOnly?: boolean;
-  title?: string;
-  notes?: string[];
-  queue?: { url: string; prefix: string };
-  wait?: boolean;
-}
-
-/** The experiment pipeline (also used by `demo`): plan, run what is missing, compare, report. */
-export async function runExperiment(cfg: RunnerConfig, out: string, ctx: CommandContext, opts: ExperimentOptions) {
-  const io = ctx.io;
-  if (!(opts.jobs >= 1)) throw new UsageError(`--jobs: expected a positive integer, got ${opts.jobs}`);
-  const started = Date.now();
-  // Job specs may run in another directory or on another machine: every path in them is absolute.
-  cfg = withAbsolutePaths(cfg);
-  // Every split and label-fraction draw the grid needs can be made: checked now, not after pretraining, and before anything is written.
-  // The data may settle a default (MoCo's queue on a small dataset), said on stderr.
-  const { checkGridData } = await import('./data');
-  cfg = await checkGridData(cfg, io, typeof ctx.values.config === 'string' ? ctx.values.config : 'config');
-  const run = new RunDir(out, 'experiment', cfg.seed, ctx.argv);
-  // A resumed grid must be the same grid: refuse a different config in a directory holding results.
-  run.writeConfig(cfg);
-  // From here run.json says how the experiment ended: finished, failed with the reason, or interrupted.
-  const stopWatching = recordInterrupt(run, io.interrupt);
-  run.writeInfo();
-  try {
-    const result = await experimentSteps(cfg, out, ctx, opts, run, started);
-    if (opts.planOnly) run.handOff('planned');
-    else if (opts.queue && !opts.wait) run.handOff('queued');
-    else run.end('finished');
-    return result;
-  } catch (err) {
-    // Pretraining stopped by Ctrl-C (checkpoint written) ends the experiment as interrupted, not failed.
-    if (isAbortError(err)) run.end('interrupted', INTERRUPTED('SIGINT'));
-    else run.end('failed', err);
-    throw err;
-  } finally {
-    stopWatching();
-  }
-}
-
-/** Job processes started by this one (--jobs > 1), stopped with it. */
-const jobProcesses = new Set<ChildProcess>();
-
-const INTERRUPTED = (signal: string) => `stopped by ${signal}; rerun the same command to resume`;
-
 /**
- * On Ctrl-C or SIGTERM while an experiment runs here: records `interrupted` in its run.json, stops
- * its job processes, then lets the signal end the process as it would have. Returns the undo.
- * Ctrl-C during work of this process that stops itself (pretraining, under `interrupt`) is left to
- * that work: it writes its checkpoint, and its AbortError ends the experiment.
+ * `experiment` and `demo`: the library's runExperiment with this process's SIGINT / SIGTERM as its
+ * AbortSignal (see underStopSignals), this command's output and the CLI script for child jobs.
  */
-function recordInterrupt(run: RunDir, interrupt?: Interrupt): () => void {
-  const onSignal = (signal: NodeJS.Signals) => {
-    stop();
-    // Pretraining in this process stops itself on Ctrl-C (checkpoint first); its AbortError ends the experiment.
-    if (signal === 'SIGINT' && interrupt?.active) {
-      for (const child of jobProcesses) child.kill(signal);
-      return;
-    }
-    try {
-      run.end('interrupted', INTERRUPTED(signal));
-    } finally {
-      // Even if run.json cannot be written (disk full), the signal still stops everything.
-      for (const child of jobProcesses) child.kill(signal);
-      process.kill(process.pid, signal);
-    }
-  };
-  const stop = () => {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  return stop;
-}
-
-async function experimentSteps(cfg: RunnerConfig, out: string, ctx: CommandContext, opts: ExperimentOptions, run: RunDir, started: number) {
+function experimentHere(cfg: RunnerConfig, out: string, ctx: CommandContext, opts: Omit<ExperimentOptions, 'signal' | 'io' | 'onEvent' | 'argv' | 'cliPath' | 'configName'>) {
   const io = ctx.io;
-  const all = planGrid(cfg);
-  const paths = writeJobSpecs(out, all);
-  const specPaths = new Map(all.map((j, i) => [j.id, paths[i]]));
-  if (opts.planOnly) {
-    say(io, `wrote ${paths.length} job specs to ${join(out, 'jobs')}`);
-    return { experimentDir: out, jobs: paths };
-  }
-  if (opts.queue) {
-    const { enqueueExperiment } = await import('./queue/queue-commands');
-    return enqueueExperiment(cfg, out, all, io, opts.queue, Boolean(opts.wait));
-  }
-  const grid = await runGrid(out, all, specPaths, io, opts.jobs, ctx);
-  const { experimentComparisons } = await import('./compare');
-  const { buildReportData, writeExperimentReport } = await import('./experiment-report');
-  const comparisons = await experimentComparisons(out, cfg, io);
-  writeJsonAtomic(join(out, 'comparison.json'), comparisons);
-  const data = buildReportData(out, cfg, comparisons, { title: opts.title, notes: opts.notes, wallSeconds: (Date.now() - started) / 1000 });
-  const report = await writeExperimentReport(out, data);
-  if (!io.quiet) {
-    io.err(`\n${comparisonText(comparisons.rows)}\n\n${data.summary.map((l) => `- ${l}\n`).join('')}\n`);
-    io.err(`experiment: ${grid.ran} jobs run, ${grid.finished} reused${grid.byOthers ? ` (${grid.byOthers} finished meanwhile by another process)` : ''}, ${formatSeconds((Date.now() - started) / 1000)}\n`);
-    io.err(`report: ${report.html}\n        ${report.markdown}\n`);
-  }
-  const result = { experimentDir: out, jobsRun: grid.ran, jobsReused: grid.finished, comparisons: comparisons.rows, report };
-  run.metric({ event: 'experiment-finished', jobsRun: grid.ran, jobsReused: grid.finished });
-  // results.json of an experiment is rewritten on each collection (cells keep theirs untouched).
-  writeJsonAtomic(join(out, 'results.json'), { ...result, report: data });
-  return result;
+  return underStopSignals(
+    (t) => io.err(io.tty ? `\n${t}` : t),
+    (signal, onStopping) =>
+      runExperiment(cfg, out, {
+        ...opts,
+        signal,
+        io,
+        onEvent: (e) => e.type === 'stopping' && onStopping(e.prompt),
+        argv: ctx.argv,
+        cliPath: ctx.cliPath,
+        configName: typeof ctx.values.config === 'string' ? ctx.values.config : 'config',
+      }),
+  );
 }
 
 const runJob: Command = {
@@ -347,7 +163,7 @@ const pretrain: Command = {
     const over = dataOverrides(ctx);
     const epochs = intFlag(ctx.values.epochs as string | undefined, 'epochs');
     const cfg = commandConfig(ctx, epochs !== undefined ? { ...over, pretrain: { epochs } } : over);
-    const { executeJob } = await import('./pipeline');
+    const { executeJob } = await import('../jobs/execute');
     return executeJob(singleJobSpec(cfg, 'pretrain', {}, ctx.io), out, ctx.io, ctx.argv);
   },
 };
@@ -361,8 +177,9 @@ function protocolCommand(protocol: Protocol): Command {
       : 'end-to-end protocol: train the whole network, keep the best checkpoint by validation AUROC',
     usage: `${protocol} [--weights backbone.safetensors|pretrain-run-dir] --fraction 0.01 [--draw 0] --out runs/${protocol}`,
     description: [
-      `Adam lr ${isLinear ? '1e-4' : '1e-4'}, batch 16, epochs = int(5 * 4^(log8(1/fraction))), validation every min(2^17 * fraction, 8192)`,
-      'examples; the label-fraction draw is sampled by patient (seeded by --seed). Without --weights the',
+      `Adam lr ${PROTOCOL_DEFAULTS.lr} (betas ${PROTOCOL_DEFAULTS.betas.join(', ')}), batch ${PROTOCOL_DEFAULTS.batchSize}${isLinear ? '' : `, flip p = ${PROTOCOL_DEFAULTS.finetuneAugment.flipProbability} and rotation +-${PROTOCOL_DEFAULTS.finetuneAugment.rotation} deg`},`,
+      'epochs = int(5 * 4^(log8(1/fraction))), validation every min(2^17 * fraction, 8192) examples;',
+      'the label-fraction draw is sampled by patient (seeded by --seed). Without --weights the',
       'backbone starts from random init. Writes results.json and per-image test scores (scores.csv).',
     ].join('\n'),
     options: {
@@ -382,8 +199,8 @@ function protocolCommand(protocol: Protocol): Command {
       const weights = ctx.values.weights as string | undefined;
       if (weights && !existsSync(weights)) throw new UsageError(`--weights: ${weights} does not exist`);
       const init: Initialisation = weights ? 'moco' : 'random';
-      const draws = Math.max(draw + 1, fraction >= 1 ? 1 : 5);
-      const { executeJob } = await import('./pipeline');
+      const draws = Math.max(draw + 1, drawsForFraction(fraction));
+      const { executeJob } = await import('../jobs/execute');
       const spec = singleJobSpec(cfg, 'cell', { id: `${protocol}-${init}`, protocol, init, fraction, draw, draws, drawSeed: cfg.seed }, ctx.io);
       return executeJob(spec, out, ctx.io, ctx.argv, { weights: weights ? resolve(weights) : undefined });
     },
@@ -393,26 +210,27 @@ function protocolCommand(protocol: Protocol): Command {
 const evaluate: Command = {
   name: 'evaluate',
   summary: 'score a trained checkpoint (a linear or finetune run directory) on a split; per-image scores',
-  usage: 'evaluate <run-dir> [--split test] --out runs/eval',
+  usage: 'evaluate <run-dir> [--split test] --out runs/eval   |   evaluate --bundle <dir> <images...> | --config c.yaml [--split test]',
   description: 'Study-level prediction = max over a study\'s images where the dataset has studies. Writes scores.csv (per image), results.json (AUROC image- and study-level).',
-  options: { split: { type: 'string', valueName: 'name', description: 'train | val | test (default test)' } },
-  examples: ['moco-cxr evaluate runs/finetune-10pct-d2 --out runs/eval-10pct-d2'],
+  options: { split: { type: 'string', valueName: 'name', description: 'train | val | test (default test)' }, ...bundleOptions },
+  examples: ['moco-cxr evaluate runs/finetune-10pct-d2 --out runs/eval-10pct-d2', 'moco-cxr evaluate --bundle models/kermany scans/*.png'],
   async run(ctx) {
+    if (ctx.values.bundle !== undefined) return evaluateWithBundle(ctx);
     const [checkpoint] = ctx.positionals;
     if (!checkpoint) throw new UsageError('give the run directory of a linear or finetune run: moco-cxr evaluate <run-dir> --out <dir>');
     if (!existsSync(join(checkpoint, 'results.json'))) throw new UsageError(`${checkpoint}: not a finished linear / finetune run (no results.json)`);
     const split = (ctx.values.split as string | undefined) ?? 'test';
     if (!['train', 'val', 'test'].includes(split)) throw new UsageError(`--split: expected train, val or test, got "${split}"`);
     const out = requireOut(ctx);
-    const { evaluateCheckpoint } = await import('./pipeline');
+    const { evaluateCheckpoint } = await import('../jobs/evaluate');
     return evaluateCheckpoint(resolve(checkpoint), split as 'train' | 'val' | 'test', out, ctx.io, ctx.argv, ctx.values.backend as string | undefined);
   },
 };
 
 const compare: Command = {
   name: 'compare',
-  summary: 'paired bootstrap of two configurations over their draws (500 replicates by default)',
-  usage: 'compare --a run1,run2,... --b run3,run4,... [--replicates 500] --out runs/cmp   |   compare <experiment-dir>',
+  summary: `paired bootstrap of two configurations over their draws (${BOOTSTRAP_DEFAULTS.replicates} replicates by default)`,
+  usage: `compare --a run1,run2,... --b run3,run4,... [--replicates ${BOOTSTRAP_DEFAULTS.replicates}] --out runs/cmp   |   compare <experiment-dir>`,
   description: [
     'Each run directory holds the test scores of one draw (scores.json). Every replicate resamples the',
     'test rows once, scores every draw of A and of B on it, and averages over draws; prints and writes',
@@ -424,12 +242,12 @@ const compare: Command = {
     b: { type: 'string', valueName: 'dirs', multiple: true, description: 'run directories of configuration B' },
     'name-a': { type: 'string', valueName: 'label', description: 'label of A in the table (default "A")' },
     'name-b': { type: 'string', valueName: 'label', description: 'label of B in the table (default "B")' },
-    replicates: { type: 'string', valueName: 'n', description: 'bootstrap replicates (default 500)' },
+    replicates: { type: 'string', valueName: 'n', description: `bootstrap replicates (default ${BOOTSTRAP_DEFAULTS.replicates})` },
   },
   examples: ['moco-cxr compare --a runs/lin-moco-d0,runs/lin-moco-d1 --b runs/lin-rand-d0,runs/lin-rand-d1 --name-a moco --name-b random --out runs/cmp', 'moco-cxr compare runs/kermany'],
   async run(ctx) {
     const replicates = intFlag(ctx.values.replicates as string | undefined, 'replicates');
-    const { compareDirs, experimentComparisons } = await import('./compare');
+    const { compareDirs, experimentComparisons } = await import('../compare');
     const [experimentDir] = ctx.positionals;
     if (experimentDir) {
       const cfg = readJson<RunnerConfig>(join(experimentDir, 'config.json'));
@@ -451,7 +269,7 @@ const compare: Command = {
     const result = await compareDirs(a, b, {
       nameA: (ctx.values['name-a'] as string | undefined) ?? 'A',
       nameB: (ctx.values['name-b'] as string | undefined) ?? 'B',
-      replicates: replicates ?? 500,
+      replicates: replicates ?? BOOTSTRAP_DEFAULTS.replicates,
       seed,
       out,
     });
@@ -474,7 +292,7 @@ const report: Command = {
     if (!existsSync(join(dir, 'comparison.json'))) throw new UsageError(`${dir}: no comparison.json; run \`moco-cxr experiment\` (or \`moco-cxr compare ${experimentDir}\`) first`);
     const cfg = readJson<RunnerConfig>(join(dir, 'config.json'));
     const comparisons = readJson<ExperimentComparisons>(join(dir, 'comparison.json'));
-    const { buildReportData, writeExperimentReport } = await import('./experiment-report');
+    const { buildReportData, writeExperimentReport } = await import('../experiment-report');
     const data = buildReportData(dir, cfg, comparisons, {});
     const written = await writeExperimentReport(dir, data, ctx.values.out ? resolve(ctx.values.out as string) : undefined);
     if (!ctx.io.quiet) ctx.io.err(`report: ${written.html}\n        ${written.markdown}\n`);
@@ -494,7 +312,7 @@ const demo: Command = {
     const fromFile = ctx.values.config ? commandConfig(ctx) : undefined;
     const cfg = fromFile ?? demoConfig({ seed: intFlag(ctx.values.seed, 'seed'), backend: ctx.values.backend as string | undefined });
     if (!ctx.io.quiet) ctx.io.err(`demo: seed ${cfg.seed}${fromFile ? '' : ctx.values.seed === undefined ? ' (fixed; --seed n for another)' : ''}\n`);
-    const result = await runExperiment(cfg, out, ctx, { jobs: 1, title: 'moco-cxr demo: MoCo-CXR vs random init on synthetic chest X-rays', ...(fromFile ? {} : { notes: [...DEMO_NOTES] }) });
+    const result = await experimentHere(cfg, out, ctx, { jobs: 1, title: 'moco-cxr demo: MoCo-CXR vs random init on synthetic chest X-rays', ...(fromFile ? {} : { notes: [...DEMO_NOTES] }) });
     if (!ctx.io.quiet && 'report' in result && typeof result.report === 'object') ctx.io.out(`${result.report.html}\n`);
     return result;
   },
@@ -514,12 +332,12 @@ const data: Command = {
   async run(ctx) {
     const cfg = commandConfig(ctx, dataOverrides(ctx));
     const out = resolve((ctx.values.out as string | undefined) ?? join('runs', 'data'));
-    const { inspectData } = await import('./data');
+    const { inspectData } = await import('../data-summary');
     return inspectData(cfg, ctx.io, { out });
   },
 };
 
-export const commands: Command[] = [demo, experiment, pretrain, protocolCommand('linear'), protocolCommand('finetune'), evaluate, compare, report, data, runJob, ...queueCommands];
+export const commands: Command[] = [demo, experiment, pretrain, protocolCommand('linear'), protocolCommand('finetune'), evaluate, exportModel, compare, report, data, runJob, ...queueCommands];
 
 export function isDirectory(p: string): boolean {
   return existsSync(p) && statSync(p).isDirectory();

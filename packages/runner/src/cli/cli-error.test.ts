@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { createBackbone, writeSafetensors } from '@moco-cxr/backbones';
 import { initBackend } from '@moco-cxr/compute';
 import { describe, expect, it } from 'vitest';
-import { cliProcessArgs } from '../test/cli-process';
-import { failureFromOutput, failureText } from './cli-error';
+import { cliProcessArgs } from '../../test/cli-process';
+import { failureFromOutput } from '../child-job';
+import { failureText } from './cli-error';
 
 const config = `
 seed: 2

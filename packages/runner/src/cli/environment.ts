@@ -1,5 +1,5 @@
 import type { InitBackendOptions, NativeIsa } from '@moco-cxr/compute';
-import { UsageError } from './cli-framework';
+import { UsageError } from '../errors';
 
 /** What @moco-cxr/compute takes from $MOCO_CXR_KERNELS and $MOCO_CXR_NATIVE_ISA. */
 const KERNELS = ['auto', 'native', 'wasm'] as const satisfies readonly NonNullable<InitBackendOptions['kernels']>[];

@@ -1,10 +1,11 @@
-import { ConfigError } from './config';
-import { helpText, parseCommandArgs, UsageError, type Command } from './cli-framework';
-import { processIo, type Io } from './progress';
-import { commands } from './commands';
+import { isAbortError } from '../abort';
+import { ConfigError } from '../config';
+import type { Io } from '../progress';
 import { failureText } from './cli-error';
+import { commands } from './commands';
 import { checkEnvironment } from './environment';
-import { isAbortError } from './interrupt';
+import { helpText, parseCommandArgs, UsageError, type Command } from './framework';
+import { processIo } from './terminal';
 
 function topHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -43,7 +44,7 @@ export async function runCli(argv: string[], io: Io = processIo(), cliPath?: str
     return { exitCode: name ? 0 : 2, ...(name ? {} : { error: 'no command given' }) };
   }
   if (name === '--version' || name === '-v') {
-    const { packageVersions } = await import('./rundir');
+    const { packageVersions } = await import('../rundir');
     io.out(`${packageVersions()['@moco-cxr/runner']}\n`);
     return { exitCode: 0 };
   }

@@ -1,12 +1,11 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { validateBackboneOptions } from '@moco-cxr/backbones';
-import { BACKBONES, readConfigFile, resolveConfig, mergeConfig, withAbsolutePaths, type BackendChoice, type RunnerConfig } from './config';
-import type { Io } from './progress';
+import { BACKBONES, readConfigFile, resolveConfig, mergeConfig, type BackendChoice, type RunnerConfig } from '../config';
+import { UsageError } from '../errors';
+import type { Io } from '../progress';
 
-/** A usage problem (bad flag, missing argument): exit code 2. */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+// A usage problem (bad flag, missing argument): exit code 2.
+export { UsageError };
 
 export interface OptionSpec {
   type: 'string' | 'boolean';
@@ -120,8 +119,7 @@ function intFlag(value: string | undefined, flag: string): number | undefined {
 /**
  * The config a command runs with: the file given by --config (validated), then the command's
  * own overrides, then --seed / --backend / --threads; every problem names its field. Relative paths
- * (data.root, mocoWeights, ...) are made absolute against the working directory here, once, so the run
- * directories and job specs written from this config work from any directory.
+ * (data.root, mocoWeights, ...) come out absolute against the working directory (resolveConfig makes them so).
  */
 export function commandConfig(ctx: CommandContext, overrides: Record<string, unknown> = {}): RunnerConfig {
   const fromFile = ctx.values.config ? readConfigFile(ctx.values.config) : {};
@@ -135,7 +133,7 @@ export function commandConfig(ctx: CommandContext, overrides: Record<string, unk
   if (threads !== undefined) flags.threads = threads;
   let merged = mergeConfig(mergeConfig(fromFile, overrides), flags);
   if (ctx.values.backbone !== undefined) merged = withBackbone(ctx, merged);
-  return withAbsolutePaths(resolveConfig(merged, ctx.values.config ? `${ctx.values.config} (with command-line overrides)` : 'command-line options'));
+  return resolveConfig(merged, ctx.values.config ? `${ctx.values.config} (with command-line overrides)` : 'command-line options');
 }
 
 /** `--backbone`, for the commands that build a backbone from their config. */

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { sigintInterrupt } from './interrupt';
 import { runCli } from './main';
-import { processIo } from './progress';
+import { processIo } from './terminal';
 
 // The `moco-cxr` executable: exit code 0 on success, 1 when the work failed, 2 on bad usage,
 // 130 when Ctrl-C stopped it (pretraining writes a checkpoint first).

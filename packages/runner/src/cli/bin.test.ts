@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { commands } from './commands';
 
-const pkgDir = join(__dirname, '..');
+const pkgDir = join(__dirname, '..', '..');
 const root = join(pkgDir, '..', '..');
 const version = (JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as { version: string }).version;
 
