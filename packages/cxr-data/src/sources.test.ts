@@ -1,8 +1,8 @@
 // openSource on every source: fixtures built from real Kermany radiographs in a temp dir (CheXpert-, NIH- and
 // NLM-TB-format, a folder, a DICOM export made with pydicom and dcmtk), and the synthetic set.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, copyFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KERMANY_DIR, tempDir } from './test-support/fixtures';
@@ -32,6 +32,30 @@ describe('openSource: synthetic', () => {
     expect(o.description).toBe('synthetic chest X-rays, 60 images at 16 px (seed 3, exposure spread 0)');
     expect(openSource({ source: 'synthetic', seed: 3, synthetic: { train: 40, test: 20, size: 16, exposure: 0 } }).splits).toEqual(o.splits);
     expect(() => openSource({ source: 'synthetic', seed: 3, tasks: ['Edema'], optionName: 'data' })).toThrow(/^data\.tasks: "Edema" not among the tasks of the synthetic data \(Effusion, Nodule\)$/);
+  });
+});
+
+describe('openSource: the split check', () => {
+  it('a patient in train and test is an error naming the option block, or is dropped or kept and said', () => {
+    const { dir, cleanup } = tempDir('cxr-data-sources-leak-');
+    try {
+      // Kermany-named empty files (opening reads no pixels); person2 has an image in test too.
+      const touch = (path: string) => (mkdirSync(dirname(join(dir, path)), { recursive: true }), writeFileSync(join(dir, path), ''));
+      for (let n = 1; n <= 6; n++) for (const split of n <= 4 ? ['train'] : ['test']) touch(`${split}/PNEUMONIA/person${n}_virus_${n}.jpeg`), touch(`${split}/NORMAL/IM-000${n}-0001.jpeg`);
+      touch('test/PNEUMONIA/person2_bacteria_99.jpeg');
+      const open = (sharedPatients?: 'refuse' | 'drop' | 'allow') => openSource({ source: 'folder', root: dir, seed: 0, optionName: 'data', ...(sharedPatients ? { sharedPatients } : {}) });
+      expect(() => open()).toThrow(/^data: 1 patient has images in more than one split: person2 \(train train\/PNEUMONIA\/person2_virus_2\.jpeg, test test\/PNEUMONIA\/person2_bacteria_99\.jpeg\); .*data\.sharedPatients: 'drop'/);
+      const dropped = open('drop');
+      expect(dropped.leaks.sharedPatients).toEqual(['person2']);
+      expect(dropped.leaks.notes).toEqual(['data: 1 image of 1 patient who also has images in a later split was left out: 1 of train']);
+      expect(dropped.splits.train).toHaveLength(7);
+      expect(dropped.dataset.samples.filter((s) => s.split === undefined).map((s) => s.path)).toEqual(['train/PNEUMONIA/person2_virus_2.jpeg']);
+      const kept = open('allow');
+      expect(kept.splits.train).toHaveLength(8);
+      expect(kept.leaks.notes[0]).toMatch(/^data: 1 patient has images in more than one split \(kept: data\.sharedPatients 'allow'\): person2/);
+    } finally {
+      cleanup();
+    }
   });
 });
 

@@ -6,6 +6,7 @@ import { loadDicomFolder, type SkippedDicomFile } from './dicom/folder';
 import { RADIOGRAPH_MODALITIES } from './dicom/header';
 import { CxrDataError } from './errors';
 import { folderSplits, KERMANY_PATIENT_PATTERN, loadImageFolder } from './folder';
+import { checkSplitLeaks, type SharedPatientPolicy } from './leaks';
 import { loadNihChestXray14 } from './nih';
 import { loadNlmTb } from './nlmtb';
 import { shenzhenSplit, splitByPatient } from './splits';
@@ -42,6 +43,8 @@ export interface OpenSourceOptions {
   negativeClasses?: readonly string[];
   /** How errors and notes name these options, e.g. a caller's config block `data` (`data.chexpert.trainCsv: ...`). Default `openSource`. */
   optionName?: string;
+  /** A patient with images in two splits: an error (`refuse`, default), left out of all but the last (`drop`), or kept (`allow`); see checkSplitLeaks. */
+  sharedPatients?: SharedPatientPolicy;
   folder?: { patientPattern?: RegExp | string };
   chexpert?: { trainCsv?: string; testCsv?: string; uncertainty?: UncertaintyPolicy | Readonly<Record<string, UncertaintyPolicy>>; frontalOnly?: boolean };
   nih?: { csv?: string; trainValList?: string; testList?: string };
@@ -63,7 +66,12 @@ export interface OpenedSource {
   description: string;
   /** What was read differently from what a user may expect (folders not used, files skipped), to be said. */
   notes: string[];
+  /** The split check (none for synthetic data): patients found in more than one split, and what was dropped or allowed, to be said. */
+  leaks: { sharedPatients: string[]; notes: string[] };
 }
+
+/** A source as read, before the split check. */
+type Opened = Omit<OpenedSource, 'leaks'>;
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
@@ -75,12 +83,26 @@ const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? o
  */
 export function openSource(options: OpenSourceOptions): OpenedSource {
   const at = options.optionName ?? 'openSource';
-  const opened = options.source === 'synthetic' ? openSynthetic(options, at) : openFiles(options, at);
+  const opened = options.source === 'synthetic' ? openSynthetic(options, at) : checkLeaks(openFiles(options, at), options, at);
   // Split names on the samples, so a subset of the dataset still says which split each image is in.
   const name = new Map<number, string>();
   for (const split of ['train', 'val', 'test'] as const) for (const i of opened.splits[split] ?? []) name.set(i, split);
   opened.dataset = { ...opened.dataset, samples: opened.dataset.samples.map((s, i) => ({ ...s, split: name.get(i) })) };
   return opened;
+}
+
+/** No file in two splits, and (by `sharedPatients`) no patient in two; errors and notes name the option block. */
+function checkLeaks(o: Opened, options: OpenSourceOptions, at: string): OpenedSource {
+  // From train to test: `drop` keeps a patient in the last split holding them.
+  const { train, val, test } = o.splits;
+  let checked;
+  try {
+    checked = checkSplitLeaks<string>(o.dataset, val ? { train, val, test } : { train, test }, { sharedPatients: options.sharedPatients ?? 'refuse', optionName: `${at}.sharedPatients` });
+  } catch (err) {
+    throw err instanceof CxrDataError ? new CxrDataError(`${at}: ${err.message}`, err.file, err.row) : err;
+  }
+  const s = checked.splits;
+  return { ...o, splits: { train: s.train, test: s.test, ...(val ? { val: s.val } : {}) }, leaks: { sharedPatients: checked.sharedPatients, notes: checked.notes.map((n) => `${at}: ${n}`) } };
 }
 
 function openSynthetic(o: OpenSourceOptions, at: string): OpenedSource {
@@ -92,10 +114,10 @@ function openSynthetic(o: OpenSourceOptions, at: string): OpenedSource {
   // Patients hold several images: split by patient so no patient is in both train and test.
   const parts = splitByPatient(dataset, { sizes: { train: s.train, test: s.test }, seed: o.seed, stratify: [dataset.tasks[0]] });
   const description = `synthetic chest X-rays, ${total} images at ${s.size} px (seed ${o.seed}${s.exposure !== 1 ? `, exposure spread ${s.exposure}` : ''})`;
-  return { dataset, splits: { train: parts.train, test: parts.test }, images: synth.images, description, notes: [] };
+  return { dataset, splits: { train: parts.train, test: parts.test }, images: synth.images, description, notes: [], leaks: { sharedPatients: [], notes: [] } };
 }
 
-function openFiles(o: OpenSourceOptions, at: string): OpenedSource {
+function openFiles(o: OpenSourceOptions, at: string): Opened {
   const root = o.root;
   if (!root) throw new CxrDataError(`${at}.root: the ${o.source} source reads files; give the directory that holds them`);
   if (!existsSync(root)) throw new CxrDataError(`${at}.root: ${root} does not exist`, root);
@@ -130,7 +152,7 @@ function openFiles(o: OpenSourceOptions, at: string): OpenedSource {
   return { dataset, splits: { train: s.train, val: s.val, test: s.test }, notes: [], description: `NLM TB ${root} (${sets.join(' + ')}, 65/15/20 split with balanced normal:TB)` };
 }
 
-function openFolder(o: OpenSourceOptions, root: string, at: string): OpenedSource {
+function openFolder(o: OpenSourceOptions, root: string, at: string): Opened {
   const pattern = o.folder?.patientPattern ?? SOURCE_DEFAULTS.folder.patientPattern;
   const positive = o.positiveClass ?? 'PNEUMONIA';
   const full = loadImageFolder(root, { positive, negatives: o.negativeClasses, patientPattern: pattern === 'kermany' ? KERMANY_PATIENT_PATTERN : pattern });
@@ -148,7 +170,7 @@ function openFolder(o: OpenSourceOptions, root: string, at: string): OpenedSourc
  * The dicom source: test from the CSV's split column when it has one (a patient with a test image is
  * wholly test, so MoCo never pretrains on a test patient), else `testFraction` of the patients, stratified.
  */
-function openDicom(o: OpenSourceOptions, root: string, at: string): OpenedSource {
+function openDicom(o: OpenSourceOptions, root: string, at: string): Opened {
   const d = { ...SOURCE_DEFAULTS.dicom, ...o.dicom };
   const labels = isAbsolute(d.labels) ? d.labels : join(root, d.labels);
   if (!existsSync(labels)) throw new CxrDataError(`${at}.dicom.labels: ${labels} does not exist (a CSV with a path or SOPInstanceUID column and one column per task)`, labels);
