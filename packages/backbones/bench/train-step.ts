@@ -7,7 +7,10 @@
  *
  *   npm run bench -w @moco-cxr/backbones -- train-step.ts [--models resnet18,densenet121]
  *     [--sizes 64,224] [--batch 16] [--steps 10] [--warmup 3] [--rounds 5] [--backend wasm|cpu]
- *     [--threads 2] [--kernels native|wasm|native,wasm] [--no-torch] [--allow-load]
+ *     [--threads 2] [--kernels native|wasm|native,wasm] [--precision fp32|bf16|fp32,bf16] [--no-torch] [--allow-load]
+ *
+ * `--precision bf16` runs our side with bf16 products (initBackend's precision; fp32 weights and
+ * sums); PyTorch stays fp32. A bf16 row on a CPU that cannot run it fails rather than time fp32.
  *
  * densenet121 runs memory-efficient on both sides (torchvision's `memory_efficient=True`, our
  * `memoryEfficient: true`) unless `--no-memory-efficient`: stored, its 224 px batch-16 step does not
@@ -19,7 +22,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, type BackendName } from '@moco-cxr/compute';
+import { initBackend, type BackendInfo, type BackendName, type Precision } from '@moco-cxr/compute';
 import { Rng } from '@moco-cxr/rng';
 import { createBackbone, type BackboneName } from '../src/index';
 import { benchSettings, interleave, interleavedTable, runJson } from '../../../tools/bench/interleave.mjs';
@@ -86,31 +89,42 @@ function torchStep(name: BackboneName, size: number): number[] {
 
 const f = (x: number, d: number) => (Number.isFinite(x) ? x.toFixed(d) : '-');
 const kernelSets = arg('kernels', 'native').split(',') as Array<'native' | 'wasm'>;
+const precisions = arg('precision', 'fp32').split(',') as Precision[];
+
+/** The backend for one kernel set and precision; bf16 asked for and not run is an error here. */
+async function start(kernels: 'native' | 'wasm', precision: Precision): Promise<BackendInfo> {
+  const info = await initBackend({ prefer: arg('backend', 'wasm') as BackendName, threads, kernels, precision });
+  if (info.precision !== precision) throw new Error(`--precision ${precision} cannot run here: ${info.notes.find((n) => n.startsWith('precision:')) ?? info.precision}`);
+  return info;
+}
 
 if (process.argv.includes('--child')) {
   // One side of one round: a fresh process, so both sides pay the same start-up and warm-up.
-  await initBackend({ prefer: arg('backend', 'wasm') as BackendName, threads, kernels: kernelSets[0] });
+  await start(kernelSets[0], precisions[0]);
   console.log(JSON.stringify({ imgPerSec: batch / median(await tfjsStep(models[0], sizes[0])) }));
 } else if (!withTorch) {
   // Ours alone (no ratio): each kernel set in turn, one process.
-  for (const kernels of kernelSets) {
-    const info = await initBackend({ prefer: arg('backend', 'wasm') as BackendName, threads, kernels });
-    for (const name of models) for (const size of sizes) console.log(`${name} ${size} px, ${kernels} kernels (${info.nativeIsa ?? info.backend}): ${f(batch / median(await tfjsStep(name, size)), 2)} img/s`);
-  }
+  for (const kernels of kernelSets)
+    for (const precision of precisions) {
+      const info = await start(kernels, precision);
+      for (const name of models) for (const size of sizes) console.log(`${name} ${size} px, ${kernels} kernels (${info.nativeIsa ?? info.backend}), ${precision}: ${f(batch / median(await tfjsStep(name, size)), 2)} img/s`);
+    }
 } else {
   const settings = benchSettings();
   const self = fileURLToPath(import.meta.url);
   const common = ['--batch', String(batch), '--steps', String(steps), '--warmup', String(warmup), '--threads', String(threads), '--backend', arg('backend', 'wasm'), ...(memoryEfficient ? [] : ['--no-memory-efficient'])];
   const cases = models.flatMap((name) =>
     sizes.flatMap((size) =>
-      kernelSets.map((kernels) => ({
-        label: `${name} ${size} px${kernelSets.length > 1 ? ` (${kernels})` : ''}`,
-        torch: () => batch / median(torchStep(name, size)),
-        ours: () => runJson(process.execPath, [...process.execArgv, self, '--child', '--models', name, '--sizes', String(size), '--kernels', kernels, ...common]).imgPerSec as number,
-      })),
+      kernelSets.flatMap((kernels) =>
+        precisions.map((precision) => ({
+          label: `${name} ${size} px${kernelSets.length > 1 ? ` (${kernels})` : ''}, ours ${precision}`,
+          torch: () => batch / median(torchStep(name, size)),
+          ours: () => runJson(process.execPath, [...process.execArgv, self, '--child', '--models', name, '--sizes', String(size), '--kernels', kernels, '--precision', precision, ...common]).imgPerSec as number,
+        })),
+      ),
     ),
   );
-  console.log(`training step, batch ${batch}, Adam; median of ${steps} timed steps after ${warmup} warm-up steps on each side; PyTorch ${threads} threads; densenet121 ${memoryEfficient ? 'memory-efficient' : 'stored'}`);
+  console.log(`training step, batch ${batch}, Adam; PyTorch fp32; median of ${steps} timed steps after ${warmup} warm-up steps on each side; PyTorch ${threads} threads; densenet121 ${memoryEfficient ? 'memory-efficient' : 'stored'}`);
   const results = interleave(cases, { rounds: settings.rounds, onRun: (r) => console.log(`  ${r.label}, round ${r.round + 1}, ${r.side === 'torch' ? 'PyTorch' : 'ours'}: ${f(r.value, 2)} img/s (load ${r.load})`) });
   console.log(`\n${interleavedTable(results, settings, { title: '### Training step against PyTorch' })}`);
 }

@@ -6,15 +6,18 @@
 // Augmentation and data loading are excluded on both sides. `--plain` adds, in ours only, the plain
 // supervised step on the same backbone (backbones' train-step.ts compares that one with PyTorch).
 //
-//   npm run bench -w @moco-cxr/moco [-- moco-step.ts --sizes 64,224 --steps 10 --warmup 3 --rounds 5 --threads 2 --kernels native]
+//   npm run bench -w @moco-cxr/moco [-- moco-step.ts --sizes 64,224 --steps 10 --warmup 3 --rounds 5 --threads 2 --kernels native
+//     --precision fp32|bf16|fp32,bf16]
 //
+// `--precision bf16` runs our side with bf16 products (initBackend's precision; fp32 weights and
+// sums); PyTorch stays fp32. A bf16 row on a CPU that cannot run it fails rather than time fp32.
 // Times are medians of --steps steps after --warmup untimed ones, on both sides.
 import * as tf from '@tensorflow/tfjs-core';
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { initBackend } from '@moco-cxr/compute';
+import { initBackend, type BackendInfo, type Precision } from '@moco-cxr/compute';
 import { createBackbone } from '@moco-cxr/backbones';
 import { Rng } from '@moco-cxr/rng';
 import { Adam, createMoco, mocoStep } from '../src/index';
@@ -29,11 +32,19 @@ const STEPS = Number(arg('steps', '10'));
 const WARMUP = Number(arg('warmup', '3'));
 const KERNELS = arg('kernels', 'native').split(',') as Array<'native' | 'wasm'>;
 const THREADS = Number(arg('threads', '2'));
+const PRECISIONS = arg('precision', 'fp32').split(',') as Precision[];
 const BATCH = 16;
 const QUEUE = 4096;
 
-const info = await initBackend({ prefer: (arg('backend', 'wasm') as 'wasm' | 'cpu'), threads: THREADS, kernels: KERNELS[0] });
-console.log(`tfjs ${info.backend}, ${info.threads} threads, simd ${info.simd}, native isa ${info.nativeIsa ?? '-'}; ${cpus()[0].model}, ${cpus().length} logical CPUs`);
+/** The backend for one kernel set and precision; bf16 asked for and not run is an error here. */
+async function start(kernels: 'native' | 'wasm', precision: Precision): Promise<BackendInfo> {
+  const started = await initBackend({ prefer: arg('backend', 'wasm') as 'wasm' | 'cpu', threads: THREADS, kernels, precision });
+  if (started.precision !== precision) throw new Error(`--precision ${precision} cannot run here: ${started.notes.find((n) => n.startsWith('precision:')) ?? started.precision}`);
+  return started;
+}
+
+const info = await start(KERNELS[0], PRECISIONS[0]);
+console.log(`tfjs ${info.backend}, ${info.threads} threads, simd ${info.simd}, native isa ${info.nativeIsa ?? '-'}, products ${info.precision}; ${cpus()[0].model}, ${cpus().length} logical CPUs`);
 
 /** Median seconds of `steps` steps after WARMUP untimed ones. */
 function time(step: () => void, steps: number): number {
@@ -47,8 +58,8 @@ function time(step: () => void, steps: number): number {
   return times.sort((a, b) => a - b)[Math.floor(steps / 2)];
 }
 
-async function ourStep(size: number, kernels: 'native' | 'wasm', withPlain: boolean): Promise<{ moco: number; plain?: number }> {
-  await initBackend({ prefer: (arg('backend', 'wasm') as 'wasm' | 'cpu'), threads: THREADS, kernels });
+async function ourStep(size: number, kernels: 'native' | 'wasm', precision: Precision, withPlain: boolean): Promise<{ moco: number; plain?: number }> {
+  await start(kernels, precision);
   const steps = STEPS;
   const backbone = await createBackbone('resnet18', { inputShape: [size, size, 3], seed: 0 });
   const model = createMoco(backbone, { queueSize: QUEUE, rng: new Rng(0) });
@@ -85,11 +96,11 @@ async function ourStep(size: number, kernels: 'native' | 'wasm', withPlain: bool
 
 if (process.argv.includes('--child')) {
   // One side of one round: a fresh process, so both sides pay the same start-up and warm-up.
-  console.log(JSON.stringify(await ourStep(SIZES[0], KERNELS[0], false)));
+  console.log(JSON.stringify(await ourStep(SIZES[0], KERNELS[0], PRECISIONS[0], false)));
 } else if (process.argv.includes('--no-torch')) {
-  for (const size of SIZES) for (const kernels of KERNELS) {
-    const o = await ourStep(size, kernels, process.argv.includes('--plain'));
-    console.log(`${size} px, ${kernels} kernels: MoCo step ${o.moco.toFixed(2)} img/s${o.plain ? `, plain step ${o.plain.toFixed(2)} img/s` : ''}`);
+  for (const size of SIZES) for (const kernels of KERNELS) for (const precision of PRECISIONS) {
+    const o = await ourStep(size, kernels, precision, process.argv.includes('--plain'));
+    console.log(`${size} px, ${kernels} kernels, ${precision}: MoCo step ${o.moco.toFixed(2)} img/s${o.plain ? `, plain step ${o.plain.toFixed(2)} img/s` : ''}`);
   }
 } else {
   const settings = benchSettings();
@@ -97,13 +108,15 @@ if (process.argv.includes('--child')) {
   const torchScript = fileURLToPath(new URL('./torch_moco_step.py', import.meta.url));
   const common = ['--steps', String(STEPS), '--warmup', String(WARMUP), '--threads', String(THREADS), '--backend', arg('backend', 'wasm')];
   const cases = SIZES.flatMap((size) =>
-    KERNELS.map((kernels) => ({
-      label: `MoCo step ${size} px${KERNELS.length > 1 ? ` (${kernels})` : ''}`,
-      torch: () => runJson('/usr/bin/python3', [torchScript, '--moco-only', '--sizes', String(size), '--steps', String(STEPS), '--warmup', String(WARMUP), '--threads', String(THREADS), '--queue', String(QUEUE)]).mocoImgPerSec as number,
-      ours: () => runJson(process.execPath, [...process.execArgv, self, '--child', '--sizes', String(size), '--kernels', kernels, ...common]).moco as number,
-    })),
+    KERNELS.flatMap((kernels) =>
+      PRECISIONS.map((precision) => ({
+        label: `MoCo step ${size} px${KERNELS.length > 1 ? ` (${kernels})` : ''}, ours ${precision}`,
+        torch: () => runJson('/usr/bin/python3', [torchScript, '--moco-only', '--sizes', String(size), '--steps', String(STEPS), '--warmup', String(WARMUP), '--threads', String(THREADS), '--queue', String(QUEUE)]).mocoImgPerSec as number,
+        ours: () => runJson(process.execPath, [...process.execArgv, self, '--child', '--sizes', String(size), '--kernels', kernels, '--precision', precision, ...common]).moco as number,
+      })),
+    ),
   );
-  console.log(`MoCo step, resnet18, batch ${BATCH}, queue ${QUEUE}; median of ${STEPS} timed steps after ${WARMUP} warm-up steps on each side; PyTorch ${THREADS} threads`);
+  console.log(`MoCo step, resnet18, batch ${BATCH}, queue ${QUEUE}; PyTorch fp32; median of ${STEPS} timed steps after ${WARMUP} warm-up steps on each side; PyTorch ${THREADS} threads`);
   const results = interleave(cases, { rounds: settings.rounds, onRun: (r) => console.log(`  ${r.label}, round ${r.round + 1}, ${r.side === 'torch' ? 'PyTorch' : 'ours'}: ${r.value.toFixed(2)} img/s (load ${r.load})`) });
   const table = interleavedTable(results, settings, { title: '### MoCo step against PyTorch' });
   console.log(`\n${table}`);
