@@ -138,6 +138,20 @@ describe('precision bf16 on the native kernels', () => {
     });
   }
 
+  if (hasBf16)
+    it('the same bits on 1 and 2 threads (threads split rows and columns, never a sum)', async () => {
+      const c = CONVS[1];
+      const rng = new Rng(30);
+      const x = randn(rng, c.x);
+      const w = randn(rng, [c.k, c.k, c.x[3], c.co]);
+      const dy = randn(rng, [c.x[0], c.x[1], c.x[2], c.co]);
+      await initBackend({ prefer: 'wasm', threads: 1, kernels: 'native', precision: 'bf16' });
+      const one = convAndGrads(c, x, w, dy);
+      await native({ precision: 'bf16' });
+      const two = convAndGrads(c, x, w, dy);
+      one.forEach((o, i) => expect(Buffer.from(o.buffer).equals(Buffer.from(two[i].buffer)), `output ${i}`).toBe(true));
+    });
+
   if (hasBf16) it('matmul, plain, transposed and batched with a broadcast operand, odd depths', async () => {
     const rng = new Rng(28);
     const cases: [number[], number[], boolean, boolean][] = [
