@@ -7,8 +7,7 @@ export { RunDir, writeJsonAtomic, isFinished, packageVersions, diffFields } from
 export { executeJob } from './jobs/execute';
 export { protocolEpochs, drawRows } from './jobs/cell';
 export { evaluateCheckpoint } from './jobs/evaluate';
-export { prepareData } from './data';
-export { inspectData } from './data-summary';
+export { prepareData, inspectData } from './data';
 export { compareRuns, compareDirs, experimentComparisons, readScores } from './compare';
 export { writeReport, comparisonMarkdown, comparisonText } from './report/report';
 export { renderSvg, svgToPng, rasterise, aurocVsFractionSpec, rocSpec, pretrainSpec } from './report/figures';
@@ -25,8 +24,7 @@ export type { RunnerConfig, ProtocolConfig, Initialisation, Protocol, BackendCho
 export type { JobSpec, JobKind } from './grid';
 export type { RunInfo } from './rundir';
 export type { JobOutcome } from './jobs/execute';
-export type { PreparedData, SplitData, SplitName } from './data';
-export type { DataSummary } from './data-summary';
+export type { PreparedData, SplitData, SplitName, DataSummary } from './data';
 export type { ScoresFile, CompareOptions, ExperimentComparisons } from './compare';
 export type { ReportData, ComparisonRow, Estimate, WrittenReport } from './report/report';
 export type { AurocPoint, RocSeries, PretrainPoint, Figure } from './report/figures';
