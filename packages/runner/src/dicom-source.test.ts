@@ -8,9 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureIo } from '../test/io';
-import { resolveConfig } from './config';
-import { loadDicomSource } from './dicom-source';
-import { runCli } from './cli/main';
+import { runCli } from './main';
+import { patientSalt } from './dicom-source';
 
 const KERMANY = process.env.MOCO_CXR_DATA ?? fileURLToPath(new URL('../../../../shared/data/kermany-pediatric-cxr-224', import.meta.url));
 const MAKE_ARCHIVE = fileURLToPath(new URL('../../cxr-data/src/test-support/dicom/make-archive.py', import.meta.url));
@@ -108,25 +107,15 @@ describe('data.source: dicom', () => {
     expect(byStudy.ids.every((id: string) => /^study-[0-9a-f]{20}$/.test(id))).toBe(true);
   });
 
-  it('splits do not depend on the salt (MOCO_CXR_PATIENT_SALT, else one derived from the files); the keys do, and without the variable they are the same in every load', () => {
-    const d = resolveConfig({ data: { source: 'dicom', root: archive } }).data;
+  it('MOCO_CXR_PATIENT_SALT keys patients when set (at least 8 characters); unset, cxr-data derives the salt from the files (splits never depend on it: cxr-data sources.test.ts)', () => {
     const before = process.env.MOCO_CXR_PATIENT_SALT;
     try {
-      process.env.MOCO_CXR_PATIENT_SALT = 'first-salt-abcdefgh';
-      const a = loadDicomSource(d, archive, 5, 'data');
-      process.env.MOCO_CXR_PATIENT_SALT = 'second-salt-ijklmnop';
-      const b = loadDicomSource(d, archive, 5, 'data');
-      expect([b.train, b.test]).toEqual([a.train, a.test]);
-      expect(a.test.length).toBeGreaterThan(4);
-      expect(b.full.samples[0].patientId).not.toBe(a.full.samples[0].patientId);
       delete process.env.MOCO_CXR_PATIENT_SALT;
-      const c = loadDicomSource(d, archive, 5, 'data');
-      const c2 = loadDicomSource(d, archive, 5, 'data');
-      expect([c.train, c.test]).toEqual([a.train, a.test]);
-      expect(c.full.samples.map((x) => x.patientId)).toEqual(c2.full.samples.map((x) => x.patientId));
-      expect(c.full.samples[0].patientId).not.toBe(a.full.samples[0].patientId);
+      expect(patientSalt()).toBeUndefined();
+      process.env.MOCO_CXR_PATIENT_SALT = 'first-salt-abcdefgh';
+      expect(patientSalt()).toBe('first-salt-abcdefgh');
       process.env.MOCO_CXR_PATIENT_SALT = 'short';
-      expect(() => loadDicomSource(d, archive, 5, 'data')).toThrow(/MOCO_CXR_PATIENT_SALT: the salt of patient keys must be at least 8 characters/);
+      expect(() => patientSalt()).toThrow(/MOCO_CXR_PATIENT_SALT: the salt of patient keys must be at least 8 characters/);
     } finally {
       if (before === undefined) delete process.env.MOCO_CXR_PATIENT_SALT;
       else process.env.MOCO_CXR_PATIENT_SALT = before;
