@@ -12,7 +12,7 @@ import { pretrainAugment } from './jobs/pretrain';
 import { runCli } from './cli/main';
 import { commands } from './cli/commands';
 import { commandConfig, helpText, parseCommandArgs } from './cli/framework';
-import { captureIo } from '../test/io';
+import { captureIo } from './test-support/io';
 
 function problemsOf(partial: unknown): string[] {
   try {

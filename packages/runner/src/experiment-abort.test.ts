@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '@moco-cxr/compute';
 import { describe, expect, it } from 'vitest';
-import { captureIo } from '../test/io';
+import { captureIo } from './test-support/io';
 import { isAbortError } from './abort';
 import { resolveConfig } from './config';
 import { runExperiment, type ExperimentEvent } from './experiment';

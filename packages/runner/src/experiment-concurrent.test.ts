@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cliProcessArgs } from '../test/cli-process';
+import { cliProcessArgs } from './test-support/cli-process';
 
 // Three independent fine-tuning cells (random init) on synthetic images, a few seconds each.
 const config = `

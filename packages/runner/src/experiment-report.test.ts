@@ -2,7 +2,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { captureIo } from '../test/io';
+import { captureIo } from './test-support/io';
 import type { ExperimentComparisons } from './compare';
 import { resolveConfig } from './config';
 import { buildReportData, notShown } from './experiment-report';

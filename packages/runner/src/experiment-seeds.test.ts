@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pairedBootstrap, pairedSeedBootstrap } from '@moco-cxr/bootstrap';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '@moco-cxr/rng';
-import { captureIo } from '../test/io';
+import { captureIo } from './test-support/io';
 import { experimentComparisons, MEAN_TASK } from './compare';
 import { resolveConfig } from './config';
 import { runCli } from './cli/main';

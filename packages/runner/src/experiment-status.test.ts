@@ -3,8 +3,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cliProcessArgs } from '../test/cli-process';
-import { captureIo } from '../test/io';
+import { cliProcessArgs } from './test-support/cli-process';
+import { captureIo } from './test-support/io';
 import { runCli } from './cli/main';
 
 // A grid of two jobs (random-init features, one linear cell) on synthetic images: seconds.

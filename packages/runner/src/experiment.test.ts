@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { captureIo } from '../test/io';
+import { captureIo } from './test-support/io';
 import { runCli } from './cli/main';
 
 // ../shared/data relative to the repository root (this file is packages/runner/src/).

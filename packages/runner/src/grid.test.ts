@@ -8,7 +8,7 @@ import { protocolEpochs } from './jobs/cell';
 import { executeJob } from './jobs/execute';
 import { DirLock } from './dir-lock';
 import { RunDir } from './rundir';
-import { captureIo } from '../test/io';
+import { captureIo } from './test-support/io';
 import { runCli } from './cli/main';
 
 describe('planGrid', () => {

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cliProcessArgs } from '../test/cli-process';
+import { cliProcessArgs } from './test-support/cli-process';
 
 // What computes a run is said on stderr: the native kernels missing under `auto` (training falls
 // back to tfjs' wasm kernels, several times slower), and a resume on other kernels than the

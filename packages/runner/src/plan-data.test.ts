@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CHEXPERT_TASKS } from '@moco-cxr/cxr-data';
-import { captureIo } from '../test/io';
+import { captureIo } from './test-support/io';
 import { resolveConfig } from './config';
 import { runCli } from './cli/main';
 import { protocolEpochs } from './jobs/cell';

@@ -6,8 +6,8 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeCheXpertFixture, writeFolderFixture } from '../../cxr-data/src/test-support/formats';
-import { cliProcessArgs } from '../test/cli-process';
-import { captureIo } from '../test/io';
+import { cliProcessArgs } from './test-support/cli-process';
+import { captureIo } from './test-support/io';
 import { runCli } from './cli/main';
 
 const KERMANY = process.env.MOCO_CXR_DATA ?? fileURLToPath(new URL('../../../../shared/data/kermany-pediatric-cxr-224', import.meta.url));

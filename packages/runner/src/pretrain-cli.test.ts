@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cliProcessArgs } from '../test/cli-process';
+import { cliProcessArgs } from './test-support/cli-process';
 
 // `moco-cxr pretrain` as a user runs it, in its own process with stderr a pipe (a log file's case).
 const config = `

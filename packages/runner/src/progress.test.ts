@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { captureIo } from '../test/io';
+import { captureIo } from './test-support/io';
 import { processIo } from './cli/terminal';
 import { formatSeconds, Progress } from './progress';
 

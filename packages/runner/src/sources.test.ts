@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeCheXpertFixture, writeFolderFixture, writeNihFixture, writeNlmTbFixture, type CheXpertFixture, type NihFixture, type NlmTbFixture } from '../../cxr-data/src/test-support/formats';
-import { captureIo } from '../test/io';
+import { captureIo } from './test-support/io';
 import { runCli } from './cli/main';
 import { rmSync } from 'node:fs';
 

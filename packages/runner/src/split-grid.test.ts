@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { captureIo } from '../test/io';
+import { captureIo } from './test-support/io';
 import { runCli } from './cli/main';
 
 const config = `

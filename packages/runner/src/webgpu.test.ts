@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { swiftShaderIcd } from '@moco-cxr/compute';
-import { captureIo } from '../test/io';
+import { captureIo } from './test-support/io';
 import { runCli } from './cli/main';
 
 // The whole grid (MoCo pretraining with its monitor, features, linear and end-to-end cells, compare,

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createBackbone, writeSafetensors } from '@moco-cxr/backbones';
 import { initBackend } from '@moco-cxr/compute';
 import { describe, expect, it } from 'vitest';
-import { cliProcessArgs } from '../../test/cli-process';
+import { cliProcessArgs } from '../test-support/cli-process';
 import { failureFromOutput } from '../child-job';
 import { failureText } from './cli-error';
 

@@ -3,8 +3,8 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { captureIo } from '../../test/io';
-import { cliProcessArgs } from '../../test/cli-process';
+import { captureIo } from '../test-support/io';
+import { cliProcessArgs } from '../test-support/cli-process';
 import { runCli } from './main';
 
 const config = `

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { captureIo } from '../../test/io';
-import { cliProcessArgs } from '../../test/cli-process';
+import { captureIo } from '../test-support/io';
+import { cliProcessArgs } from '../test-support/cli-process';
 import { runCli } from '../cli/main';
 
 // The real Redis of the project (16 databases, 0-15); this file's own key prefix, removed at the end.

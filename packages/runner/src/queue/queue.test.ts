@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { captureIo } from '../../test/io';
-import { cliProcessArgs } from '../../test/cli-process';
+import { captureIo } from '../test-support/io';
+import { cliProcessArgs } from '../test-support/cli-process';
 import { runCli } from '../cli/main';
 import { gridQueueStatus, QUEUE_NAME, type GridStatus } from './grid-queue';
 

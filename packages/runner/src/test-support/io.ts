@@ -1,4 +1,4 @@
-import type { Io } from '../src/progress';
+import type { Io } from '../progress';
 
 /** An Io that records what a command printed. */
 export function captureIo(): Io & { text: () => string; stdout: () => string } {

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const runner = fileURLToPath(new URL('..', import.meta.url));
+const runner = fileURLToPath(new URL('../..', import.meta.url));
 const packages = join(runner, '..');
 
 function newestSource(dir: string): number {
@@ -17,7 +17,7 @@ function newestSource(dir: string): number {
 
 /**
  * Node arguments that start `moco-cxr` in a separate process: the built CLI when it is newer than
- * every package's sources (CI builds first), else the sources through esbuild (test/ts-hooks.mjs).
+ * every package's sources (CI builds first), else the sources through esbuild (ts-hooks.mjs beside this file).
  */
 export function cliProcessArgs(): string[] {
   const built = join(runner, 'dist', 'cli.js');
@@ -29,5 +29,5 @@ export function cliProcessArgs(): string[] {
   }
   const sources = Math.max(0, ...readdirSync(packages).filter((p) => existsSync(join(packages, p, 'src'))).map((p) => newestSource(join(packages, p, 'src'))));
   if (builtAt > sources) return [built];
-  return ['--conditions=@moco-cxr/source', '--import', join(runner, 'test', 'ts-register.mjs'), join(runner, 'src', 'cli', 'cli.ts')];
+  return ['--conditions=@moco-cxr/source', '--import', join(runner, 'src', 'test-support', 'ts-register.mjs'), join(runner, 'src', 'cli', 'cli.ts')];
 }
