@@ -168,7 +168,7 @@ export async function runExperiment(config: RunnerConfig, out: string, options: 
   let cfg = resolveConfig(config, options.configName ?? 'config');
   // Every split and label-fraction draw the grid needs can be made: checked now, not after pretraining, and before anything is written.
   // The data may settle a default (MoCo's queue on a small dataset), said through io.
-  const { checkGridData } = await import('./data');
+  const { checkGridData } = await import('./plan-data');
   cfg = await checkGridData(cfg, io, options.configName ?? 'config');
   const run = new RunDir(out, 'experiment', cfg.seed, options.argv ?? []);
   // A resumed grid must be the same grid: refuse a different config in a directory holding results.

@@ -330,7 +330,7 @@ const data: Command = {
   async run(ctx) {
     const cfg = commandConfig(ctx, dataOverrides(ctx));
     const out = resolve((ctx.values.out as string | undefined) ?? join('runs', 'data'));
-    const { inspectData } = await import('../data');
+    const { inspectData } = await import('../data-summary');
     return inspectData(cfg, ctx.io, { out });
   },
 };

@@ -14,7 +14,7 @@ import {
   type LinearHead,
 } from '@moco-cxr/protocols';
 import type { ProtocolConfig } from '../config';
-import { fractionDraws, prepareData, type PreparedData, type SplitName } from '../data';
+import { labelFractionDraws, prepareData, type PreparedData, type SplitName } from '../data';
 import type { CellResults } from '../experiment-report';
 import { featuresDirOf, type JobSpec } from '../grid';
 import { formatSeconds, Progress, type Io } from '../progress';
@@ -34,20 +34,12 @@ export function protocolEpochs(p: ProtocolConfig, fraction: number): number {
   return p.maxEpochs > 0 ? Math.min(paper, p.maxEpochs) : paper;
 }
 
-/** The rows (positions in the train split) of one label-fraction draw, sampled by patient. */
+/** The rows (positions in the train split) of one label-fraction draw, sampled by patient (fraction 1: every row). */
 export function drawRows(data: PreparedData, fraction: number, draws: number, draw: number, seed: number): number[] {
-  const train = data.train;
-  if (fraction >= 1) return range(train.images.count);
   // Every draw holds a positive and a negative of every task (an error says so when none can; `experiment` checks it when planning).
-  const all = fractionDraws(data.dataset, train.indices, data.tasks, fraction, draws, seed);
-  const chosen = all[draw];
+  const chosen = labelFractionDraws(data.dataset, data.train.indices, fraction, draws, seed)[draw];
   if (!chosen) throw new Error(`draw ${draw} does not exist: fraction ${fraction} has ${draws} draws (0-based)`);
-  const position = new Map(train.indices.map((d, i) => [d, i]));
-  return chosen.map((d: number) => {
-    const p = position.get(d);
-    if (p === undefined) throw new Error(`sampleFraction returned dataset row ${d}, which is not in the train split`);
-    return p;
-  });
+  return chosen;
 }
 
 function protocolProgress(io: Io, label: string) {
