@@ -14,6 +14,7 @@ import { readJson, writeJsonAtomic } from '../rundir';
 import { backboneOption, commandConfig, intFlag, UsageError, type Command, type CommandContext } from './framework';
 import { underStopSignals } from './interrupt';
 import { checkQueueTarget, queueCommands, queueOptions, queueTarget } from './queue-commands';
+import { bundleOptions, evaluateWithBundle, exportModel } from './bundle-commands';
 
 const dataOptions = {
   data: { type: 'string' as const, valueName: 'dir', description: 'image folder laid out <split>/<CLASS>/<image> (default: the synthetic dataset)' },
@@ -209,11 +210,12 @@ function protocolCommand(protocol: Protocol): Command {
 const evaluate: Command = {
   name: 'evaluate',
   summary: 'score a trained checkpoint (a linear or finetune run directory) on a split; per-image scores',
-  usage: 'evaluate <run-dir> [--split test] --out runs/eval',
+  usage: 'evaluate <run-dir> [--split test] --out runs/eval   |   evaluate --bundle <dir> <images...> | --config c.yaml [--split test]',
   description: 'Study-level prediction = max over a study\'s images where the dataset has studies. Writes scores.csv (per image), results.json (AUROC image- and study-level).',
-  options: { split: { type: 'string', valueName: 'name', description: 'train | val | test (default test)' } },
-  examples: ['moco-cxr evaluate runs/finetune-10pct-d2 --out runs/eval-10pct-d2'],
+  options: { split: { type: 'string', valueName: 'name', description: 'train | val | test (default test)' }, ...bundleOptions },
+  examples: ['moco-cxr evaluate runs/finetune-10pct-d2 --out runs/eval-10pct-d2', 'moco-cxr evaluate --bundle models/kermany scans/*.png'],
   async run(ctx) {
+    if (ctx.values.bundle !== undefined) return evaluateWithBundle(ctx);
     const [checkpoint] = ctx.positionals;
     if (!checkpoint) throw new UsageError('give the run directory of a linear or finetune run: moco-cxr evaluate <run-dir> --out <dir>');
     if (!existsSync(join(checkpoint, 'results.json'))) throw new UsageError(`${checkpoint}: not a finished linear / finetune run (no results.json)`);
@@ -335,7 +337,7 @@ const data: Command = {
   },
 };
 
-export const commands: Command[] = [demo, experiment, pretrain, protocolCommand('linear'), protocolCommand('finetune'), evaluate, compare, report, data, runJob, ...queueCommands];
+export const commands: Command[] = [demo, experiment, pretrain, protocolCommand('linear'), protocolCommand('finetune'), evaluate, exportModel, compare, report, data, runJob, ...queueCommands];
 
 export function isDirectory(p: string): boolean {
   return existsSync(p) && statSync(p).isDirectory();
