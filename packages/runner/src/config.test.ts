@@ -69,8 +69,8 @@ describe('config validation', () => {
     const p = problemsOf({ sed: 1, data: { limit: { tran: 8 } } });
     expect(p).toHaveLength(2);
     expect(p).toContain('data.limit.tran: unknown field (did you mean "train"?); known fields here: train, test');
-    expect(p.find((x) => x.startsWith('sed:'))).toMatch(/^sed: unknown field \(did you mean "seed"\?\); known fields here: seed, seeds, backend, threads, data,/);
-    expect(problemsOf({ data: { limit: { tran: 8 } }, zzzzzz: 1 })).toContain('zzzzzz: unknown field; known fields here: seed, seeds, backend, threads, data, pretrainData, mocoWeights, backbone, initialisations, imagenetWeights, pretrain, protocols, fractions, draws, linear, finetune, logistic, compare');
+    expect(p.find((x) => x.startsWith('sed:'))).toMatch(/^sed: unknown field \(did you mean "seed"\?\); known fields here: seed, seeds, backend, threads, precision, data,/);
+    expect(problemsOf({ data: { limit: { tran: 8 } }, zzzzzz: 1 })).toContain('zzzzzz: unknown field; known fields here: seed, seeds, backend, threads, precision, data, pretrainData, mocoWeights, backbone, initialisations, imagenetWeights, pretrain, protocols, fractions, draws, linear, finetune, logistic, compare');
     expect(problemsOf([1, 2])[0]).toMatch(/^config: expected an object with fields seed, seeds, backend, .*, got \[1, 2\]$/);
     expect(problemsOf({ data: 'x' })[0]).toMatch(/^data: expected an object with fields source, root, .*, got "x"$/);
   });

@@ -3,6 +3,7 @@ import { dirname, extname, isAbsolute, resolve as resolvePath } from 'node:path'
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { validateBackboneOptions } from '@moco-cxr/backbones';
+import type { Precision } from '@moco-cxr/compute';
 import { CHEXPERT_TASKS, NIH_TASKS } from '@moco-cxr/cxr-data';
 import { MOCO_CXR_DEFAULTS } from '@moco-cxr/moco';
 import { BOOTSTRAP_DEFAULTS } from '@moco-cxr/bootstrap';
@@ -76,6 +77,8 @@ export function obj<S extends z.ZodRawShape>(shape: S) {
 export const INITIALISATIONS = ['moco', 'imagenet', 'random'] as const;
 export const PROTOCOLS = ['linear', 'finetune', 'logistic'] as const;
 export const BACKENDS = ['auto', 'tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
+/** compute's initBackend precisions: 'bf16' products where the CPU has AVX512_BF16, fp32 elsewhere (said in the run's notes). */
+export const PRECISIONS = ['fp32', 'bf16'] as const satisfies readonly Precision[];
 export const BACKBONES = ['resnet18', 'resnet50', 'densenet121'] as const;
 const SCHEDULES = ['step', 'cosine', 'constant'] as const;
 
@@ -231,6 +234,8 @@ const fieldsSchema = obj({
   backend: oneOf(BACKENDS).default('auto'),
   /** wasm threads; 0 = all cores. */
   threads: num(0, 1024, { integer: true }).default(0),
+  /** The matrix products: fp32, or bf16 inputs with fp32 sums (weights and optimiser stay fp32); absent: $MOCO_CXR_PRECISION, else fp32. */
+  precision: oneOf(PRECISIONS).optional(),
   data: dataSchema.prefault({}),
   /** Transfer: MoCo pretrains on this data (its own source and options) while the protocols train and test on `data`. */
   pretrainData: dataSchema.optional(),

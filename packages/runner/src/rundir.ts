@@ -194,7 +194,8 @@ export class RunDir {
 function withoutRuntimeFields(c: unknown): unknown {
   if (c === null || typeof c !== 'object') return c;
   // A config recorded before paths were made absolute compares by where its paths point from here.
-  const { backend: _b, threads: _t, protocols: _p, ...rest } = withAbsolutePaths(c as RunnerConfig) as unknown as Record<string, unknown>;
+  // Where and how to compute (precision too: a resume on other kernels is moco's warning) may change.
+  const { backend: _b, threads: _t, precision: _pr, protocols: _p, ...rest } = withAbsolutePaths(c as RunnerConfig) as unknown as Record<string, unknown>;
   return rest;
 }
 

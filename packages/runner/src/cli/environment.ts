@@ -1,7 +1,8 @@
 import type { InitBackendOptions, NativeIsa } from '@moco-cxr/compute';
+import { PRECISIONS } from '../config';
 import { UsageError } from '../errors';
 
-/** What @moco-cxr/compute takes from $MOCO_CXR_KERNELS and $MOCO_CXR_NATIVE_ISA. */
+/** What @moco-cxr/compute takes from $MOCO_CXR_KERNELS, $MOCO_CXR_NATIVE_ISA and $MOCO_CXR_PRECISION. */
 const KERNELS = ['auto', 'native', 'wasm'] as const satisfies readonly NonNullable<InitBackendOptions['kernels']>[];
 const ISAS = ['avx512', 'avx2', 'generic'] as const satisfies readonly NativeIsa[];
 
@@ -16,4 +17,5 @@ export function checkEnvironment(env: NodeJS.ProcessEnv = process.env): void {
   };
   check('MOCO_CXR_KERNELS', KERNELS);
   check('MOCO_CXR_NATIVE_ISA', ISAS);
+  check('MOCO_CXR_PRECISION', PRECISIONS);
 }

@@ -23,6 +23,7 @@ export interface CommonOptions {
   json?: boolean;
   help?: boolean;
   threads?: string;
+  precision?: string;
 }
 
 export interface CommandContext {
@@ -50,6 +51,7 @@ export const commonOptions: Record<string, OptionSpec> = {
   out: { type: 'string', short: 'o', valueName: 'dir', description: 'output run directory' },
   backend: { type: 'string', valueName: 'name', description: 'auto | tensorflow-gpu | webgpu | tensorflow | wasm | cpu (overrides the config)' },
   threads: { type: 'string', valueName: 'n', description: 'wasm threads (default: all cores)' },
+  precision: { type: 'string', valueName: 'p', description: 'fp32 | bf16: bf16 matrix products (fp32 sums and weights) where the CPU has AVX512_BF16, else fp32 with a note (overrides the config)' },
   json: { type: 'boolean', description: 'print machine-readable JSON on stdout instead of text' },
   help: { type: 'boolean', short: 'h', description: 'show this help' },
 };
@@ -118,7 +120,7 @@ function intFlag(value: string | undefined, flag: string): number | undefined {
 
 /**
  * The config a command runs with: the file given by --config (validated), then the command's
- * own overrides, then --seed / --backend / --threads; every problem names its field. Relative paths
+ * own overrides, then --seed / --backend / --threads / --precision; every problem names its field. Relative paths
  * (data.root, mocoWeights, ...) come out absolute against the working directory (resolveConfig makes them so).
  */
 export function commandConfig(ctx: CommandContext, overrides: Record<string, unknown> = {}): RunnerConfig {
@@ -131,6 +133,7 @@ export function commandConfig(ctx: CommandContext, overrides: Record<string, unk
   if (ctx.values.backend !== undefined) flags.backend = ctx.values.backend as BackendChoice;
   const threads = intFlag(ctx.values.threads, 'threads');
   if (threads !== undefined) flags.threads = threads;
+  if (ctx.values.precision !== undefined) flags.precision = ctx.values.precision;
   let merged = mergeConfig(mergeConfig(fromFile, overrides), flags);
   if (ctx.values.backbone !== undefined) merged = withBackbone(ctx, merged);
   return resolveConfig(merged, ctx.values.config ? `${ctx.values.config} (with command-line overrides)` : 'command-line options');

@@ -22,11 +22,16 @@ let backendKey = '';
 
 /** Starts the configured backend once per process; its warnings (a slower start than asked) go to `io`. */
 export function startBackend(cfg: RunnerConfig, io?: Io): Promise<BackendInfo> {
-  const key = `${cfg.backend}/${cfg.threads}`;
+  const key = `${cfg.backend}/${cfg.threads}/${cfg.precision ?? ''}`;
   if (backendPromise && key === backendKey) return backendPromise;
   backendKey = key;
   const onWarning = (w: string) => io?.err(`moco-cxr: warning: ${w}\n`);
-  const started = initBackend({ ...(cfg.backend === 'auto' ? {} : { prefer: cfg.backend }), ...(cfg.threads > 0 ? { threads: cfg.threads } : {}), onWarning }).then((info) => {
+  const started = initBackend({
+    ...(cfg.backend === 'auto' ? {} : { prefer: cfg.backend }),
+    ...(cfg.threads > 0 ? { threads: cfg.threads } : {}),
+    ...(cfg.precision ? { precision: cfg.precision } : {}),
+    onWarning,
+  }).then((info) => {
     // Which GPU trained is said once (a software adapter's warning names it already); run.json keeps it too.
     if (info.adapter && !info.adapter.software && !io?.quiet) io?.err(`moco-cxr: training on webgpu, adapter ${formatAdapter(info.adapter)}\n`);
     return info;
@@ -36,6 +41,9 @@ export function startBackend(cfg: RunnerConfig, io?: Io): Promise<BackendInfo> {
   started.then((info) => {
     const cap = info.notes.find((n) => /threads capped/.test(n));
     if (info.backend === 'wasm' && cfg.threads > info.threads && !io?.quiet) io?.err(`moco-cxr: note: ${cfg.threads} threads asked, ${info.threads} used${cap ? ` (${cap.replace(/^wasm: /, '')})` : ''}\n`);
+    // bf16 asked for and fp32 run instead: said here, not only in run.json.
+    const precision = info.notes.find((n) => n.startsWith('precision:'));
+    if (precision && !io?.quiet) io?.err(`moco-cxr: note: ${precision.replace(/^precision: /, '')}\n`);
   }, () => undefined);
   return started;
 }
