@@ -5,3 +5,6 @@ export interface ProfiledKernel {
 
 /** Kernel time summed by kernel name, largest first: the total and one printable line per kernel. */
 export function kernelTable(prof: { kernels: ProfiledKernel[] }, top?: number): Promise<{ totalMs: number; lines: string[] }>;
+
+/** Times each kernel by the process's CPU time (all threads) instead of the wall clock (wasm, cpu backends). */
+export function timeKernelsByCpu(backend: unknown): void;

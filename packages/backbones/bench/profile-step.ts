@@ -1,11 +1,11 @@
 /**
  * Per-kernel time of one training step of a backbone (forward, backward, Adam) on the chosen backend.
- *   npm run bench -w @moco-cxr/backbones -- profile-step.ts [--model resnet18] [--size 224] [--batch 16] [--threads 2] [--memory-efficient]
+ *   npm run bench -w @moco-cxr/backbones -- profile-step.ts [--cpu] [--model resnet18] [--size 224] [--batch 16] [--threads 2] [--memory-efficient]
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@moco-cxr/compute';
 import { createBackbone, type BackboneName } from '../src/index';
-import { kernelTable } from '../../../tools/bench/kernel-profile.mjs';
+import { kernelTable, timeKernelsByCpu } from '../../../tools/bench/kernel-profile.mjs';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -35,6 +35,8 @@ for (let i = 0; i < 3; i++) {
 }
 times.sort((a, b) => a - b);
 console.log(`${model} ${size} px batch ${batch}, ${info.backend} ${info.threads} threads: step ${times[1].toFixed(0)} ms (${((batch * 1000) / times[1]).toFixed(2)} img/s)`);
+// --cpu: kernels timed by CPU time (all threads), not wall clock: shares that hold under load.
+if (process.argv.includes('--cpu')) timeKernelsByCpu(tf.backend());
 const prof = await tf.profile(() => step());
 const { totalMs: total, lines } = await kernelTable(prof, 22);
 const heap = (tf.engine().backend as unknown as { wasm?: { HEAPU8: Uint8Array } }).wasm?.HEAPU8.buffer.byteLength;

@@ -307,6 +307,62 @@ napi_value OptimizerStep(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// The Float32Array elements of a JS array argument and their lengths (`name` in errors); false
+// with err set otherwise.
+bool f32list(napi_env env, napi_value v, const char* name, std::vector<float*>* out, std::vector<long>* lens, std::string* err) {
+  bool is = false;
+  uint32_t n = 0;
+  if (napi_is_array(env, v, &is) != napi_ok || !is || napi_get_array_length(env, v, &n) != napi_ok) {
+    *err = std::string(name) + " must be an array of Float32Arrays";
+    return false;
+  }
+  out->resize(n);
+  lens->resize(n);
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value e;
+    size_t len = 0;
+    if (napi_get_element(env, v, i, &e) != napi_ok || !view(env, e, napi_float32_array, &(*out)[i], &len)) {
+      *err = std::string(name) + "[" + std::to_string(i) + "] must be a Float32Array";
+      return false;
+    }
+    (*lens)[i] = long(len);
+  }
+  return true;
+}
+
+// optimizerStepInPlace(kind, params[], slot1[] | null, slot2[] | null, grads[], hyper Float64Array[6], threads):
+// one update of every variable (kinds 0, 1 and 3 of optimizerStep), params and slots overwritten.
+napi_value OptimizerStepInPlace(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  if (!get_args(env, info, 7, argv)) return fail(env, "optimizerStepInPlace takes 7 arguments");
+  const int kind = get_int(env, argv[0]);
+  if (kind != 0 && kind != 1 && kind != 3) return fail(env, "optimizerStepInPlace: kind must be 0, 1 or 3 (Adam, torch Adam, EMA)");
+  const bool slots = kind != 3;
+  OptimizerVars v;
+  std::vector<float*> g;
+  std::vector<long> ng, ns, nt;
+  std::string err;
+  if (!f32list(env, argv[1], "params", &v.p, &v.n, &err) || !f32list(env, argv[4], "grads", &g, &ng, &err) ||
+      (slots && (!f32list(env, argv[2], "slot1", &v.s, &ns, &err) || !f32list(env, argv[3], "slot2", &v.t, &nt, &err))))
+    return fail(env, "optimizerStepInPlace: " + err);
+  const size_t nv = v.p.size();
+  if (g.size() != nv || (slots && (v.s.size() != nv || v.t.size() != nv)))
+    return fail(env, "optimizerStepInPlace: params, grads" + std::string(slots ? " and both slots" : "") + " must list as many views each");
+  for (size_t i = 0; i < nv; i++) {
+    const long got[3] = {ng[i], slots ? ns[i] : v.n[i], slots ? nt[i] : v.n[i]};
+    const char* names[3] = {"grads", "slot1", "slot2"};
+    for (int l = 0; l < 3; l++)
+      if (got[l] != v.n[i])
+        return fail(env, std::string("optimizerStepInPlace: ") + names[l] + "[" + std::to_string(i) + "] has " + std::to_string(got[l]) + " elements, params[" + std::to_string(i) + "] " + std::to_string(v.n[i]));
+  }
+  v.g.assign(g.begin(), g.end());
+  double* h = nullptr;
+  size_t nh = 0;
+  if (!view(env, argv[5], napi_float64_array, &h, &nh) || nh != 6) return fail(env, "optimizerStepInPlace: hyper must be a Float64Array of 6");
+  optimizer_step_in_place(kind, v, h, std::max(1, get_int(env, argv[6])));
+  return nullptr;
+}
+
 // maxPoolGrad(x, dy, dx, shape Int32Array[13] with kh/kw the window and co = ci, threads)
 napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
   napi_value argv[5];
@@ -424,6 +480,7 @@ napi_value Init(napi_env env, napi_value exports) {
       MOCO_FN("batchNormTrainGrad", BatchNormTrainGrad),
       MOCO_FN("maxPoolGrad", MaxPoolGrad),
       MOCO_FN("optimizerStep", OptimizerStep),
+      MOCO_FN("optimizerStepInPlace", OptimizerStepInPlace),
       MOCO_FN("testPool", TestPool),
       MOCO_FN("testInjectFault", TestInjectFault),
       MOCO_FN("testScratchAfterFailure", TestScratchAfterFailure),

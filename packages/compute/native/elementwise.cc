@@ -136,46 +136,67 @@ void batchnorm_train_grad(const float* dy, const float* x, const float* mean, co
 //  kind 1, torch Adam:      h = [beta1, beta2, eps, stepSize, sqrt(1 - beta2^t), weightDecay]
 //  kind 2, torch SGD:       h = [momentum, dampening, nesterov, lr, weightDecay, fresh buffer]
 //  kind 3, MoCo key EMA:    p2 = p * h[0] + g * (1 - h[0])  (g: the query encoder's value)
+// Elements [b, e) of one update; each output element reads only its own inputs' element, so an
+// output may be its input's buffer (the in-place step).
+static void optimizer_range(int kind, const float* p, const float* s, const float* t, const float* g, float* p2,
+                            float* s2, float* t2, long b, long e, const double* h) {
+  if (kind == 0) {
+    // (1 - beta) rounded from double, as tfjs and torch take it from a JS number.
+    const float b1 = h[0], b2 = h[1], eps = h[2], lr = h[3], c1 = h[4], c2 = h[5], o1 = 1.0 - h[0], o2 = 1.0 - h[1];
+    for (long i = b; i < e; i++) {
+      const float m = s[i] * b1 + g[i] * o1;
+      const float v = t[i] * b2 + (g[i] * g[i]) * o2;
+      s2[i] = m;
+      t2[i] = v;
+      p2[i] = ((m / c1) / (std::sqrt(v / c2) + eps)) * -lr + p[i];
+    }
+  } else if (kind == 1) {
+    const float b1 = h[0], b2 = h[1], eps = h[2], step = h[3], sb2 = h[4], wd = h[5], o1 = 1.0 - h[0], o2 = 1.0 - h[1];
+    for (long i = b; i < e; i++) {
+      const float gi = wd != 0.f ? g[i] + p[i] * wd : g[i];
+      const float m = s[i] * b1 + gi * o1;
+      const float v = t[i] * b2 + (gi * gi) * o2;
+      s2[i] = m;
+      t2[i] = v;
+      p2[i] = p[i] - (m / (std::sqrt(v) / sb2 + eps)) * step;
+    }
+  } else if (kind == 2) {
+    const float mom = h[0], od = 1.0 - h[1], lr = h[3], wd = h[4];
+    const bool nesterov = h[2] != 0, fresh = h[5] != 0;
+    for (long i = b; i < e; i++) {
+      const float d = wd != 0.f ? g[i] + p[i] * wd : g[i];
+      float upd = d;
+      if (mom != 0.f) {
+        const float buf = fresh ? d : s[i] * mom + d * od;
+        s2[i] = buf;
+        upd = nesterov ? d + buf * mom : buf;
+      }
+      p2[i] = p[i] - upd * lr;
+    }
+  } else {
+    const float m = h[0], om = 1.0 - h[0];
+    for (long i = b; i < e; i++) p2[i] = p[i] * m + g[i] * om;
+  }
+}
+
 void optimizer_step(int kind, const float* p, const float* s, const float* t, const float* g, float* p2, float* s2,
                     float* t2, long n, const double* h, int threads) {
-  parallel_range(n, threads, [&](long b, long e) {
-    if (kind == 0) {
-      // (1 - beta) rounded from double, as tfjs and torch take it from a JS number.
-      const float b1 = h[0], b2 = h[1], eps = h[2], lr = h[3], c1 = h[4], c2 = h[5], o1 = 1.0 - h[0], o2 = 1.0 - h[1];
-      for (long i = b; i < e; i++) {
-        const float m = s[i] * b1 + g[i] * o1;
-        const float v = t[i] * b2 + (g[i] * g[i]) * o2;
-        s2[i] = m;
-        t2[i] = v;
-        p2[i] = ((m / c1) / (std::sqrt(v / c2) + eps)) * -lr + p[i];
-      }
-    } else if (kind == 1) {
-      const float b1 = h[0], b2 = h[1], eps = h[2], step = h[3], sb2 = h[4], wd = h[5], o1 = 1.0 - h[0], o2 = 1.0 - h[1];
-      for (long i = b; i < e; i++) {
-        const float gi = wd != 0.f ? g[i] + p[i] * wd : g[i];
-        const float m = s[i] * b1 + gi * o1;
-        const float v = t[i] * b2 + (gi * gi) * o2;
-        s2[i] = m;
-        t2[i] = v;
-        p2[i] = p[i] - (m / (std::sqrt(v) / sb2 + eps)) * step;
-      }
-    } else if (kind == 2) {
-      const float mom = h[0], od = 1.0 - h[1], lr = h[3], wd = h[4];
-      const bool nesterov = h[2] != 0, fresh = h[5] != 0;
-      for (long i = b; i < e; i++) {
-        const float d = wd != 0.f ? g[i] + p[i] * wd : g[i];
-        float upd = d;
-        if (mom != 0.f) {
-          const float buf = fresh ? d : s[i] * mom + d * od;
-          s2[i] = buf;
-          upd = nesterov ? d + buf * mom : buf;
-        }
-        p2[i] = p[i] - upd * lr;
-      }
-    } else {
-      const float m = h[0], om = 1.0 - h[0];
-      for (long i = b; i < e; i++) p2[i] = p[i] * m + g[i] * om;
-    }
+  parallel_range(n, threads, [&](long b, long e) { optimizer_range(kind, p, s, t, g, p2, s2, t2, b, e, h); });
+}
+
+// The same update over every variable of a step at once, in place (p, s, t are overwritten): one
+// parallel region for all of them, its items the 16k-element chunks of every variable in turn, so
+// small variables share threads with large ones. Same bits as optimizer_step on each variable.
+void optimizer_step_in_place(int kind, const OptimizerVars& v, const double* h, int threads) {
+  const size_t nv = v.n.size();
+  std::vector<long> first(nv + 1, 0);  // first chunk of each variable
+  for (size_t i = 0; i < nv; i++) first[i + 1] = first[i] + cdiv(v.n[i], CHUNK);
+  for_items(first[nv], threads, [&](int, long it) {
+    const size_t i = static_cast<size_t>(std::upper_bound(first.begin(), first.end(), it) - first.begin()) - 1;
+    const long b = (it - first[i]) * CHUNK, e = std::min(v.n[i], b + CHUNK);
+    float* s = v.s.empty() ? nullptr : v.s[i];
+    float* t = v.t.empty() ? nullptr : v.t[i];
+    optimizer_range(kind, v.p[i], s, t, v.g[i], v.p[i], s, t, b, e, h);
   });
 }
 

@@ -43,6 +43,14 @@ void batchnorm_train_grad(const float* dy, const float* x, const float* mean, co
 void optimizer_step(int kind, const float* p, const float* s, const float* t, const float* g, float* p2, float* s2,
                     float* t2, long n, const double* h, int threads);
 void maxpool_grad(const float* x, const float* dy, float* dx, const ConvShape& s, int threads);
+// Every variable of one optimiser step: p[i], s[i], t[i] (slots; empty when the kind has none) and
+// g[i] hold n[i] elements each; p, s and t are updated in place.
+struct OptimizerVars {
+  std::vector<float*> p, s, t;
+  std::vector<const float*> g;
+  std::vector<long> n;
+};
+void optimizer_step_in_place(int kind, const OptimizerVars& v, const double* h, int threads);
 
 // ---- Shared by both ----
 

@@ -7,6 +7,8 @@ import type { KernelsInUse } from './kernels-info';
 
 export { registeredOverrides } from './wasm-kernels';
 export { ensureSyncReadable } from './sync-read';
+export { optimizerStepInPlace } from './in-place';
+export type { InPlaceEntry } from './in-place';
 export { describeKernels } from './kernels-info';
 export { formatAdapter, isSoftwareAdapter } from './adapter';
 export type { GpuAdapterReport } from './adapter';

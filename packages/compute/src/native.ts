@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { backend_util, getBackend, util, type KernelBackend, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { HeapBackend } from './heap';
+import { OPTIMIZER_STEP_IN_PLACE } from './in-place';
 import type { KernelSet, KernelsInUse, Precision } from './kernels-info';
 
 export { describeKernels } from './kernels-info';
@@ -33,6 +34,8 @@ export interface NativeAddon {
   batchNormTrainGrad(dy: Float32Array, x: Float32Array, mean: Float32Array, rstd: Float32Array, gamma: Float32Array, y: Float32Array | null, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, rows: number, channels: number, threads: number): void;
   maxPoolGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, shape: Int32Array, threads: number): void;
   optimizerStep(kind: number, p: Float32Array, s: Float32Array | null, t: Float32Array | null, g: Float32Array, p2: Float32Array, s2: Float32Array | null, t2: Float32Array | null, hyper: Float64Array, threads: number): void;
+  /** One update of every variable (kinds 0, 1, 3), params and slots overwritten; slots null for the EMA. */
+  optimizerStepInPlace(kind: number, params: Float32Array[], slot1: Float32Array[] | null, slot2: Float32Array[] | null, grads: Float32Array[], hyper: Float64Array, threads: number): void;
   /** The CPU features dispatch requires for each instruction set (what its build targets). */
   isaFeatures(): Record<string, string[]>;
   /** Test hooks (native/addon.cc): the pool's and the scratch buffer's failure paths. */
@@ -282,6 +285,11 @@ export const FUSED = {
   batchNormTrainGrad: 'MocoCxrBatchNormTrainGrad',
   /** inputs {param, grad, slot1?, slot2?}, attrs {kind, hyper} -> [param, slot1?, slot2?] (see native/elementwise.cc). */
   optimizerStep: 'MocoCxrOptimizerStep',
+  /**
+   * inputs {param<i>, grad<i>, slot1_<i>?, slot2_<i>?} for i < count, attrs {kind (0, 1, 3), hyper, count} -> []:
+   * every variable's update in one call, params and slots overwritten (optimizerStepInPlace() in in-place.ts).
+   */
+  optimizerStepInPlace: OPTIMIZER_STEP_IN_PLACE,
 } as const;
 
 /** Optimiser kinds of the optimizerStep kernel (hyperparameter layouts in native/elementwise.cc). */
@@ -338,6 +346,35 @@ export const fusedKernels: Array<{ kernelName: string; kernelFunc: KernelFunc }>
       const v = (t: TensorInfo | undefined) => (t ? f32(backend, t) : null);
       addon!.optimizerStep(kind, v(param)!, v(inputs.slot1), v(inputs.slot2), v(grad)!, v(outs[0])!, v(outs[1]), v(outs[2]), hyper, state.threads);
       return outs;
+    },
+  },
+  {
+    kernelName: FUSED.optimizerStepInPlace,
+    kernelFunc: (args) => {
+      const { inputs, attrs, backend } = args as unknown as Args;
+      const k = FUSED.optimizerStepInPlace;
+      const kind = Number(attrs.kind);
+      const count = Number(attrs.count);
+      const slots = kind === OPTIMIZER_KIND.ema ? 0 : 2;
+      const refs = backend as unknown as { refCount(dataId: object): number };
+      const written = new Set<object>();
+      // Written in place: each buffer must be seen by its one tensor only, and listed once.
+      const owned = (name: string): TensorInfo => {
+        const t = requireInput(inputs, name, k);
+        if (refs.refCount(t.dataId) !== 1 || written.has(t.dataId)) throw new Error(`@moco-cxr/compute ${k}: input '${name}' shares its buffer with another tensor; it cannot be updated in place`);
+        written.add(t.dataId);
+        return t;
+      };
+      const lists: TensorInfo[][] = [[], [], [], []];
+      for (let i = 0; i < count; i++) {
+        lists[0].push(owned(`param${i}`));
+        lists[3].push(requireInput(inputs, `grad${i}`, k));
+        if (slots) lists[1].push(owned(`slot1_${i}`)), lists[2].push(owned(`slot2_${i}`));
+      }
+      if (lists[3].some((g) => written.has(g.dataId))) throw new Error(`@moco-cxr/compute ${k}: a grad shares its buffer with a tensor it updates`);
+      const [p, s1, s2, g] = lists.map((l) => l.map((t) => f32(backend, t)));
+      addon!.optimizerStepInPlace(kind, p, slots ? s1 : null, slots ? s2 : null, g, Float64Array.from(attrs.hyper as number[]), state.threads);
+      return [];
     },
   },
 ];

@@ -1,4 +1,5 @@
 import { AdamOptimizer, engine, getBackend, getKernel, mul, tidy, zerosLike, type NamedTensorMap, type Tensor, type Variable } from '@tensorflow/tfjs-core';
+import { optimizerStepInPlace, type InPlaceEntry } from './in-place';
 import { FUSED, OPTIMIZER_KIND } from './native';
 
 type NamedTensor = { name: string; tensor: Tensor };
@@ -18,7 +19,7 @@ type AdamInternals = {
 let patched = false;
 
 /**
- * tf.train.adam's update as one native kernel per variable while the native kernels are active
+ * tf.train.adam's update as one native call for every variable, in place, while the native kernels are active
  * (tfjs composes nine ops per variable); the same arithmetic in the same order, so the moments and
  * values match tfjs' own update to float rounding. Any other backend keeps tfjs' code.
  */
@@ -37,6 +38,7 @@ export function patchTfAdam(): void {
     const hyper = [this.beta1, this.beta2, this.epsilon, this.learningRate, c1, c2];
     const vars = engine().registeredVariables;
     tidy(() => {
+      const entries: InPlaceEntry[] = [];
       names.forEach((name, i) => {
         const value = vars[name];
         const slot = (suffix: string) => ({ originalName: `${name}/${suffix}`, variable: tidy(() => zerosLike(value).variable(false)) });
@@ -44,13 +46,15 @@ export function patchTfAdam(): void {
         this.accumulatedSecondMoment[i] ??= slot('v');
         const gradient = list ? (variableGradients as NamedTensor[])[i].tensor : (variableGradients as NamedTensorMap)[name];
         if (gradient == null) return;
-        const m = this.accumulatedFirstMoment[i]!.variable;
-        const v = this.accumulatedSecondMoment[i]!.variable;
-        const [p2, m2, v2] = engine().runKernel(FUSED.optimizerStep, { param: value, grad: gradient, slot1: m, slot2: v }, { kind: OPTIMIZER_KIND.tfAdam, hyper } as never) as Tensor[];
-        m.assign(m2);
-        v.assign(v2);
-        value.assign(p2);
+        entries.push({ param: value, grad: gradient, slot1: this.accumulatedFirstMoment[i]!.variable, slot2: this.accumulatedSecondMoment[i]!.variable });
       });
+      // Every variable in one native call, in place; one whose buffer another tensor shares gets new buffers.
+      for (const { param, grad, slot1, slot2 } of optimizerStepInPlace(OPTIMIZER_KIND.tfAdam, entries, hyper)) {
+        const [p2, m2, v2] = engine().runKernel(FUSED.optimizerStep, { param, grad, slot1: slot1!, slot2: slot2! }, { kind: OPTIMIZER_KIND.tfAdam, hyper } as never) as Tensor[];
+        (slot1 as Variable).assign(m2);
+        (slot2 as Variable).assign(v2);
+        (param as Variable).assign(p2);
+      }
       this.accBeta1.assign(mul(this.accBeta1, this.beta1));
       this.accBeta2.assign(mul(this.accBeta2, this.beta2));
     });

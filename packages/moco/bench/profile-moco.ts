@@ -1,13 +1,13 @@
 /**
  * Per-kernel time of one MoCo step (ResNet18, batch 16, K 4096) on wasm.
- *   npm run bench -w @moco-cxr/moco -- profile-moco.ts [--size 64] [--threads 1]
+ *   npm run bench -w @moco-cxr/moco -- profile-moco.ts [--cpu] [--size 64] [--threads 1]
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@moco-cxr/compute';
 import { createBackbone } from '@moco-cxr/backbones';
 import { Rng } from '@moco-cxr/rng';
 import { Adam, createMoco, mocoStep } from '../src/index';
-import { kernelTable } from '../../../tools/bench/kernel-profile.mjs';
+import { kernelTable, timeKernelsByCpu } from '../../../tools/bench/kernel-profile.mjs';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -27,6 +27,8 @@ const t0 = performance.now();
 for (let i = 0; i < 3; i++) step();
 const ms = (performance.now() - t0) / 3;
 console.log(`MoCo step ${size} px, ${info.threads} threads: ${ms.toFixed(0)} ms (${((16 * 1000) / ms).toFixed(2)} img/s)`);
+// --cpu: kernels timed by CPU time (all threads), not wall clock: shares that hold under load.
+if (process.argv.includes('--cpu')) timeKernelsByCpu(tf.backend());
 const prof = await tf.profile(() => step());
 const { totalMs: total, lines } = await kernelTable(prof, 22);
 console.log(`kernel total ${total.toFixed(0)} ms`);

@@ -63,3 +63,35 @@ describe('momentumUpdate', () => {
     for (const v of [...key.values(), ...query.values()]) v.dispose();
   });
 });
+
+describe('momentumUpdate on the native kernels (every key weight in one in-place call)', () => {
+  it('updates the key weights, never the query, also right after copyVariables left them sharing buffers', async () => {
+    await initBackend({ prefer: 'wasm', threads: 2, kernels: 'native' });
+    try {
+      const q0 = Array.from({ length: 20000 }, (_, i) => Math.sin(i));
+      const key = encoder(q0.map(() => 0), [0]);
+      const query = encoder(q0, [5]);
+      key.set('fc.weight', tf.tidy(() => tf.variable(tf.ones([7]))));
+      query.set('fc.weight', tf.tidy(() => tf.variable(tf.fill([7], 2))));
+      copyVariables(key, query); // the key's weights now share the query's buffers
+      momentumUpdate(key, query, 0.9);
+      const q32 = Float32Array.from(q0);
+      const changed = (a: Float32Array | Int32Array | Uint8Array, tol: number) => a.filter((v, i) => !(Math.abs(v - q32[i]) <= tol)).length;
+      expect(changed(query.get('conv.weight')!.dataSync(), 0)).toBe(0);
+      expect(changed(key.get('conv.weight')!.dataSync(), 1e-6)).toBe(0); // 0.9 q + 0.1 q
+      query.get('conv.weight')!.assign(tf.zeros([20000]));
+      query.get('fc.weight')!.assign(tf.fill([7], 4));
+      const before = tf.memory().numTensors;
+      momentumUpdate(key, query, 0.9);
+      expect(tf.memory().numTensors).toBe(before);
+      const k = key.get('conv.weight')!.dataSync();
+      expect(k.filter((v, i) => !(Math.abs(v - 0.9 * q0[i]) < 2e-6)).length).toBe(0);
+      expect(Array.from(key.get('fc.weight')!.dataSync())).toEqual(Array(7).fill(Math.fround(Math.fround(2 * 0.9) + Math.fround(4 * Math.fround(1 - 0.9)))));
+      expect(Array.from(key.get('bn.running_mean')!.dataSync())).toEqual([5]);
+      expect(Array.from(query.get('fc.weight')!.dataSync())).toEqual(Array(7).fill(4));
+      for (const v of [...key.values(), ...query.values()]) v.dispose();
+    } finally {
+      await initBackend({ prefer: 'cpu' });
+    }
+  });
+});

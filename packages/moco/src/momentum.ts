@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { optimizerStepInPlace } from '@moco-cxr/compute';
 import { KIND, fusedStep } from './fused';
 import { allVariables, trainableVariables, type VariableSource } from './variables';
 
@@ -19,10 +20,12 @@ export function momentumUpdate(key: VariableSource, query: VariableSource, momen
       throw new Error(`momentumUpdate: '${name}' is [${k.shape.join(', ')}] in the key encoder but [${q.shape.join(', ')}] in the query encoder`);
     }
   }
+  const hyper = [momentum, 0, 0, 0, 0, 0];
   tf.tidy(() => {
-    for (const [name, q] of queryTrainable) {
-      const k = keyVars.get(name)!;
-      const fused = fusedStep(KIND.ema, k, q, [momentum, 0, 0, 0, 0, 0]);
+    // Every key weight in one native call, in place, where the native kernels run; the rest one by one.
+    const entries = [...queryTrainable].map(([name, q]) => ({ param: keyVars.get(name)!, grad: q as tf.Tensor }));
+    for (const { param: k, grad: q } of optimizerStepInPlace(KIND.ema, entries, hyper)) {
+      const fused = fusedStep(KIND.ema, k, q, hyper);
       k.assign(fused ? fused[0] : tf.add(tf.mul(k, momentum), tf.mul(q, 1 - momentum)));
     }
   });

@@ -86,3 +86,33 @@ describe('optimisers match torch.optim', () => {
     opt.dispose();
   });
 });
+
+describe('Adam on the native kernels: every parameter in one in-place call', () => {
+  it('follows torch over 5 steps on two parameters, in one MocoCxrOptimizerStepInPlace per step, leaving no tensor', async () => {
+    await initBackend({ prefer: 'wasm', threads: 2, kernels: 'native' });
+    try {
+      const make = (v: number[]) => tf.tidy(() => tf.variable(tf.tensor(v, fixture.shape)));
+      // The same fixture twice, the second negated: both follow torch (its negation) in the one call.
+      const params = new Map([['w', make(fixture.p0)], ['u', make(fixture.p0.map((x) => -x))]]);
+      const opt = new Adam({ weightDecay: 0.1 });
+      const before = tf.memory().numTensors;
+      const traj: number[][][] = [[], []];
+      for (const [i, g] of fixture.grads.entries()) {
+        const grads = new Map([['w', tf.tensor(g, fixture.shape)], ['u', tf.tensor(g.map((x) => -x), fixture.shape)]]);
+        const prof = await tf.profile(() => opt.step(params, grads, fixture.lrs[i]));
+        expect(prof.kernels.map((k) => k.name).filter((n) => n.startsWith('MocoCxrOptimizerStep'))).toEqual(['MocoCxrOptimizerStepInPlace']);
+        tf.dispose([...grads.values()]);
+        traj[0].push(Array.from(params.get('w')!.dataSync()));
+        traj[1].push(Array.from(params.get('u')!.dataSync(), (x) => -x));
+      }
+      // The slots were made on the first step; nothing else is left.
+      expect(tf.memory().numTensors).toBe(before + 4);
+      expectClose(traj[0], fixture.trajectories.adam, 1e-6);
+      expectClose(traj[1], fixture.trajectories.adam, 1e-6);
+      opt.dispose();
+      tf.dispose([...params.values()]);
+    } finally {
+      await initBackend({ prefer: 'cpu' });
+    }
+  });
+});

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ensureSyncReadable } from '@moco-cxr/compute';
+import { ensureSyncReadable, optimizerStepInPlace } from '@moco-cxr/compute';
 import { KIND, fusedStep } from './fused';
 import type { NamedVariables } from './variables';
 import { MOCO_CXR_DEFAULTS } from './defaults';
@@ -140,12 +140,15 @@ export class Adam extends SlotOptimizer {
     // torch computes these in double precision in Python before the float32 tensor ops.
     const stepSize = lr / (1 - beta1 ** t);
     const sqrtBias2 = Math.sqrt(1 - beta2 ** t);
+    const hyper = [beta1, beta2, eps, stepSize, sqrtBias2, weightDecay];
     tf.tidy(() => {
-      for (const [name, grad] of grads) {
+      const entries = [...grads].map(([name, grad]) => {
         const p = params.get(name)!;
-        const m = this.slot(name, 'exp_avg', p, () => tf.zerosLike(p));
-        const v = this.slot(name, 'exp_avg_sq', p, () => tf.zerosLike(p));
-        const fused = fusedStep(KIND.torchAdam, p, grad, [beta1, beta2, eps, stepSize, sqrtBias2, weightDecay], m, v);
+        return { param: p, grad, slot1: this.slot(name, 'exp_avg', p, () => tf.zerosLike(p)), slot2: this.slot(name, 'exp_avg_sq', p, () => tf.zerosLike(p)) };
+      });
+      // Every parameter in one native call, in place, where the native kernels run; the rest one by one.
+      for (const { param: p, grad, slot1: m, slot2: v } of optimizerStepInPlace(KIND.torchAdam, entries, hyper)) {
+        const fused = fusedStep(KIND.torchAdam, p, grad, hyper, m, v);
         if (fused) {
           m.assign(fused[1]);
           v.assign(fused[2]);
