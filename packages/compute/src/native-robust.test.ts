@@ -30,7 +30,7 @@ describe('native kernels: exceptions never leave C++', () => {
     expect(JSON.parse(r.out)).toEqual({ worker: { threw: 'a worker threw', workerFinished: true }, caller: { threw: 'the caller threw', workerFinished: true } });
   });
 
-  it('an exception inside BatchNorm, optimiser, max-pool, conv and matmul kernels is a JS error naming the kernel; the next call works', () => {
+  it('an exception inside BatchNorm, optimiser (per variable and in place), max-pool, conv and matmul kernels is a JS error naming the kernel; the next call works', () => {
     const r = inChild(`
       const f = (n) => new Float32Array(n).fill(0.5);
       const rows = 40000, c = 3;
@@ -39,6 +39,7 @@ describe('native kernels: exceptions never leave C++', () => {
         batchNormTrain: (t) => a.batchNormTrain(f(rows * c), f(c), f(c), f(rows * c), f(c), f(c), f(c), rows, c, 1e-5, true, t),
         batchNormTrainGrad: (t) => a.batchNormTrainGrad(f(rows * c), f(rows * c), f(c), f(c), f(c), null, f(rows * c), f(c), f(c), rows, c, t),
         optimizerStep: (t) => a.optimizerStep(1, f(50000), f(50000), f(50000), f(50000), f(50000), f(50000), f(50000), Float64Array.from([0.9, 0.999, 1e-8, 0.01, 0.5, 0]), t),
+        optimizerStepInPlace: (t) => a.optimizerStepInPlace(0, [f(50000), f(3)], [f(50000), f(3)], [f(50000), f(3)], [f(50000), f(3)], Float64Array.from([0.9, 0.999, 1e-7, 0.01, 0.5, 0.5]), t),
         maxPoolGrad: (t) => a.maxPoolGrad(f(128), f(32), f(128), shape, t),
         conv2d: (t) => a.conv2d(f(128), f(16), f(32), Int32Array.from([1, 8, 8, 2, 2, 2, 2, 4, 4, 2, 2, 0, 0]), t),
         matmul: (t) => a.matmul(f(64 * 32), f(32 * 48), f(64 * 48), Float64Array.from([1, 64, 32, 48, 0, 0, 0, 0]), t),
@@ -56,7 +57,7 @@ describe('native kernels: exceptions never leave C++', () => {
       console.log(JSON.stringify(out));`);
     expect({ status: r.status, signal: r.signal }, r.err).toEqual({ status: 0, signal: null });
     const out = JSON.parse(r.out) as Record<string, string>;
-    expect(Object.keys(out)).toHaveLength(12);
+    expect(Object.keys(out)).toHaveLength(14);
     for (const [call, message] of Object.entries(out)) expect(message, call).toBe(`@moco-cxr/compute native: ${call.split('/')[0]}: injected fault`);
   });
 
