@@ -19,7 +19,7 @@ export type DataSourceName = (typeof DATA_SOURCES)[number];
 /** Per-source options left out: the official downloads' file names, and the paper's choices. */
 export const SOURCE_DEFAULTS = {
   /** `kermany` parses Kermany's names (KERMANY_PATIENT_PATTERN); `per-image` makes each image its own patient; else a RegExp source. */
-  folder: { patientPattern: 'kermany' },
+  folder: { patientPattern: 'kermany', positiveClass: 'PNEUMONIA' },
   chexpert: { trainCsv: 'CheXpert-v1.0-small/train.csv', testCsv: 'CheXpert-v1.0-small/valid.csv', uncertainty: 'ignore' as UncertaintyPolicy, frontalOnly: true },
   nih: { csv: 'Data_Entry_2017_v2020.csv', trainValList: 'train_val_list.txt', testList: 'test_list.txt' },
   nlmTb: { sets: ['shenzhen'] as ('shenzhen' | 'montgomery')[] },
@@ -38,7 +38,7 @@ export interface OpenSourceOptions {
    * Tuberculosis, folder `positiveClass`, dicom every task column of its labels CSV, synthetic Effusion.
    */
   tasks?: readonly string[];
-  /** The folder source's positive class folder (default PNEUMONIA) and negative ones (required with more than one other). */
+  /** The folder source's positive class folder (default PNEUMONIA, Kermany's) and negative ones (required with more than one other). */
   positiveClass?: string;
   negativeClasses?: readonly string[];
   /** How errors and notes name these options, e.g. a caller's config block `data` (`data.chexpert.trainCsv: ...`). Default `openSource`. */
@@ -154,7 +154,7 @@ function openFiles(o: OpenSourceOptions, at: string): Opened {
 
 function openFolder(o: OpenSourceOptions, root: string, at: string): Opened {
   const pattern = o.folder?.patientPattern ?? SOURCE_DEFAULTS.folder.patientPattern;
-  const positive = o.positiveClass ?? 'PNEUMONIA';
+  const positive = o.positiveClass ?? SOURCE_DEFAULTS.folder.positiveClass;
   const full = loadImageFolder(root, { positive, negatives: o.negativeClasses, patientPattern: pattern === 'kermany' ? KERMANY_PATIENT_PATTERN : pattern });
   // train/ and test/, and val/ or valid/ as the validation split when there is one; any other folder is said.
   const s = folderSplits(full);

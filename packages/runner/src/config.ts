@@ -4,7 +4,8 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { validateBackboneOptions } from '@moco-cxr/backbones';
 import type { Precision } from '@moco-cxr/compute';
-import { CHEXPERT_TASKS, NIH_TASKS } from '@moco-cxr/cxr-data';
+import { AUGMENT_PRESETS } from '@moco-cxr/cxr-augment';
+import { CHEXPERT_TASKS, DATA_SOURCES as CXR_DATA_SOURCES, NIH_TASKS, SOURCE_DEFAULTS as OPEN_DEFAULTS } from '@moco-cxr/cxr-data';
 import { MOCO_CXR_DEFAULTS } from '@moco-cxr/moco';
 import { BOOTSTRAP_DEFAULTS } from '@moco-cxr/bootstrap';
 import { drawsForFraction, LOGISTIC_L2_GRID, PROTOCOL_DEFAULTS } from '@moco-cxr/protocols';
@@ -116,7 +117,9 @@ const backboneSchema = obj({
   }
 });
 
-export const DATA_SOURCES = ['chexpert', 'nih', 'nlm-tb', 'folder', 'dicom', 'synthetic'] as const;
+// cxr-data's openSource reads every source; the defaults below are its SOURCE_DEFAULTS.
+export const DATA_SOURCES = CXR_DATA_SOURCES;
+const O = OPEN_DEFAULTS;
 export type DataSource = (typeof DATA_SOURCES)[number];
 const POLICIES = ['ones', 'zeros', 'ignore'] as const;
 const policy = oneOf(POLICIES);
@@ -124,36 +127,36 @@ const policy = oneOf(POLICIES);
 /** Per-source options: given only for their own source (checked below); their defaults fill in when given. */
 const folderSchema = obj({
   /** `kermany` (person1000_..., IM-0115-...), `per-image`, or a regular expression whose first group is the patient. */
-  patientPattern: str().default('kermany'),
+  patientPattern: str().default(O.folder.patientPattern),
 });
 const chexpertSchema = obj({
   /** CSVs, relative to root (or absolute). */
-  trainCsv: str().default('CheXpert-v1.0-small/train.csv'),
-  testCsv: str().default('CheXpert-v1.0-small/valid.csv'),
+  trainCsv: str().default(O.chexpert.trainCsv),
+  testCsv: str().default(O.chexpert.testCsv),
   /** What -1 becomes: one policy for all tasks or one per task (`{Atelectasis: ones, default: ignore}`); the paper's code: ignore. */
-  uncertainty: z.union([policy, z.record(z.string(), policy)], { error: (iss) => `expected "ones", "zeros", "ignore" or a per-task record of them${got(iss)}` }).default('ignore'),
-  frontalOnly: bool().default(true),
+  uncertainty: z.union([policy, z.record(z.string(), policy)], { error: (iss) => `expected "ones", "zeros", "ignore" or a per-task record of them${got(iss)}` }).default(O.chexpert.uncertainty),
+  frontalOnly: bool().default(O.chexpert.frontalOnly),
 });
 const nihSchema = obj({
-  csv: str().default('Data_Entry_2017_v2020.csv'),
-  trainValList: str().default('train_val_list.txt'),
-  testList: str().default('test_list.txt'),
+  csv: str().default(O.nih.csv),
+  trainValList: str().default(O.nih.trainValList),
+  testList: str().default(O.nih.testList),
 });
 const nlmTbSchema = obj({
   /** Which sets; the split is the paper's 65/15/20 with every split's normal:TB ratio in (0.9, 1.2). */
-  sets: listOf(oneOf(['shenzhen', 'montgomery']), { unique: true }).default((): ('shenzhen' | 'montgomery')[] => ['shenzhen']),
+  sets: listOf(oneOf(['shenzhen', 'montgomery']), { unique: true }).default((): ('shenzhen' | 'montgomery')[] => [...O.nlmTb.sets]),
 });
 const dicomSchema = obj({
   /** Labels CSV (relative to root, or absolute): a `path` or `SOPInstanceUID` column, task columns of 1 / 0 / empty, optionally `split` (train / val / test). */
-  labels: str().default('labels.csv'),
+  labels: str().default(O.dicom.labels),
   /** The CSV column that keys a row; default `path` when the CSV has one, else `SOPInstanceUID`. */
   key: oneOf(['path', 'SOPInstanceUID']).optional(),
   /** Keep PA and AP views (ViewPosition) only. */
-  frontalOnly: bool().default(true),
+  frontalOnly: bool().default(O.dicom.frontalOnly),
   /** Modalities read; other images are skipped and listed. */
-  modalities: listOf(str(), { unique: true }).default((): string[] => ['CR', 'DX', 'RG']),
+  modalities: listOf(str(), { unique: true }).default((): string[] => [...O.dicom.modalities]),
   /** Without a split column: the share of patients held out for test. */
-  testFraction: num(0, 0.9, { open: true }).default(0.2),
+  testFraction: num(0, 0.9, { open: true }).default(O.dicom.testFraction),
 });
 export const SOURCE_DEFAULTS = {
   folder: folderSchema.parse({}),
@@ -170,7 +173,7 @@ const dataSchema = obj({
   /** Tasks trained and scored together (one head output each). Default: chexpert the five competition tasks, nih Effusion, nlm-tb Tuberculosis, folder positiveClass, dicom every task column of its labels CSV, synthetic Effusion. */
   tasks: listOf(str(), { unique: true }).optional(),
   /** Class folder name that is the positive label (folder source). */
-  positiveClass: str().default('PNEUMONIA'),
+  positiveClass: str().default(O.folder.positiveClass),
   /** Class folders whose images are negatives (folder source); required when there is more than one besides positiveClass. */
   negativeClasses: listOf(str(), { unique: true }).optional(),
   /**
@@ -186,10 +189,10 @@ const dataSchema = obj({
   limit: obj({ train: num(4, 1e9, { integer: true }).optional(), test: num(4, 1e9, { integer: true }).optional() }).prefault({}),
   /** Synthetic dataset (synthetic source): sizes, effusion prevalence, exposure spread (cxr-data's `exposure`; 0 = alike). */
   synthetic: obj({
-    train: num(8, 1e7, { integer: true }).default(400),
-    test: num(8, 1e7, { integer: true }).default(200),
-    prevalence: num(0, 1, { open: true }).default(0.5),
-    exposure: num(0, 100).default(1),
+    train: num(8, 1e7, { integer: true }).default(O.synthetic.train),
+    test: num(8, 1e7, { integer: true }).default(O.synthetic.test),
+    prevalence: num(0, 1, { open: true }).default(O.synthetic.prevalence),
+    exposure: num(0, 100).default(O.synthetic.exposure),
   }).prefault({}),
   folder: folderSchema.optional(),
   chexpert: chexpertSchema.optional(),
@@ -211,7 +214,7 @@ const pair = (lo: number, hi: number) =>
  * `moco-cxr`: the paper's flip + rotation alone; `moco-v2`: random-resized crop, jitter, blur).
  */
 const augmentSchema = obj({
-  preset: oneOf(['moco-cxr-crop', 'moco-cxr', 'moco-v2']).default('moco-cxr-crop'),
+  preset: oneOf(AUGMENT_PRESETS).default('moco-cxr-crop'),
   /** Resize the short side to this before cropping (the paper: 320, then a 320 crop). */
   resize: num(8, 4096, { integer: true }).optional(),
   /** Crop size; must equal data.imageSize (the backbone's input). */
