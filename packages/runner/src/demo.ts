@@ -18,11 +18,12 @@ export const DEMO_NOTES: readonly string[] = Object.freeze([
   'Other seeds of this config, run before seed 0 to choose it (each seed makes its own images, split and initialisation): MoCo minus random init under the linear protocol at 10% of the labels was +0.221, +0.242, +0.145, +0.100 and +0.221 AUROC on seeds 11 to 15, every 95% CI above 0. It does not hold on every seed with per-image exposure left in or half the pretraining steps (seed 14: -0.006 and +0.002 AUROC); see docs/benchmarks/runner.md.',
 ]);
 
-export function demoConfig(opts: { seed?: number; backend?: string } = {}): RunnerConfig {
+export function demoConfig(opts: { seed?: number; backend?: string; precision?: RunnerConfig['precision'] } = {}): RunnerConfig {
   return resolveConfig(
     {
       seed: opts.seed ?? 0,
       ...(opts.backend ? { backend: opts.backend } : {}),
+      ...(opts.precision ? { precision: opts.precision } : {}),
       data: { source: 'synthetic', imageSize: 32, synthetic: { train: 400, test: 200, prevalence: 0.5, exposure: 0 }, valFraction: 0.2 },
       backbone: { name: 'resnet18', options: { widths: [16, 32, 64, 128], stemWidth: 16 } },
       initialisations: ['moco', 'random'],

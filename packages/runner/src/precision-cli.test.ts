@@ -101,6 +101,21 @@ describe('precision', { timeout: 240_000 }, () => {
     expect(forcedRun.backend.notes.filter((n: string) => n.startsWith('precision:'))).toHaveLength(1);
   });
 
+  it('run-job --precision overrides the spec, as --backend does; a bad value is refused before anything runs', async () => {
+    const plan = join(dir, 'plan-job');
+    expect((await runCli(['experiment', '--config', join(dir, 'tiny.yaml'), '--out', plan, '--plan'], captureIo())).error).toBeUndefined();
+    const spec = join(plan, 'jobs', 'pretrain.json');
+    const bad = captureIo();
+    expect((await runCli(['run-job', spec, '--precision', 'fp16'], bad)).exitCode).toBe(2);
+    expect(bad.text()).toContain('--precision: expected one of fp32, bf16, got "fp16"');
+    const io = captureIo();
+    const r = await runCli(['run-job', spec, '--precision', 'bf16', '--threads', '1'], io);
+    expect(r.error, io.text()).toBeUndefined();
+    const runDir = join(plan, JSON.parse(readFileSync(spec, 'utf8')).outDir);
+    expect(JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8')).precision).toBe('bf16');
+    expect(JSON.parse(readFileSync(join(runDir, 'run.json'), 'utf8')).backend.precision).toBe(bf16Runs ? 'bf16' : 'fp32');
+  });
+
   it('a run resumed with another precision keeps its config: precision is how to compute, like backend and threads', () => {
     const run = new RunDir(join(dir, 'resume'), 'pretrain', 7);
     const cfg = resolveConfig({ seed: 7 }, 'test');

@@ -121,11 +121,13 @@ export interface EvaluateBundleOptions {
   out?: string;
   backend?: string;
   threads?: number;
+  precision?: RunnerConfig['precision'];
 }
 
 /** Loads the bundle, scores, and writes the scores when `out` is given. */
 export async function evaluateBundle(bundleDir: string, io: Io, options: EvaluateBundleOptions): Promise<BundleEvaluation> {
-  const backendCfg = { backend: options.backend ?? options.data?.config.backend ?? 'auto', threads: options.threads ?? options.data?.config.threads ?? 0 } as RunnerConfig;
+  const precision = options.precision ?? options.data?.config.precision;
+  const backendCfg = { backend: options.backend ?? options.data?.config.backend ?? 'auto', threads: options.threads ?? options.data?.config.threads ?? 0, ...(precision ? { precision } : {}) } as RunnerConfig;
   await startBackend(backendCfg, io);
   const bundle = await readBundle(bundleDir);
   try {

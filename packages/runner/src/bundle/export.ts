@@ -155,6 +155,8 @@ export function runnerInput(cfg: RunnerConfig): BundleInput {
 
 export interface ExportModelOptions extends ModelChoice {
   backend?: string;
+  /** The products' precision for computing the OOD statistics (default: the run's). */
+  precision?: RunnerConfig['precision'];
   percentile?: number;
 }
 
@@ -175,7 +177,7 @@ export interface ExportModelResult {
 export async function exportModel(runDir: string, out: string, io: Io, options: ExportModelOptions = {}): Promise<ExportModelResult> {
   const { chosen, passedOver } = chooseModelRun(runDir, options);
   const { job, ...rest } = readJson<RunConfig>(join(chosen.dir, 'config.json'));
-  const cfg = { ...(rest as RunnerConfig), ...(options.backend ? { backend: options.backend as RunnerConfig['backend'] } : {}) };
+  const cfg = { ...(rest as RunnerConfig), ...(options.backend ? { backend: options.backend as RunnerConfig['backend'] } : {}), ...(options.precision ? { precision: options.precision } : {}) };
   const results = readJson<CellResultsFile>(join(chosen.dir, 'results.json'));
   if (!io.quiet) {
     io.err(`export-model: ${describe(chosen)}, ${chosen.protocol}, ${chosen.init} init, label fraction ${chosen.fraction}, draw ${chosen.draw}, seed ${chosen.seed}\n`);

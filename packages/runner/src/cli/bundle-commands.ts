@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { commandConfig, intFlag, UsageError, type Command, type CommandContext, type OptionSpec } from './framework';
+import { commandConfig, intFlag, precisionFlag, UsageError, type Command, type CommandContext, type OptionSpec } from './framework';
 
 // `export-model` and `evaluate --bundle`: a finished run's model as a bundle, and scoring with one.
 
@@ -52,6 +52,7 @@ export const exportModel: Command = {
       draw: intFlag(ctx.values.draw as string | undefined, 'draw'),
       seed: intFlag(ctx.values.seed, 'seed'),
       backend: ctx.values.backend as string | undefined,
+      precision: precisionFlag(ctx.values.precision),
       percentile,
     });
   },
@@ -91,6 +92,7 @@ export async function evaluateWithBundle(ctx: CommandContext) {
     ...(out ? { out: resolve(out) } : {}),
     ...(ctx.values.backend !== undefined ? { backend: ctx.values.backend as string } : {}),
     ...(ctx.values.threads !== undefined ? { threads: intFlag(ctx.values.threads, 'threads') } : {}),
+    ...(ctx.values.precision !== undefined ? { precision: precisionFlag(ctx.values.precision) } : {}),
   });
   // Without --json or --out the scores go to stdout as CSV.
   if (!ctx.values.json && !out) ctx.io.out(bundleScoresCsv(result.tasks, result.images));

@@ -11,7 +11,7 @@ import type { JobOutcome } from '../jobs/execute';
 import type { Io } from '../progress';
 import { comparisonText } from '../report/report';
 import { readJson, writeJsonAtomic } from '../rundir';
-import { backboneOption, commandConfig, intFlag, UsageError, type Command, type CommandContext } from './framework';
+import { backboneOption, commandConfig, intFlag, precisionFlag, UsageError, type Command, type CommandContext } from './framework';
 import { underStopSignals } from './interrupt';
 import { checkQueueTarget, queueCommands, queueOptions, queueTarget } from './queue-commands';
 import { bundleOptions, evaluateWithBundle, exportModel } from './bundle-commands';
@@ -123,6 +123,8 @@ const runJob: Command = {
     const threads = intFlag(ctx.values.threads, 'threads');
     if (threads !== undefined) spec.config = { ...spec.config, threads };
     if (ctx.values.backend !== undefined) spec.config = commandConfigBackend(spec.config, ctx.values.backend);
+    const precision = precisionFlag(ctx.values.precision);
+    if (precision) spec.config = { ...spec.config, precision };
     if (ctx.values.seed !== undefined || ctx.values.config !== undefined) throw new UsageError('run-job takes its seed and config from the spec; --seed and --config do not apply');
     const experimentDir = resolve(specPath, '..', '..');
     // Started by a queue worker: stop when that worker dies, so the job taken over elsewhere runs alone.
@@ -223,7 +225,7 @@ const evaluate: Command = {
     if (!['train', 'val', 'test'].includes(split)) throw new UsageError(`--split: expected train, val or test, got "${split}"`);
     const out = requireOut(ctx);
     const { evaluateCheckpoint } = await import('../jobs/evaluate');
-    return evaluateCheckpoint(resolve(checkpoint), split as 'train' | 'val' | 'test', out, ctx.io, ctx.argv, ctx.values.backend as string | undefined);
+    return evaluateCheckpoint(resolve(checkpoint), split as 'train' | 'val' | 'test', out, ctx.io, ctx.argv, ctx.values.backend as string | undefined, precisionFlag(ctx.values.precision));
   },
 };
 
@@ -310,7 +312,7 @@ const demo: Command = {
   async run(ctx) {
     const out = resolve((ctx.values.out as string | undefined) ?? 'runs/demo');
     const fromFile = ctx.values.config ? commandConfig(ctx) : undefined;
-    const cfg = fromFile ?? demoConfig({ seed: intFlag(ctx.values.seed, 'seed'), backend: ctx.values.backend as string | undefined });
+    const cfg = fromFile ?? demoConfig({ seed: intFlag(ctx.values.seed, 'seed'), backend: ctx.values.backend as string | undefined, precision: precisionFlag(ctx.values.precision) });
     if (!ctx.io.quiet) ctx.io.err(`demo: seed ${cfg.seed}${fromFile ? '' : ctx.values.seed === undefined ? ' (fixed; --seed n for another)' : ''}\n`);
     const result = await experimentHere(cfg, out, ctx, { jobs: 1, title: 'moco-cxr demo: MoCo-CXR vs random init on synthetic chest X-rays', ...(fromFile ? {} : { notes: [...DEMO_NOTES] }) });
     if (!ctx.io.quiet && 'report' in result && typeof result.report === 'object') ctx.io.out(`${result.report.html}\n`);

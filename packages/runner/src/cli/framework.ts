@@ -1,6 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { validateBackboneOptions } from '@moco-cxr/backbones';
-import { BACKBONES, readConfigFile, resolveConfig, mergeConfig, type BackendChoice, type RunnerConfig } from '../config';
+import { BACKBONES, PRECISIONS, readConfigFile, resolveConfig, mergeConfig, type BackendChoice, type RunnerConfig } from '../config';
 import { UsageError } from '../errors';
 import type { Io } from '../progress';
 
@@ -137,6 +137,13 @@ export function commandConfig(ctx: CommandContext, overrides: Record<string, unk
   let merged = mergeConfig(mergeConfig(fromFile, overrides), flags);
   if (ctx.values.backbone !== undefined) merged = withBackbone(ctx, merged);
   return resolveConfig(merged, ctx.values.config ? `${ctx.values.config} (with command-line overrides)` : 'command-line options');
+}
+
+/** `--precision` for the commands whose config is not commandConfig's (a job spec, a finished run's, a bundle's). */
+export function precisionFlag(value: unknown): RunnerConfig['precision'] {
+  if (value === undefined) return undefined;
+  if (!(PRECISIONS as readonly unknown[]).includes(value)) throw new UsageError(`--precision: expected one of ${PRECISIONS.join(', ')}, got "${String(value)}"`);
+  return value as RunnerConfig['precision'];
 }
 
 /** `--backbone`, for the commands that build a backbone from their config. */

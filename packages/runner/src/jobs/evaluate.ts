@@ -11,10 +11,10 @@ import { range, writeScores } from './scores';
  * `evaluate`: scores a finished linear or finetune run on a split, from its saved model (the
  * finetune checkpoint, or the linear head on top of the backbone it was trained on).
  */
-export async function evaluateCheckpoint(runDir: string, split: SplitName, out: string, io: Io, argv: string[], backend?: string) {
+export async function evaluateCheckpoint(runDir: string, split: SplitName, out: string, io: Io, argv: string[], backend?: string, precision?: RunnerConfig['precision']) {
   const cfgWithJob = readJson<RunnerConfig & { job: { protocol: string; init: Initialisation; id: string; seed?: number } }>(join(runDir, 'config.json'));
   const { job, ...cfgRest } = cfgWithJob;
-  const cfg = { ...(cfgRest as RunnerConfig), ...(backend ? { backend: backend as RunnerConfig['backend'] } : {}) };
+  const cfg = { ...(cfgRest as RunnerConfig), ...(backend ? { backend: backend as RunnerConfig['backend'] } : {}), ...(precision ? { precision } : {}) };
   if (!job?.protocol) throw new Error(`${runDir}/config.json: not a linear or finetune run (no job.protocol)`);
   const run = new RunDir(out, 'evaluate', cfg.seed, argv);
   if (run.finished) throw new Error(`${out} already holds a finished evaluation; use a new --out directory`);
