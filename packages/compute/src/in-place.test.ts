@@ -124,7 +124,7 @@ describe(`optimizerStepInPlace, native kernels, ${threads} thread(s)`, () => {
     // A training step takes the in-place path (no variable's buffer is shared after the backward pass).
     const ws = inits.map((i) => tf.tidy(() => tf.variable(tf.tensor(i.values, i.shape))));
     const opt = tf.train.adam(0.01);
-    const prof = await tf.profile(() => tf.dispose(opt.minimize(() => tf.addN(ws.map((w) => tf.sum(tf.square(w)))) as tf.Scalar, true)));
+    const prof = await tf.profile(() => opt.minimize(() => tf.addN(ws.map((w) => tf.sum(tf.square(w)))) as tf.Scalar, true)?.dispose());
     const updates = prof.kernels.map((k) => k.name).filter((n) => n.startsWith('MocoCxrOptimizerStep'));
     expect(updates).toEqual([FUSED.optimizerStepInPlace]);
     opt.dispose();
