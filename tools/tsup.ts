@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Options } from 'tsup';
@@ -26,4 +26,15 @@ export function packageConfig(entry: Record<string, string> | string[] = ['src/i
     splitting: false,
     treeshake: false,
   };
+}
+
+/**
+ * packageConfig for several entries (index and a browser entry), built side by side, one config
+ * each, so every .d.ts stands alone: a .d.ts chunk shared by two entries is left behind as a
+ * dangling import by a package that inlines these types (inlineTypesFrom).
+ */
+export function packageConfigs(entries: Record<string, string>, options: { inlineTypesFrom?: string[] } = {}): Options[] {
+  // Emptied here, once, before the builds start: a build's own clean would race the others' output.
+  rmSync(join(process.cwd(), 'dist'), { recursive: true, force: true });
+  return Object.entries(entries).map(([name, file]) => ({ ...packageConfig({ [name]: file }, options), clean: false }));
 }

@@ -1,4 +1,4 @@
 import { defineConfig } from 'tsup';
-import { packageConfig } from '../../tools/tsup';
+import { packageConfigs } from '../../tools/tsup';
 
-export default defineConfig(packageConfig({ index: 'src/index.ts', browser: 'src/browser.ts' }));
+export default defineConfig(packageConfigs({ index: 'src/index.ts', browser: 'src/browser.ts' }));
