@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { encodeSafetensors, parseSafetensors } from '@moco-cxr/backbones';
 import { embedImages, scoreFeatures } from '@moco-cxr/protocols';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lesionFixture, type LesionFixture } from './fixtures/lesion-bundle';
+import { lesionFixture, type LesionFixture } from './test-support/lesion-bundle';
 import { BUNDLE_FORMAT, loadBundle, scoreImages, sha256Hex, validateManifest, type BundleManifest } from './index';
 import { readBundle, writeBundle } from './node';
 

@@ -6,7 +6,7 @@ import { resizeShortSideAndCrop } from '@moco-cxr/cxr-data';
 import { auroc } from '@moco-cxr/eval-metrics';
 import { Rng } from '@moco-cxr/rng';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addLesion, LESION_RADIUS, lesionFixture, SIZE, type LesionFixture } from './fixtures/lesion-bundle';
+import { addLesion, LESION_RADIUS, lesionFixture, SIZE, type LesionFixture } from './test-support/lesion-bundle';
 import { assessImages, gradCam, inputWindow, looksUnlike, scoreImages, type GreyImage, type ModelBundle } from './index';
 import { readBundle, writeBundle } from './node';
 
