@@ -363,6 +363,26 @@ napi_value OptimizerStepInPlace(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// relu(x, y, threads) and reluGrad(dy, x, dx, threads): views of one length.
+template <bool grad>
+napi_value Relu(napi_env env, napi_callback_info info) {
+  const char* fn = grad ? "reluGrad" : "relu";
+  napi_value argv[4];
+  const int nviews = grad ? 3 : 2;
+  if (!get_args(env, info, nviews + 1, argv)) return fail(env, std::string(fn) + (grad ? " takes (dy, x, dx, threads)" : " takes (x, y, threads)"));
+  const char* names[3] = {grad ? "dy" : "x", grad ? "x" : "y", "dx"};
+  float* p[3] = {nullptr, nullptr, nullptr};
+  size_t n = 0;
+  std::string err;
+  if (!view(env, argv[0], napi_float32_array, &p[0], &n)) return fail(env, std::string(fn) + ": " + names[0] + " must be a Float32Array");
+  for (int i = 1; i < nviews; i++)
+    if (!f32arg(env, argv[i], long(n), names[i], &p[i], false, &err)) return fail(env, std::string(fn) + ": " + err);
+  const int threads = std::max(1, get_int(env, argv[nviews]));
+  if (grad) relu_grad(p[0], p[1], p[2], long(n), threads);
+  else relu(p[0], p[1], long(n), threads);
+  return nullptr;
+}
+
 // maxPoolGrad(x, dy, dx, shape Int32Array[13] with kh/kw the window and co = ci, threads)
 napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
   napi_value argv[5];
@@ -481,6 +501,8 @@ napi_value Init(napi_env env, napi_value exports) {
       MOCO_FN("maxPoolGrad", MaxPoolGrad),
       MOCO_FN("optimizerStep", OptimizerStep),
       MOCO_FN("optimizerStepInPlace", OptimizerStepInPlace),
+      MOCO_FN("relu", Relu<false>),
+      MOCO_FN("reluGrad", Relu<true>),
       MOCO_FN("testPool", TestPool),
       MOCO_FN("testInjectFault", TestInjectFault),
       MOCO_FN("testScratchAfterFailure", TestScratchAfterFailure),

@@ -200,6 +200,21 @@ void optimizer_step_in_place(int kind, const OptimizerVars& v, const double* h, 
   });
 }
 
+// ReLU as tfjs computes it on every backend: x where x > 0, NaN kept, else +0 (also for -0).
+void relu(const float* x, float* y, long n, int threads) {
+  parallel_range(n, threads, [&](long b, long e) {
+    for (long i = b; i < e; i++) y[i] = x[i] > 0.f ? x[i] : (x[i] == x[i] ? 0.f : x[i]);
+  });
+}
+
+// ReLU's gradient as tfjs composes it, dy * step(x): step is 1 where x > 0, NaN where x is NaN,
+// else 0; the product keeps its IEEE result (-0 for a negative dy, NaN for an infinite one).
+void relu_grad(const float* dy, const float* x, float* dx, long n, int threads) {
+  parallel_range(n, threads, [&](long b, long e) {
+    for (long i = b; i < e; i++) dx[i] = dy[i] * (x[i] > 0.f ? 1.f : (x[i] == x[i] ? 0.f : x[i]));
+  });
+}
+
 // Max-pool gradient, NHWC: each window's dy goes to the first position holding its maximum (as
 // tfjs' cpu backend); shape fields kh/kw are the window, ci the channels. One image per item.
 void maxpool_grad(const float* x, const float* dy, float* dx, const ConvShape& s, int threads) {

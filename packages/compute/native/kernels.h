@@ -43,6 +43,8 @@ void batchnorm_train_grad(const float* dy, const float* x, const float* mean, co
 void optimizer_step(int kind, const float* p, const float* s, const float* t, const float* g, float* p2, float* s2,
                     float* t2, long n, const double* h, int threads);
 void maxpool_grad(const float* x, const float* dy, float* dx, const ConvShape& s, int threads);
+void relu(const float* x, float* y, long n, int threads);
+void relu_grad(const float* dy, const float* x, float* dx, long n, int threads);
 // Every variable of one optimiser step: p[i], s[i], t[i] (slots; empty when the kind has none) and
 // g[i] hold n[i] elements each; p, s and t are updated in place.
 struct OptimizerVars {

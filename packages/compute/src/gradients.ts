@@ -1,7 +1,9 @@
 import {
   add,
   backend_util,
+  engine,
   getBackend,
+  getKernel,
   mul,
   fill,
   reshape,
@@ -102,6 +104,26 @@ export function sumGradConfig(stock: GradConfig | undefined): GradConfig {
       const [x] = saved;
       const axes = reduceAxes(attrs, x);
       return { x: () => mul(fill(x.shape, 1), expandDy(dy as Tensor, x, axes)) };
+    },
+  };
+}
+
+/** The native ReLU gradient's kernel, registered on wasm only while the native kernels run (native.ts). */
+export const RELU_GRAD_KERNEL = 'MocoCxrReluGrad';
+
+/**
+ * ReLU gradient in one native pass, dy * step(x) with tfjs' bits, where that kernel is registered;
+ * tfjs' own (Step, Cast and Multiply: three kernels and two full-size temporaries) elsewhere.
+ */
+export function reluGradConfig(stock: GradConfig | undefined): GradConfig {
+  const base = stockOrThrow(stock, 'Relu');
+  return {
+    kernelName: 'Relu',
+    inputsToSave: ['x'],
+    gradFunc: (dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAttrMap) => {
+      if (getKernel(RELU_GRAD_KERNEL, getBackend()) === undefined) return base.gradFunc(dy, saved, attrs);
+      const [x] = saved;
+      return { x: () => engine().runKernel(RELU_GRAD_KERNEL, { dy: dy as Tensor, x }) as Tensor };
     },
   };
 }

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { backend_util, getBackend, util, type KernelBackend, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { HeapBackend } from './heap';
 import { OPTIMIZER_STEP_IN_PLACE } from './in-place';
+import { RELU_GRAD_KERNEL } from './gradients';
 import type { KernelSet, KernelsInUse, Precision } from './kernels-info';
 
 export { describeKernels } from './kernels-info';
@@ -34,6 +35,10 @@ export interface NativeAddon {
   batchNormTrainGrad(dy: Float32Array, x: Float32Array, mean: Float32Array, rstd: Float32Array, gamma: Float32Array, y: Float32Array | null, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, rows: number, channels: number, threads: number): void;
   maxPoolGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, shape: Int32Array, threads: number): void;
   optimizerStep(kind: number, p: Float32Array, s: Float32Array | null, t: Float32Array | null, g: Float32Array, p2: Float32Array, s2: Float32Array | null, t2: Float32Array | null, hyper: Float64Array, threads: number): void;
+  /** y = relu(x) with tfjs' bits (NaN kept, -0 to +0). */
+  relu(x: Float32Array, y: Float32Array, threads: number): void;
+  /** dx = dy * step(x) with tfjs' bits. */
+  reluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array, threads: number): void;
   /** One update of every variable (kinds 0, 1, 3), params and slots overwritten; slots null for the EMA. */
   optimizerStepInPlace(kind: number, params: Float32Array[], slot1: Float32Array[] | null, slot2: Float32Array[] | null, grads: Float32Array[], hyper: Float64Array, threads: number): void;
   /** The CPU features dispatch requires for each instruction set (what its build targets). */
@@ -246,6 +251,17 @@ export function nativeMaxPoolGrad(fallback: KernelFunc): KernelFunc {
   });
 }
 
+/** Relu in one native pass over the threads, the same bits as tfjs' kernel. */
+export function nativeRelu(fallback: KernelFunc): KernelFunc {
+  return nativeOr(fallback, ({ inputs, backend }, a) => {
+    const { x } = inputs as { x: TensorInfo };
+    if (x.dtype !== 'float32') return null;
+    const out = output(backend, x.shape);
+    if (util.sizeFromShape(x.shape) > 0) a.relu(f32(backend, x), f32(backend, out), state.threads);
+    return out;
+  });
+}
+
 /** BatchMatMul with either operand transposed and a batch of 1 broadcast against the other's. */
 export function nativeBatchMatMul(fallback: KernelFunc): KernelFunc {
   return nativeOr(fallback, ({ inputs, attrs, backend }, na) => {
@@ -290,6 +306,8 @@ export const FUSED = {
    * every variable's update in one call, params and slots overwritten (optimizerStepInPlace() in in-place.ts).
    */
   optimizerStepInPlace: OPTIMIZER_STEP_IN_PLACE,
+  /** inputs {dy, x} -> dx = dy * step(x): Relu's gradient (gradients.ts reluGradConfig). */
+  reluGrad: RELU_GRAD_KERNEL,
 } as const;
 
 /** Optimiser kinds of the optimizerStep kernel (hyperparameter layouts in native/elementwise.cc). */
@@ -346,6 +364,19 @@ export const fusedKernels: Array<{ kernelName: string; kernelFunc: KernelFunc }>
       const v = (t: TensorInfo | undefined) => (t ? f32(backend, t) : null);
       addon!.optimizerStep(kind, v(param)!, v(inputs.slot1), v(inputs.slot2), v(grad)!, v(outs[0])!, v(outs[1]), v(outs[2]), hyper, state.threads);
       return outs;
+    },
+  },
+  {
+    kernelName: FUSED.reluGrad,
+    kernelFunc: (args) => {
+      const { inputs, backend } = args as unknown as Args;
+      const k = FUSED.reluGrad;
+      const dy = requireInput(inputs, 'dy', k);
+      const x = requireInput(inputs, 'x', k);
+      if (!util.arraysEqual(dy.shape, x.shape)) throw new Error(`@moco-cxr/compute ${k}: dy [${dy.shape}] and x [${x.shape}] differ in shape`);
+      const out = output(backend, x.shape);
+      if (util.sizeFromShape(x.shape) > 0) addon!.reluGrad(f32(backend, dy), f32(backend, x), f32(backend, out), state.threads);
+      return out;
     },
   },
   {

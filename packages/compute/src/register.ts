@@ -7,9 +7,10 @@
 import '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { findBackendFactory, getKernel, registerBackend, registerKernel, removeBackend, unregisterKernel, type KernelBackend } from '@tensorflow/tfjs-core';
+import { findBackendFactory, getGradient, getKernel, registerBackend, registerGradient, registerKernel, removeBackend, unregisterKernel, type KernelBackend } from '@tensorflow/tfjs-core';
 import { patchTfAdam } from './optimizers';
-import { fusedKernels, nativeMaxPoolGrad, nativeBatchMatMul, nativeConv2D, nativeConv2DBackpropInput, nativeConv2DBackpropFilter } from './native';
+import { fusedKernels, nativeMaxPoolGrad, nativeBatchMatMul, nativeConv2D, nativeConv2DBackpropInput, nativeConv2DBackpropFilter, nativeRelu } from './native';
+import { reluGradConfig } from './gradients';
 import { registerWasmGradients, registerWasmKernels, replaceKernel, WASM } from './wasm-kernels';
 
 export { registeredOverrides } from './wasm-kernels';
@@ -19,13 +20,15 @@ function register(): void {
 
   // Native kernels over everything above: each falls back to the kernel it replaces whenever the
   // native set is off (initBackend's choice) or the call is one it does not handle.
-  for (const [name, wrap] of [['Conv2D', nativeConv2D], ['Conv2DBackpropInput', nativeConv2DBackpropInput], ['Conv2DBackpropFilter', nativeConv2DBackpropFilter], ['BatchMatMul', nativeBatchMatMul], ['MaxPoolGrad', nativeMaxPoolGrad]] as const) {
+  for (const [name, wrap] of [['Conv2D', nativeConv2D], ['Conv2DBackpropInput', nativeConv2DBackpropInput], ['Conv2DBackpropFilter', nativeConv2DBackpropFilter], ['BatchMatMul', nativeBatchMatMul], ['MaxPoolGrad', nativeMaxPoolGrad], ['Relu', nativeRelu]] as const) {
     const current = getKernel(name, WASM);
     if (current) replaceKernel({ kernelName: name, backendName: WASM, kernelFunc: wrap(current.kernelFunc) });
   }
 
   patchTfAdam();
   registerWasmGradients();
+  // Relu's gradient as one native kernel while the native set runs (tfjs' own otherwise, on every backend).
+  registerGradient(reluGradConfig(getGradient('Relu')));
 }
 
 register();
