@@ -7,6 +7,8 @@ export { RunDir, writeJsonAtomic, isFinished, packageVersions, diffFields } from
 export { executeJob } from './jobs/execute';
 export { protocolEpochs, drawRows } from './jobs/cell';
 export { evaluateCheckpoint } from './jobs/evaluate';
+export { exportModel, chooseModelRun, modelRuns, runnerInput } from './bundle/export';
+export { evaluateBundle, bundleScoresCsv, imageFiles } from './bundle/evaluate';
 export { prepareData } from './data';
 export { inspectData } from './data-summary';
 export { compareRuns, compareDirs, experimentComparisons, readScores } from './compare';
@@ -25,6 +27,8 @@ export type { RunnerConfig, ProtocolConfig, Initialisation, Protocol, BackendCho
 export type { JobSpec, JobKind } from './grid';
 export type { RunInfo } from './rundir';
 export type { JobOutcome } from './jobs/execute';
+export type { ExportModelOptions, ExportModelResult, ModelChoice, ModelRun } from './bundle/export';
+export type { BundleEvaluation, BundleScoreRow, EvaluateBundleOptions } from './bundle/evaluate';
 export type { PreparedData, SplitData, SplitName } from './data';
 export type { DataSummary } from './data-summary';
 export type { ScoresFile, CompareOptions, ExperimentComparisons } from './compare';

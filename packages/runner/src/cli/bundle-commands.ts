@@ -61,7 +61,7 @@ export const exportModel: Command = {
 /** The options `evaluate` takes for a bundle. */
 export const bundleOptions: Record<string, OptionSpec> = {
   bundle: { type: 'string', valueName: 'dir', description: 'score with a model bundle (export-model) instead of a run: image files or folders, or --config/--data with --split' },
-  data: { type: 'string', valueName: 'dir', description: 'with --bundle: an image folder laid out <split>/<CLASS>/<image>, scored by split' },
+  data: { type: 'string', valueName: 'dir', description: 'with --bundle: an image folder laid out <split>/<CLASS>/<image>, scored by split (images cached in data.cacheDir, else beside --out, else ./cache)' },
 };
 
 /**
