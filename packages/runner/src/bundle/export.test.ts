@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { captureIo } from '../test-support/io';
+import { looksUnlike, type GreyImage } from '@moco-cxr/model-bundle';
+import { readBundle } from '@moco-cxr/model-bundle/node';
 import { runCli } from '../cli/main';
 
 const KERMANY = process.env.MOCO_CXR_DATA ?? fileURLToPath(new URL('../../../../../shared/data/kermany-pediatric-cxr-224', import.meta.url));
@@ -92,6 +94,17 @@ describe.skipIf(!present)(`export-model and evaluate --bundle (skipped without t
       expect(Math.abs(Number(score) - saved.scores[i])).toBeLessThan(1e-5);
       expect(Number(label)).toBe((saved as unknown as { labels: number[] }).labels[i]);
     });
+
+    // Images that are no chest X-ray are flagged by the statistics export-model stored.
+    const loaded = await readBundle(bundle);
+    const grey = (w: number, h: number, f: (x: number, y: number) => number): GreyImage => ({ width: w, height: h, data: Uint8Array.from({ length: w * h }, (_, i) => f(i % w, Math.floor(i / w))) });
+    let state = 7;
+    const noise = () => ((state = (state * 1103515245 + 12345) % 2147483648), state % 256);
+    const photo = (x: number, y: number) => (y > 60 ? 40 + ((x * 7 + y * 3) % 30) : Math.hypot(x - 90, y - 20) < 10 ? 250 : 160 + y);
+    for (const [name, image] of Object.entries({ uniform: grey(80, 80, () => 128), noise: grey(64, 64, noise), photo: grey(120, 90, photo) })) {
+      expect((await looksUnlike(loaded, image)).unlike, name).toBe(true);
+    }
+    loaded.dispose();
 
     // Without --json or --out: CSV on stdout.
     const printed = await cli(['evaluate', '--bundle', bundle, join(KERMANY, saved.ids[0])]);
