@@ -49,6 +49,11 @@ describe('browser builds', () => {
     expect(PACKAGES.map((p) => p.name)).toEqual(expect.arrayContaining(['@moco-cxr/backbones', '@moco-cxr/bootstrap', '@moco-cxr/compute', '@moco-cxr/cxr-augment', '@moco-cxr/cxr-data', '@moco-cxr/eval-metrics', '@moco-cxr/moco', '@moco-cxr/protocols', '@moco-cxr/rng']));
   });
 
+  it('names the package and the module of each Node built-in a bundle pulls: atomic-write, a file writer by nature', async () => {
+    const b = await bundleForBrowser(`export * from '@moco-cxr/atomic-write';`);
+    expect(describeNodeImports(b.nodeImports)).toEqual(['node:crypto', 'node:fs', 'node:path'].map((m) => `@moco-cxr/atomic-write pulls ${m} (packages/atomic-write/src/atomic-write.ts)`));
+  });
+
   for (const { name, exports } of PACKAGES) {
     describe(name, () => {
       it('bundles with esbuild for the browser with no Node built-in', () => {
