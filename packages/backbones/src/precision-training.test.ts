@@ -59,7 +59,8 @@ describe('ResNet18 training with bf16 products', () => {
     const bf16 = await losses('bf16');
     expect([fp32.leaked, bf16.leaked]).toEqual([0, 0]);
     expect(fp32.precision).toBe('fp32');
-    if (!cpuHasBf16()) {
+    // An addon compiled without bf16 (an old compiler) falls back as a CPU without it does.
+    if (!cpuHasBf16() || bf16.notes.some((n) => n.includes('no bf16 kernels are built'))) {
       // fp32 instead, said in notes, and so the same bits.
       expect(bf16.precision).toBe('fp32');
       expect(bf16.notes.filter((n) => n.startsWith('precision: bf16 was asked for'))).toHaveLength(1);

@@ -127,7 +127,7 @@ napi_value SetIsa(napi_env env, napi_callback_info info) {
 // Why precision 'bf16' cannot run with the active set on this CPU; empty when it can.
 std::string bf16_unavailable() {
   const Isa* t = bf16_isa();
-  if (!t) return "no bf16 kernels are built for this target (x86-64 only)";
+  if (!t) return "no bf16 kernels are built for this target (x86-64, compiled with GCC 10 or clang 14 on)";
   const char* lacks[16];
   const size_t n = cpu_lacks(*t, lacks, 16);
   if (n > 0) {

@@ -10,11 +10,15 @@ namespace {
 #define MOCO_FEATURE(f) {f, [] { __builtin_cpu_init(); return __builtin_cpu_supports(f) != 0; }},
 const CpuFeature avx512_features[] = {MOCO_AVX512_FEATURES(MOCO_FEATURE)};
 const CpuFeature avx2_features[] = {MOCO_AVX2_FEATURES(MOCO_FEATURE)};
+#if defined(MOCO_HAVE_BF16)
 const CpuFeature avx512bf16_features[] = {MOCO_AVX512BF16_FEATURES(MOCO_FEATURE)};
+#endif
 #undef MOCO_FEATURE
 
 const Isa avx512 = {"avx512", &gemm_f32_12x32__avx512, avx512_features, sizeof avx512_features / sizeof *avx512_features};
 const Isa avx2 = {"avx2", &gemm_f32_6x16__avx2, avx2_features, sizeof avx2_features / sizeof *avx2_features};
+#endif
+#if defined(MOCO_HAVE_BF16)
 // Not in `isas`: dispatch never picks it by itself, only precision 'bf16' does (bf16_isa()).
 const Isa avx512bf16 = {"avx512bf16", &gemm_bf16_12x32__avx512bf16, avx512bf16_features,
                         sizeof avx512bf16_features / sizeof *avx512bf16_features};
@@ -48,7 +52,7 @@ size_t cpu_lacks(const Isa& isa, const char** out, size_t cap) {
 bool cpu_runs(const Isa& isa) { return cpu_lacks(isa, nullptr, 0) == 0; }
 
 const Isa* bf16_isa() {
-#if defined(__x86_64__)
+#if defined(MOCO_HAVE_BF16)
   return &avx512bf16;
 #else
   return nullptr;

@@ -35,7 +35,7 @@ size_t cpu_lacks(const Isa& isa, const char** out, size_t cap);
 const Isa& best_isa();
 
 // The bf16 GEMM of precision 'bf16' (fp32 sums of bf16-rounded products) as a set of its own, with
-// the features it needs; null where none is built for this target. Not among all_isas().
+// the features it needs; null where none is built (MOCO_HAVE_BF16, gemm.h). Not among all_isas().
 const Isa* bf16_isa();
 
 }  // namespace mococxr

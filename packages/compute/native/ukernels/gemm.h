@@ -30,7 +30,13 @@ extern const GemmUkernel gemm_f32_6x8__generic;  // the target's baseline: SSE2 
 #if defined(__x86_64__)
 extern const GemmUkernel gemm_f32_6x16__avx2;
 extern const GemmUkernel gemm_f32_12x32__avx512;
-// precision 'bf16': products of bf16-rounded inputs summed in fp32, its panels bf16 pairs (see its file)
+#endif
+
+// precision 'bf16': products of bf16-rounded inputs summed in fp32, its panels bf16 pairs (see its
+// file). Built where the compiler knows AVX512_BF16 (GCC 10, clang 14 on); an older one builds
+// the addon without it, and precision 'bf16' then runs fp32 with a note.
+#if defined(__x86_64__) && (defined(__clang__) ? __clang_major__ >= 14 : (defined(__GNUC__) && __GNUC__ >= 10))
+#define MOCO_HAVE_BF16 1
 extern const GemmUkernel gemm_bf16_12x32__avx512bf16;
 #endif
 

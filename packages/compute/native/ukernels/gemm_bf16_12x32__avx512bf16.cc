@@ -10,7 +10,7 @@
 
 #include "gemm.h"
 
-#if defined(__x86_64__)
+#if defined(MOCO_HAVE_BF16)
 #pragma GCC push_options
 #define MOCO_COMPILE_AVX512BF16
 #include "../isa.h"

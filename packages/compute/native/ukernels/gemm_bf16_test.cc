@@ -23,6 +23,12 @@
 #include <vector>
 
 #include "../cpu.h"
+
+#if defined(__x86_64__)
+#define MOCO_ARCH_NAME "x86-64"
+#else
+#define MOCO_ARCH_NAME "not x86-64"
+#endif
 #include "ukernel_test.h"
 
 namespace {
@@ -187,7 +193,12 @@ int main(int argc, char**) {
   }
   const mococxr::Isa* isa = mococxr::bf16_isa();
   if (!isa) {
-    std::printf("none: no bf16 microkernel is built for this target\n");
+    // gemm.h's MOCO_HAVE_BF16: x86-64 and a compiler that knows AVX512_BF16; the line names both.
+#if defined(__clang__)
+    std::printf("none: no bf16 microkernel is built (%s, clang %d)\n", MOCO_ARCH_NAME, __clang_major__);
+#else
+    std::printf("none: no bf16 microkernel is built (%s, gcc %d)\n", MOCO_ARCH_NAME, __GNUC__);
+#endif
     return 0;
   }
   const char* lacks[16];
