@@ -23,7 +23,7 @@ describe('the browser entry', () => {
     const parsed = parseSafetensors(bytes);
     expect(parsed.metadata).toEqual({ note: 'é' });
     const b = await createBackbone('resnet18', { ...opts, weights: parsed.tensors });
-    const x = tf.randomUniform([1, 32, 32, 3], 0, 1, 'float32', 1);
+    const x = tf.randomUniform<tf.Rank.R4>([1, 32, 32, 3], 0, 1, 'float32', 1);
     const [ea, eb] = [a.embed(x), b.embed(x)];
     expect(Array.from(eb.dataSync())).toEqual(Array.from(ea.dataSync()));
     tf.dispose([x, ea, eb, ...dict.values(), ...parsed.tensors.values()]);
