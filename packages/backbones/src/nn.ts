@@ -106,6 +106,11 @@ function fused(kernel: string): boolean {
   return tf.getKernel(kernel, tf.getBackend()) !== undefined;
 }
 
+/** True when no other tensor sees v's buffer (the wasm backend counts references), so a kernel may write it in place. */
+function ownsBuffer(v: tf.Tensor): boolean {
+  return (tf.backend() as unknown as { refCount?(dataId: object): number }).refCount?.(v.dataId) === 1;
+}
+
 /** Per-channel sum of a [rows, C] matrix as [1, C]: a leading-axis reduction, contiguous on NHWC data. */
 function channelSum(x2: tf.Tensor2D): tf.Tensor2D {
   return tf.sum(x2, 0, true);
@@ -137,9 +142,22 @@ export function batchNormTrainForward(x2: tf.Tensor2D, bn: BatchNorm2dModule, ga
   let variance: tf.Tensor;
   let rstd: tf.Tensor2D;
   let out: tf.Tensor2D;
+  const m = bn.momentum;
+  // torch's running-statistics update, as float32 factors of the tf ops below.
+  const keep = 1 - m;
+  const varianceFactor = (m * count) / (count - 1);
+  let updated = false;
   if (fused(FUSED_BN)) {
-    // One native kernel: statistics, normalisation and ReLU in three passes over x.
-    [out, mean, variance, rstd] = tf.engine().runKernel(FUSED_BN, { x: x2, gamma, beta }, { varianceEpsilon: bn.eps, relu } as never) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+    // One native kernel: statistics, normalisation and ReLU in three passes over x; the running
+    // statistics too, in place, when no other tensor shares their buffers (no dispatch of their own).
+    const inputs: tf.NamedTensorMap = { x: x2, gamma, beta };
+    const attrs: Record<string, unknown> = { varianceEpsilon: bn.eps, relu };
+    if (update && [bn.runningMean, bn.runningVar, bn.numBatchesTracked].every(ownsBuffer)) {
+      Object.assign(inputs, { runningMean: bn.runningMean, runningVar: bn.runningVar, numBatchesTracked: bn.numBatchesTracked });
+      Object.assign(attrs, { runningKeep: keep, runningMomentum: m, runningVarianceFactor: varianceFactor });
+      updated = true;
+    }
+    [out, mean, variance, rstd] = tf.engine().runKernel(FUSED_BN, inputs, attrs as never) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
   } else {
     mean = tf.div(channelSum(x2), count) as tf.Tensor2D;
     variance = tf.div(channelSum(tf.squaredDifference(x2, mean) as tf.Tensor2D), count);
@@ -147,11 +165,10 @@ export function batchNormTrainForward(x2: tf.Tensor2D, bn: BatchNorm2dModule, ga
     out = tf.batchNorm2d(x2, tf.reshape(mean, [c]) as tf.Tensor1D, tf.reshape(variance, [c]) as tf.Tensor1D, beta as tf.Tensor1D, gamma as tf.Tensor1D, bn.eps);
     if (relu) out = tf.relu(out);
   }
-  if (update) {
+  if (update && !updated) {
     // Running statistics are side effects of the forward pass, outside the tape (kernel scope).
-    const m = bn.momentum;
-    bn.runningMean.assign(tf.add(tf.mul(bn.runningMean, 1 - m), tf.mul(tf.reshape(mean, [c]), m)));
-    bn.runningVar.assign(tf.add(tf.mul(bn.runningVar, 1 - m), tf.mul(tf.reshape(variance, [c]), (m * count) / (count - 1))));
+    bn.runningMean.assign(tf.add(tf.mul(bn.runningMean, keep), tf.mul(tf.reshape(mean, [c]), m)));
+    bn.runningVar.assign(tf.add(tf.mul(bn.runningVar, keep), tf.mul(tf.reshape(variance, [c]), varianceFactor)));
     bn.numBatchesTracked.assign(tf.add(bn.numBatchesTracked, tf.scalar(1, 'int32')));
   }
   return { out, x2, mean, rstd, y: relu ? out : undefined };

@@ -295,7 +295,13 @@ export function nativeBatchMatMul(fallback: KernelFunc): KernelFunc {
  * so a caller asks `getKernel(name, getBackend())` and composes tf ops when it is absent.
  */
 export const FUSED = {
-  /** inputs {x [rows, c], gamma [c], beta [c]}, attrs {varianceEpsilon, relu} -> [y, mean, variance, rstd] ([1, c] each). */
+  /**
+   * inputs {x [rows, c], gamma [c], beta [c], runningMean? [c], runningVar? [c], numBatchesTracked? int32 []},
+   * attrs {varianceEpsilon, relu, runningKeep?, runningMomentum?, runningVarianceFactor?} -> [y, mean, variance, rstd]
+   * ([1, c] each). With the running inputs (each the only tensor on its buffer), they are updated in place as
+   * torch's BatchNorm does, with the bits of the tf ops runningMean * keep + mean * momentum,
+   * runningVar * keep + variance * factor and numBatchesTracked + 1: no dispatch of their own.
+   */
   batchNormTrain: 'MocoCxrBatchNormTrain',
   /** inputs {dy, x, mean, rstd, gamma, y?}, attrs {} -> [dx, dgamma [c], dbeta [c]]; y gates a fused ReLU. */
   batchNormTrainGrad: 'MocoCxrBatchNormTrainGrad',
@@ -320,6 +326,47 @@ function requireInput(inputs: Record<string, TensorInfo>, name: string, kernel: 
   return t;
 }
 
+/**
+ * MocoCxrBatchNormTrain's running statistics, in place: float32 products and sums (each rounded
+ * once, as the Multiply and Add kernels round them; a float op in double rounded to float is exact).
+ */
+type RunningStats = { rm: TensorInfo; rv: TensorInfo; nb: TensorInfo; keep: number; momentum: number; factor: number };
+
+/** The running-statistics inputs and attrs, checked before anything is allocated or written. */
+function runningStatsArgs(inputs: Record<string, TensorInfo>, attrs: Record<string, unknown>, backend: KernelBackend, c: number): RunningStats {
+  const k = FUSED.batchNormTrain;
+  const refs = backend as unknown as { refCount(dataId: object): number };
+  const owned = (name: string, dtype: string, size: number): TensorInfo => {
+    const t = inputs[name];
+    if (!t) throw new Error(`@moco-cxr/compute ${k}: input '${name}' is missing (the running statistics come as runningMean, runningVar and numBatchesTracked together)`);
+    if (t.dtype !== dtype || util.sizeFromShape(t.shape) !== size) throw new Error(`@moco-cxr/compute ${k}: input '${name}' must be ${dtype} with ${size} element(s), got ${t.dtype} [${t.shape}]`);
+    if (refs.refCount(t.dataId) !== 1) throw new Error(`@moco-cxr/compute ${k}: input '${name}' shares its buffer with another tensor; it cannot be updated in place`);
+    return t;
+  };
+  const rm = owned('runningMean', 'float32', c);
+  const rv = owned('runningVar', 'float32', c);
+  const nb = owned('numBatchesTracked', 'int32', 1);
+  const [keep, momentum, factor] = ['runningKeep', 'runningMomentum', 'runningVarianceFactor'].map((a) => {
+    const value = attrs[a];
+    if (typeof value !== 'number' || !Number.isFinite(value)) throw new Error(`@moco-cxr/compute ${k}: attr '${a}' must be a finite number with the running statistics, got ${String(value)}`);
+    return Math.fround(value);
+  });
+  if (rm.dataId === rv.dataId) throw new Error(`@moco-cxr/compute ${k}: runningMean and runningVar are one buffer`);
+  return { rm, rv, nb, keep, momentum, factor };
+}
+
+function updateRunningStats({ rm, rv, nb, keep, momentum, factor }: RunningStats, backend: KernelBackend, c: number, mean: Float32Array, variance: Float32Array): void {
+  const f = Math.fround;
+  const m = f32(backend, rm);
+  const s = f32(backend, rv);
+  for (let j = 0; j < c; j++) {
+    m[j] = f(f(m[j] * keep) + f(mean[j] * momentum));
+    s[j] = f(f(s[j] * keep) + f(variance[j] * factor));
+  }
+  const n = (backend as unknown as HeapBackend).typedArrayFromHeap(nb) as Int32Array;
+  n[0] = (n[0] + 1) | 0;
+}
+
 export const fusedKernels: Array<{ kernelName: string; kernelFunc: KernelFunc }> = [
   {
     kernelName: FUSED.batchNormTrain,
@@ -330,9 +377,11 @@ export const fusedKernels: Array<{ kernelName: string; kernelFunc: KernelFunc }>
       if (x.shape.length !== 2 || rows < 1) throw new Error(`${FUSED.batchNormTrain}: x must be [rows, channels], got [${x.shape}]`);
       const gamma = requireInput(inputs, 'gamma', FUSED.batchNormTrain);
       const beta = requireInput(inputs, 'beta', FUSED.batchNormTrain);
+      const running = inputs.runningMean || inputs.runningVar || inputs.numBatchesTracked ? runningStatsArgs(inputs, attrs, backend, c) : null;
       const outs = [output(backend, [rows, c]), output(backend, [1, c]), output(backend, [1, c]), output(backend, [1, c])];
       const v = (t: TensorInfo) => f32(backend, t);
       addon!.batchNormTrain(v(x), v(gamma), v(beta), v(outs[0]), v(outs[1]), v(outs[2]), v(outs[3]), rows, c, Number(attrs.varianceEpsilon), Boolean(attrs.relu), state.threads);
+      if (running) updateRunningStats(running, backend, c, v(outs[1]), v(outs[2]));
       return outs;
     },
   },
