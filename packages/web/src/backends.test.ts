@@ -1,7 +1,9 @@
-// compute's browser entry in Debian's chromium: the same small network numbers on wasm, webgl and
-// webgpu (SwiftShader) as tfjs' cpu backend gives in Node.
+// compute's browser entry in Debian's chromium: the same small network numbers (forward and gradients)
+// on wasm, webgl and webgpu (SwiftShader) as tfjs' cpu backend gives in Node.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+// tfjs-core's Node build registers no gradients by itself (the union package's does).
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleForBrowser, describeNodeImports, REPO_ROOT } from './testing/bundle';
 import type { BackendInfo, KernelsInUse } from '@moco-cxr/compute/browser';
@@ -12,14 +14,14 @@ import type { TinyNetworkOutput } from './testing/tiny-network';
 // fixed inputs, read back the outputs, and count the tensors left behind.
 const PAGE_PROGRAM = `
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, kernelsInUse } from '@moco-cxr/compute';
+import { initBackend, kernelsInUse, registeredOverrides } from '@moco-cxr/compute';
 import { createBackbone } from '@moco-cxr/backbones';
 import { tinyNetwork } from ${JSON.stringify(new URL('./testing/tiny-network.ts', import.meta.url).pathname)};
 export async function run(prefer) {
   const info = await initBackend({ prefer, wasmPaths: '/wasm/', threads: 1 });
   const before = tf.memory().numTensors;
   const out = await tinyNetwork(tf, createBackbone);
-  return { info, kernels: kernelsInUse(), out, leaked: tf.memory().numTensors - before, backend: tf.getBackend() };
+  return { info, kernels: kernelsInUse(), overrides: registeredOverrides(), out, leaked: tf.memory().numTensors - before, backend: tf.getBackend() };
 }
 `;
 
@@ -40,7 +42,7 @@ afterAll(async () => {
 async function runIn(chromium: Chromium, prefer: string) {
   const page = await chromium.newPage();
   await page.goto(`${server.origin}/index.html`);
-  return callInPage<{ info: BackendInfo; kernels: KernelsInUse; out: TinyNetworkOutput; leaked: number; backend: string }>(page, '/program.js', 'run', prefer);
+  return callInPage<{ info: BackendInfo; kernels: KernelsInUse; overrides: string[]; out: TinyNetworkOutput; leaked: number; backend: string }>(page, '/program.js', 'run', prefer);
 }
 
 describe('compute in chromium', () => {
@@ -57,7 +59,7 @@ describe('compute in chromium', () => {
   });
 
   for (const [backend, webgpu] of [['wasm', false], ['webgl', false], ['webgpu', true]] as const) {
-    it(`${backend}: initBackend starts it and the numbers match Node's cpu backend`, async () => {
+    it(`${backend}: initBackend starts it, and a forward and its gradients match Node's cpu backend`, async () => {
       const chromium = await launchChromium({ webgpu });
       try {
         const r = await runIn(chromium, backend);
@@ -71,9 +73,14 @@ describe('compute in chromium', () => {
           expect(r.info.warnings).toEqual([expect.stringMatching(new RegExp(`^${backend}: running on a software adapter`))]);
         }
         expect(r.kernels.kernels).toBe(backend === 'wasm' ? 'wasm' : null);
+        // The wasm gradient kernels tfjs-backend-wasm lacks, and our gradients, are registered in the page too.
+        expect(r.overrides).toEqual(expect.arrayContaining(['wasm:Conv2DBackpropFilter', 'wasm:Conv2DBackpropInput', 'gradient:FusedBatchNorm', 'gradient:Mean', 'gradient:Sum']));
         for (const key of Object.keys(reference) as (keyof typeof reference)[]) {
           expect(r.out[key].length).toBe(reference[key].length);
-          const worst = Math.max(...reference[key].map((v, i) => Math.abs(v - r.out[key][i]) / (1e-3 + Math.abs(v))));
+          // Relative to the tensor's largest value: gradient entries near zero are sums that cancel.
+          const scale = Math.max(...reference[key].map(Math.abs));
+          const worst = Math.max(...reference[key].map((v, i) => Math.abs(v - r.out[key][i]))) / scale;
+          expect(scale, key).toBeGreaterThan(0);
           expect(worst, `${backend} ${key}`).toBeLessThan(1e-3);
         }
         expect(r.leaked).toBe(0);

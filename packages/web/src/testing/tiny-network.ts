@@ -1,5 +1,5 @@
-// A tiny fixed computation run in Node and in the page: a conv2d, and a narrow ResNet-18 forward at
-// 32 px (backbones' browser entry), on inputs made from a formula so both sides see the same bits.
+// A tiny fixed computation run in Node and in the page: a conv2d, and a narrow ResNet-18 forward and
+// backward at 32 px (backbones' browser entry), on inputs made from a formula so both sides see the same bits.
 import type * as tfNs from '@tensorflow/tfjs-core';
 
 type CreateBackbone = typeof import('@moco-cxr/backbones').createBackbone;
@@ -7,6 +7,9 @@ type CreateBackbone = typeof import('@moco-cxr/backbones').createBackbone;
 export interface TinyNetworkOutput {
   conv: number[];
   embedding: number[];
+  /** Gradient of sum(embedding^2) for the stem's and the last block's convolution kernels (the wasm gradient kernels compute/browser registers). */
+  gradStem: number[];
+  gradLast: number[];
 }
 
 export async function tinyNetwork(tf: typeof tfNs, createBackbone: CreateBackbone): Promise<TinyNetworkOutput> {
@@ -18,8 +21,17 @@ export async function tinyNetwork(tf: typeof tfNs, createBackbone: CreateBackbon
       const w = tf.tensor4d(values(3 * 3 * 3 * 4, 1.3), [3, 3, 3, 4]);
       return [tf.conv2d(x, w, 2, 'same'), backbone.embed(x)];
     });
-    const out = { conv: Array.from(await conv.data()), embedding: Array.from(await embedding.data()) };
-    tf.dispose([conv, embedding]);
+    const x = tf.tensor4d(values(2 * 32 * 32 * 3, 0.37), [2, 32, 32, 3]);
+    const stem = backbone.variables.get('conv1.weight')!;
+    const last = backbone.variables.get('layer4.1.conv2.weight')!;
+    const { grads, value } = tf.variableGrads(() => tf.sum(tf.square(backbone.embed(x))) as tfNs.Scalar, [stem, last]);
+    const out = {
+      conv: Array.from(await conv.data()),
+      embedding: Array.from(await embedding.data()),
+      gradStem: Array.from(await grads[stem.name].data()),
+      gradLast: Array.from(await grads[last.name].data()),
+    };
+    tf.dispose([conv, embedding, x, value, ...Object.values(grads)]);
     return out;
   } finally {
     backbone.dispose();
