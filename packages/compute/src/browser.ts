@@ -133,9 +133,15 @@ async function start(name: BackendName, options: InitBackendOptions, notes: stri
   const auto = options.prefer === undefined;
   const base = { notes, warnings: [] as string[], kernels: null, nativeIsa: null, adapter: null, threads: 1, simd: false };
   if (name === 'webgpu' || name === 'webgl') {
-    const adapter = name === 'webgpu' ? await startWebgpu() : await webglAdapter();
-    if (adapter.software && auto) throw new Error(`the only ${name} adapter is a software one (${formatAdapter(adapter)}), which auto never picks; ask for it with prefer '${name}'`);
-    if (name === 'webgl') await setBackendOrThrow('webgl');
+    // Refused before a backend starts on it, so a passed-over adapter holds no device.
+    const refuse = (a: GpuAdapterReport) => {
+      if (a.software && auto) throw new Error(`the only ${name} adapter is a software one (${formatAdapter(a)}), which auto never picks; ask for it with prefer '${name}'`);
+    };
+    const adapter = name === 'webgpu' ? await startWebgpu(refuse) : await webglAdapter();
+    if (name === 'webgl') {
+      refuse(adapter);
+      await setBackendOrThrow('webgl');
+    }
     const info: BackendInfo = { ...base, backend: name, adapter };
     if (adapter.software) {
       const w = `${name}: running on a software adapter (${formatAdapter(adapter)}): correct but far slower than a GPU`;
@@ -166,7 +172,8 @@ interface AdapterLike {
   requestDevice(descriptor: unknown): Promise<unknown>;
 }
 
-async function startWebgpu(): Promise<GpuAdapterReport> {
+/** Starts tfjs-backend-webgpu on the browser's adapter; `check` may refuse the adapter before a device is made. */
+async function startWebgpu(check: (report: GpuAdapterReport) => void): Promise<GpuAdapterReport> {
   const gpu = (globalThis as { navigator?: { gpu?: { requestAdapter(o?: { powerPreference?: string }): Promise<AdapterLike | null> } } }).navigator?.gpu;
   if (!gpu) throw new Error('this browser offers no WebGPU (navigator.gpu is missing; Chromium needs a secure context, https or localhost)');
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
@@ -180,6 +187,7 @@ async function startWebgpu(): Promise<GpuAdapterReport> {
     software: isSoftwareAdapter(info, adapter.isFallbackAdapter === true),
     api: 'navigator.gpu',
   };
+  check(report);
   const mod = await import('@tensorflow/tfjs-backend-webgpu');
   // The same device request tfjs-backend-webgpu makes for itself: the adapter's full limits.
   const requiredFeatures = ['timestamp-query'].filter((f) => adapter.features.has(f));

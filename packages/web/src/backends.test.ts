@@ -23,6 +23,10 @@ export async function run(prefer) {
   const out = await tinyNetwork(tf, createBackbone);
   return { info, kernels: kernelsInUse(), overrides: registeredOverrides(), out, leaked: tf.memory().numTensors - before, backend: tf.getBackend() };
 }
+export async function auto() {
+  const info = await initBackend({ wasmPaths: '/wasm/', threads: 1 });
+  return { ...info, webgpuStarted: tf.findBackend('webgpu') != null };
+}
 `;
 
 let server: StaticServer;
@@ -84,6 +88,18 @@ describe('compute in chromium', () => {
           expect(worst, `${backend} ${key}`).toBeLessThan(1e-3);
         }
         expect(r.leaked).toBe(0);
+        if (webgpu) {
+          // Without prefer, software adapters are passed over, each with a note that says so.
+          const page = await chromium.newPage();
+          await page.goto(`${server.origin}/index.html`);
+          const a = await callInPage<BackendInfo & { webgpuStarted: boolean }>(page, '/program.js', 'auto');
+          expect(a.backend).toBe('wasm');
+          expect(a.webgpuStarted).toBe(false);
+          expect(a.notes).toEqual([
+            expect.stringMatching(/^webgpu: the only webgpu adapter is a software one \(.*swiftshader.*\), which auto never picks; ask for it with prefer 'webgpu'$/i),
+            expect.stringMatching(/^webgl: the only webgl adapter is a software one \(.*swiftshader.*\), which auto never picks; ask for it with prefer 'webgl'$/i),
+          ]);
+        }
         expect(chromium.errors).toEqual([]);
       } finally {
         await chromium.close();
