@@ -45,6 +45,9 @@ export function epochOrder(pool: ArrayLike<number>, epoch: number, options: { sh
   return order;
 }
 
+// setImmediate in Node; browsers have none, so a zero timeout there.
+const nextMacrotask: (f: () => void) => void = typeof setImmediate === 'function' ? (f) => void setImmediate(f) : (f) => void setTimeout(f, 0);
+
 /**
  * Streams batches of an ImageSet: seeded shuffling per epoch, `prefetch` batches read ahead of the
  * consumer, resumable from (epoch, position).
@@ -78,7 +81,7 @@ export async function* batchIterator(images: AsyncImageSet, options: BatchIterat
     }
   }
   const read = (indices: Int32Array): Promise<Uint8Array> =>
-    images.readAsync ? images.readAsync(indices) : new Promise((res, rej) => setImmediate(() => {
+    images.readAsync ? images.readAsync(indices) : new Promise((res, rej) => nextMacrotask(() => {
       try {
         res(images.read(indices));
       } catch (err) {

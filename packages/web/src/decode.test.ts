@@ -1,11 +1,12 @@
 // cxr-data's browser decoding in Debian's chromium against its Node decoders: PNG and JPEG (made by
 // code, and a real Kermany radiograph read from ../shared/data at test time) within 1 grey level of
 // jimp and sharp (a colour JPEG: of sharp, and of jimp as far as jimp is from sharp), every input kind (File, Blob, ImageBitmap, ImageData, bytes) alike, and cxr-data's
-// DICOM fixtures (every transfer syntax) identical to decodeDicomBytes in Node.
+// DICOM fixtures (every transfer syntax) identical to decodeDicomBytes in Node; synthetic images and
+// their batches as in Node.
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeDicomBytes, decodeImageBytes, sharpAvailable, type GreyImage } from '@moco-cxr/cxr-data';
+import { batchIterator, decodeDicomBytes, decodeImageBytes, sharpAvailable, syntheticCxr, type GreyImage } from '@moco-cxr/cxr-data';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDicomFixtures, type DicomFixtures } from '../../cxr-data/src/test-support/dicom/fixtures';
 import { KERMANY_DIR, jpegBytes, png16, pngBytes } from '../../cxr-data/src/test-support/fixtures';
@@ -15,7 +16,13 @@ import { BLANK_PAGE, callInPage, launchChromium, serveStatic, type Chromium, typ
 
 // The page's program: fetch a served file and decode it as each input kind a page meets.
 const PAGE_PROGRAM = `
-import { decodeImageInput } from '@moco-cxr/cxr-data';
+import { batchIterator, decodeImageInput, syntheticCxr } from '@moco-cxr/cxr-data';
+export async function syntheticBatches(options) {
+  const { images, dataset } = syntheticCxr({ count: 10, size: 16, seed: 3 });
+  const out = [];
+  for await (const b of batchIterator(images, { batchSize: 4, shuffle: true, seed: 1, epochs: 1, ...options })) out.push({ indices: Array.from(b.indices), pixels: Array.from(b.images) });
+  return { tasks: dataset.tasks, out };
+}
 const plain = (g) => ({ width: g.width, height: g.height, data: Array.from(g.data) });
 export async function decode(url, kinds) {
   const blob = await (await fetch(url)).blob();
@@ -165,4 +172,16 @@ describe('DICOM decoded in chromium', () => {
     }
     expect(chromium.errors).toEqual([]);
   }, 120_000);
+});
+
+describe('synthetic radiographs and batches in chromium', () => {
+  it('syntheticCxr and batchIterator give the pixels and the order they give in Node', async () => {
+    const { images, dataset } = syntheticCxr({ count: 10, size: 16, seed: 3 });
+    const node: { indices: number[]; pixels: number[] }[] = [];
+    for await (const b of batchIterator(images, { batchSize: 4, shuffle: true, seed: 1, epochs: 1 })) node.push({ indices: Array.from(b.indices), pixels: Array.from(b.images) });
+    const got = await inPage<{ tasks: string[]; out: typeof node }>('syntheticBatches', {});
+    expect(got.tasks).toEqual(dataset.tasks);
+    expect(got.out.map((b) => b.indices)).toEqual(node.map((b) => b.indices));
+    expect(got.out).toEqual(node);
+  }, 60_000);
 });
