@@ -1,6 +1,6 @@
 // Shared by the packages' profile benches: per-kernel totals of one tf.profile() result.
 
-/** Kernel time summed by kernel name, largest first: the total and one printable line per kernel. */
+/** Kernel time summed by kernel name, largest first: the total, the number of kernel calls and one printable line per kernel. */
 export async function kernelTable(prof, top = 20) {
   const by = new Map();
   let totalMs = 0;
@@ -18,7 +18,7 @@ export async function kernelTable(prof, top = 20) {
     .sort((a, b) => b[1].ms - a[1].ms)
     .slice(0, top)
     .map(([name, e]) => `${name.padEnd(28)} ${e.ms.toFixed(1).padStart(8)} ms ${((100 * e.ms) / totalMs).toFixed(1).padStart(5)}%  x${e.n}`);
-  return { totalMs, lines };
+  return { totalMs, calls: prof.kernels.length, lines };
 }
 
 /**

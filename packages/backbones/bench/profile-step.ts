@@ -38,7 +38,7 @@ console.log(`${model} ${size} px batch ${batch}, ${info.backend} ${info.threads}
 // --cpu: kernels timed by CPU time (all threads), not wall clock: shares that hold under load.
 if (process.argv.includes('--cpu')) timeKernelsByCpu(tf.backend());
 const prof = await tf.profile(() => step());
-const { totalMs: total, lines } = await kernelTable(prof, 22);
+const { totalMs: total, calls, lines } = await kernelTable(prof, 22);
 const heap = (tf.engine().backend as unknown as { wasm?: { HEAPU8: Uint8Array } }).wasm?.HEAPU8.buffer.byteLength;
-console.log(`kernel total ${total.toFixed(0)} ms, peak tensor bytes ${(prof.peakBytes / 2 ** 20).toFixed(0)} MiB${heap ? `, wasm heap ${(heap / 2 ** 20).toFixed(0)} MiB` : ''}`);
+console.log(`kernel total ${total.toFixed(0)} ms in ${calls} kernel calls, peak tensor bytes ${(prof.peakBytes / 2 ** 20).toFixed(0)} MiB${heap ? `, wasm heap ${(heap / 2 ** 20).toFixed(0)} MiB` : ''}`);
 for (const line of lines) console.log(line);

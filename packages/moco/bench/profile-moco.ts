@@ -30,6 +30,6 @@ console.log(`MoCo step ${size} px, ${info.threads} threads: ${ms.toFixed(0)} ms 
 // --cpu: kernels timed by CPU time (all threads), not wall clock: shares that hold under load.
 if (process.argv.includes('--cpu')) timeKernelsByCpu(tf.backend());
 const prof = await tf.profile(() => step());
-const { totalMs: total, lines } = await kernelTable(prof, 22);
-console.log(`kernel total ${total.toFixed(0)} ms`);
+const { totalMs: total, calls, lines } = await kernelTable(prof, 22);
+console.log(`kernel total ${total.toFixed(0)} ms in ${calls} kernel calls`);
 for (const line of lines) console.log(line);
