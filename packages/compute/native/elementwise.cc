@@ -217,34 +217,47 @@ void relu_grad(const float* dy, const float* x, float* dx, long n, int threads) 
 
 // Max-pool gradient, NHWC: each window's dy goes to the first position holding its maximum (as
 // tfjs' cpu backend); shape fields kh/kw are the window, ci the channels. One image per item.
+// Each window keeps, per channel, the best value and the index of its cell (int32, so the
+// compare-and-select over channels vectorises), then scatters dy in output order.
 void maxpool_grad(const float* x, const float* dy, float* dx, const ConvShape& s, int threads) {
   const long c = s.ci;
   for_items(s.n, threads, [&](int, long b) {
     float* dxb = dx + b * s.h * s.w * c;
     std::memset(dxb, 0, sizeof(float) * s.h * s.w * c);
-    std::vector<float> best(c);
-    std::vector<long> at(c);
+    std::vector<int32_t> best(c);  // the best values' bits
+    std::vector<int32_t> at(c);
+    std::vector<long> cell(static_cast<size_t>(s.kh) * s.kw);  // each window cell's offset in x
+    int32_t* __restrict bv = best.data();
+    int32_t* __restrict ap = at.data();
+    const float lowest = -INFINITY;
+    int32_t lowest_bits;
+    std::memcpy(&lowest_bits, &lowest, sizeof lowest_bits);
     for (int p = 0; p < s.oh; p++) {
       const int r0 = p * s.sh - s.pt, rs = std::max(r0, 0), re = std::min(r0 + s.kh, s.h);
       for (int q = 0; q < s.ow; q++) {
         const int c0 = q * s.sw - s.pl, cs = std::max(c0, 0), ce = std::min(c0 + s.kw, s.w);
         if (rs >= re || cs >= ce) continue;
-        std::fill(best.begin(), best.end(), -INFINITY);
-        std::fill(at.begin(), at.end(), -1L);
+        std::fill(best.begin(), best.end(), lowest_bits);
+        std::fill(at.begin(), at.end(), -1);
+        int32_t k = 0;
         for (int r = rs; r < re; r++)
-          for (int col = cs; col < ce; col++) {
+          for (int col = cs; col < ce; col++, k++) {
             const long base = ((b * s.h + r) * s.w + col) * c;
+            cell[k] = base;
+            const float* __restrict xr = x + base;
+            const int32_t* __restrict xb = reinterpret_cast<const int32_t*>(xr);
             for (long ch = 0; ch < c; ch++) {
-              const float v = x[base + ch];
-              if (v > best[ch]) {
-                best[ch] = v;
-                at[ch] = base + ch;
-              }
+              // Strict: the first maximum wins, NaN never does. Selects on bits, branch-free.
+              float b;
+              std::memcpy(&b, bv + ch, sizeof b);
+              const int32_t more = -static_cast<int32_t>(xr[ch] > b);
+              bv[ch] = (xb[ch] & more) | (bv[ch] & ~more);
+              ap[ch] = (k & more) | (ap[ch] & ~more);
             }
           }
         const float* g = dy + ((b * s.oh + p) * s.ow + q) * c;
         for (long ch = 0; ch < c; ch++)
-          if (at[ch] >= 0) dx[at[ch]] += g[ch];
+          if (ap[ch] >= 0) dx[cell[ap[ch]] + ch] += g[ch];
       }
     }
   });
