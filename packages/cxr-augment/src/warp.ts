@@ -8,6 +8,12 @@ function probeBatchedTransform(): boolean {
   const backend = tf.getBackend();
   const known = batchedTransformWorks.get(backend);
   if (known !== undefined) return known;
+  // webgpu reads synchronously only through a canvas in browsers (in headless Chromium on SwiftShader
+  // that read loses the device) and not at all in Node: never probe it; image by image is right everywhere.
+  if (backend === 'webgpu') {
+    batchedTransformWorks.set(backend, false);
+    return false;
+  }
   const ok = tf.tidy(() => {
     const x = tf.tensor4d([1, 2], [2, 1, 1, 1]);
     const identity = tf.tensor2d([1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0], [2, 8]);
