@@ -136,30 +136,65 @@ void batchnorm_train_grad(const float* dy, const float* x, const float* mean, co
 //  kind 1, torch Adam:      h = [beta1, beta2, eps, stepSize, sqrt(1 - beta2^t), weightDecay]
 //  kind 2, torch SGD:       h = [momentum, dampening, nesterov, lr, weightDecay, fresh buffer]
 //  kind 3, MoCo key EMA:    p2 = p * h[0] + g * (1 - h[0])  (g: the query encoder's value)
-// Elements [b, e) of one update; each output element reads only its own inputs' element, so an
-// output may be its input's buffer (the in-place step).
+// (1 - beta) is rounded from double, as tfjs and torch take it from a JS number.
+
+// The Adams on one value: p, m (slot 1), v (slot 2) updated in the caller's registers.
+struct TfAdam {
+  float b1, b2, eps, lr, c1, c2, o1, o2;
+  explicit TfAdam(const double* h) : b1(h[0]), b2(h[1]), eps(h[2]), lr(h[3]), c1(h[4]), c2(h[5]), o1(1.0 - h[0]), o2(1.0 - h[1]) {}
+  void operator()(float& p, float& m, float& v, float g) const {
+    m = m * b1 + g * o1;
+    v = v * b2 + (g * g) * o2;
+    p = ((m / c1) / (std::sqrt(v / c2) + eps)) * -lr + p;
+  }
+};
+
+template <bool decay>  // torch's L2 weight decay folded into the gradient (absent when 0: g stays g bit for bit)
+struct TorchAdam {
+  float b1, b2, eps, step, sb2, wd, o1, o2;
+  explicit TorchAdam(const double* h) : b1(h[0]), b2(h[1]), eps(h[2]), step(h[3]), sb2(h[4]), wd(h[5]), o1(1.0 - h[0]), o2(1.0 - h[1]) {}
+  void operator()(float& p, float& m, float& v, float g) const {
+    const float gi = decay ? g + p * wd : g;
+    m = m * b1 + gi * o1;
+    v = v * b2 + (gi * gi) * o2;
+    p = p - (m / (std::sqrt(v) / sb2 + eps)) * step;
+  }
+};
+
+// A two-slot update over [b, e), out of place (seven distinct buffers) or in place (p, s, t each
+// read and written through its own pointer): restrict-qualified either way, so GCC vectorises
+// them (the divisions and square roots are correctly rounded in vector form too: the same bits).
+template <class U>
+void two_slots(const U& u, const float* __restrict p, const float* __restrict s, const float* __restrict t, const float* __restrict g,
+               float* __restrict p2, float* __restrict s2, float* __restrict t2, long b, long e) {
+  for (long i = b; i < e; i++) {
+    float pi = p[i], m = s[i], v = t[i];
+    u(pi, m, v, g[i]);
+    p2[i] = pi;
+    s2[i] = m;
+    t2[i] = v;
+  }
+}
+
+template <class U>
+void two_slots_in_place(const U& u, float* __restrict p, float* __restrict s, float* __restrict t, const float* __restrict g, long b, long e) {
+  for (long i = b; i < e; i++) {
+    float pi = p[i], m = s[i], v = t[i];
+    u(pi, m, v, g[i]);
+    p[i] = pi;
+    s[i] = m;
+    t[i] = v;
+  }
+}
+
+// Elements [b, e) of one out-of-place update.
 static void optimizer_range(int kind, const float* p, const float* s, const float* t, const float* g, float* p2,
                             float* s2, float* t2, long b, long e, const double* h) {
   if (kind == 0) {
-    // (1 - beta) rounded from double, as tfjs and torch take it from a JS number.
-    const float b1 = h[0], b2 = h[1], eps = h[2], lr = h[3], c1 = h[4], c2 = h[5], o1 = 1.0 - h[0], o2 = 1.0 - h[1];
-    for (long i = b; i < e; i++) {
-      const float m = s[i] * b1 + g[i] * o1;
-      const float v = t[i] * b2 + (g[i] * g[i]) * o2;
-      s2[i] = m;
-      t2[i] = v;
-      p2[i] = ((m / c1) / (std::sqrt(v / c2) + eps)) * -lr + p[i];
-    }
+    two_slots(TfAdam(h), p, s, t, g, p2, s2, t2, b, e);
   } else if (kind == 1) {
-    const float b1 = h[0], b2 = h[1], eps = h[2], step = h[3], sb2 = h[4], wd = h[5], o1 = 1.0 - h[0], o2 = 1.0 - h[1];
-    for (long i = b; i < e; i++) {
-      const float gi = wd != 0.f ? g[i] + p[i] * wd : g[i];
-      const float m = s[i] * b1 + gi * o1;
-      const float v = t[i] * b2 + (gi * gi) * o2;
-      s2[i] = m;
-      t2[i] = v;
-      p2[i] = p[i] - (m / (std::sqrt(v) / sb2 + eps)) * step;
-    }
+    if (static_cast<float>(h[5]) != 0.f) two_slots(TorchAdam<true>(h), p, s, t, g, p2, s2, t2, b, e);
+    else two_slots(TorchAdam<false>(h), p, s, t, g, p2, s2, t2, b, e);
   } else if (kind == 2) {
     const float mom = h[0], od = 1.0 - h[1], lr = h[3], wd = h[4];
     const bool nesterov = h[2] != 0, fresh = h[5] != 0;
@@ -179,6 +214,19 @@ static void optimizer_range(int kind, const float* p, const float* s, const floa
   }
 }
 
+// Elements [b, e) of one in-place update (kinds 0, 1, 3): the same arithmetic as optimizer_range.
+static void optimizer_range_in_place(int kind, float* __restrict p, float* s, float* t, const float* __restrict g, long b, long e, const double* h) {
+  if (kind == 0) {
+    two_slots_in_place(TfAdam(h), p, s, t, g, b, e);
+  } else if (kind == 1) {
+    if (static_cast<float>(h[5]) != 0.f) two_slots_in_place(TorchAdam<true>(h), p, s, t, g, b, e);
+    else two_slots_in_place(TorchAdam<false>(h), p, s, t, g, b, e);
+  } else {
+    const float m = h[0], om = 1.0 - h[0];
+    for (long i = b; i < e; i++) p[i] = p[i] * m + g[i] * om;
+  }
+}
+
 void optimizer_step(int kind, const float* p, const float* s, const float* t, const float* g, float* p2, float* s2,
                     float* t2, long n, const double* h, int threads) {
   parallel_range(n, threads, [&](long b, long e) { optimizer_range(kind, p, s, t, g, p2, s2, t2, b, e, h); });
@@ -194,9 +242,7 @@ void optimizer_step_in_place(int kind, const OptimizerVars& v, const double* h, 
   for_items(first[nv], threads, [&](int, long it) {
     const size_t i = static_cast<size_t>(std::upper_bound(first.begin(), first.end(), it) - first.begin()) - 1;
     const long b = (it - first[i]) * CHUNK, e = std::min(v.n[i], b + CHUNK);
-    float* s = v.s.empty() ? nullptr : v.s[i];
-    float* t = v.t.empty() ? nullptr : v.t[i];
-    optimizer_range(kind, v.p[i], s, t, v.g[i], v.p[i], s, t, b, e, h);
+    optimizer_range_in_place(kind, v.p[i], v.s.empty() ? nullptr : v.s[i], v.t.empty() ? nullptr : v.t[i], v.g[i], b, e, h);
   });
 }
 
