@@ -48,6 +48,22 @@ describe('the Demo tab', () => {
     expect(verdict).toContain(`MoCo is ahead of random init with a 95% CI above 0 at ${rows.length} of ${rows.length} label fractions`);
   });
 
+  it('on wasm: a second run leaves as many tensors as the first', async () => {
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${server.origin}/?tab=demo&backend=wasm&schedule=tiny&autorun=1`);
+      await page.waitForSelector('#panel-demo[data-state="done"]', { timeout: 120_000 });
+      const first = Number(await page.getAttribute('#panel-demo', 'data-tensors'));
+      await page.click('#demo-run');
+      await page.waitForSelector('#panel-demo[data-runs="2"][data-state="done"]', { timeout: 120_000 });
+      expect(Number(await page.getAttribute('#panel-demo', 'data-tensors'))).toBe(first);
+      expect(browser.errors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  });
+
   it('on webgpu (SwiftShader): runs the tiny schedule to the end', async () => {
     const { rows } = await runTab('webgpu', 'tiny', TINY_SCHEDULE);
     for (const r of rows) expect(Number.isFinite(Number(r.difference))).toBe(true);

@@ -93,6 +93,8 @@ describe('the Score tab', () => {
     await page.waitForSelector('.card[data-state="done"] >> nth=1', { timeout: 120_000 });
     expect(await page.getAttribute('.card[data-file="test-card.png"]', 'data-unlike')).toBe('true');
     expect(await page.textContent('.card[data-file="test-card.png"] .warning')).toContain('looks unlike the images the model was trained on');
+    // Scoring holds nothing beyond the bundle: the second image leaves as many tensors as the first.
+    expect(await page.locator('.card >> nth=1').getAttribute('data-tensors')).toBe(await page.locator('.card >> nth=0').getAttribute('data-tensors'));
     // A training image sits inside the statistics it helped fit.
     expect(await page.locator('.card >> nth=1').getAttribute('data-unlike')).toBe('false');
     expect(await page.locator('.card >> nth=1').locator('.warning').count()).toBe(0);

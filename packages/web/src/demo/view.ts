@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs-core';
 import { LineChart } from '../chart';
 import { runDemo, type DemoComparison, type DemoResult } from './run-demo';
 import type { DemoSchedule } from './schedule';
@@ -72,6 +73,9 @@ export function mountDemo(panel: HTMLElement, schedule: DemoSchedule, backend: (
       `. Seeds other than ${result.schedule.seed} give other numbers: a single seed is one draw of the data, split and initialisation.`;
     panel.dataset.state = 'done';
     panel.dataset.ahead = String(ahead);
+    // What the run left allocated: a second run must leave the same count (the tests check it).
+    panel.dataset.tensors = String(tf.memory().numTensors);
+    panel.dataset.runs = String(Number(panel.dataset.runs ?? 0) + 1);
   };
 
   const start = async () => {

@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs-core';
 import { BUNDLE_FILE, fetchBundle, gradCam, loadBundle, looksUnlike, scoreImages, type GradCamResult, type GreyImage, type ModelBundle, type OodVerdict } from '@moco-cxr/model-bundle';
 import { decodeImageInput } from '@moco-cxr/cxr-data/browser';
 import { heatmapStats, overlayHeatmap } from './heatmap';
@@ -109,6 +110,8 @@ export function mountScore(panel: HTMLElement, options: ScoreOptions): void {
       const top = bundle.tasks.reduce((a, t) => (scores[t] > scores[a] ? t : a), bundle.tasks[0]);
       const cam = await gradCam(bundle, image, top);
       renderCard(card, image, scores, verdict, cam);
+      // Tensors held once this image is done: the bundle's weights only (the tests check it does not grow).
+      card.dataset.tensors = String(tf.memory().numTensors);
       card.dataset.state = 'done';
     } catch (err) {
       card.append(h('div', { class: 'error' }, (err as Error).message));
