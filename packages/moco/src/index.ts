@@ -1,24 +1,8 @@
-export { MemoryQueue } from './queue';
-export type { MemoryQueueOptions, MemoryQueueState } from './queue';
-export { createProjectionHead } from './heads';
-export type { HeadKind, ProjectionHead, ProjectionHeadOptions } from './heads';
-export { momentumUpdate, copyVariables } from './momentum';
-export { infoNceLoss, positiveTopK, positiveRanks } from './loss';
-export type { InfoNceResult } from './loss';
-export { groupedForward, shuffledForward, subBatches } from './split-bn';
-export type { KeyBatchNorm } from './split-bn';
-export { learningRate } from './schedule';
-export type { LrSchedule, StepSchedule, CosineSchedule, ConstantSchedule } from './schedule';
-export { Adam, Sgd, createOptimizer } from './optim';
-export type { Optimizer, OptimizerState, AdamOptions, SgdOptions } from './optim';
-export { createMoco, mocoStep, mocoStepAsync } from './moco';
-export type { MocoBackbone, MocoModel, CreateMocoOptions, MocoStepOptions, MocoStepResult } from './moco';
-export { OnlineMonitor, embedProbeImages, embedProbeImagesAsync, sampleProbeRows } from './monitor';
-export type { MonitorOptions, ProbeSet, ProbeScores } from './monitor';
+// Everything the browser entry has (the parts of a training loop), then what reads and writes files.
+export * from './browser';
 export { writePretrainCheckpoint, readPretrainCheckpoint, readLatestPretrainCheckpoint, previousCheckpointPath, removeStaleTempFiles, restorePretrainCheckpoint, exportBackbone, CHECKPOINT_FORMAT } from './checkpoint';
 export type { PretrainCheckpoint, CheckpointMetadata, LatestCheckpoint, TrainingPosition, ExportOptions } from './checkpoint';
-export { pretrain, NonFiniteLossError, PretrainAbortError, MOCO_CXR_DEFAULTS } from './pretrain';
+export { pretrain, NonFiniteLossError, PretrainAbortError } from './pretrain';
 export type { PretrainOptions, PretrainResult, PretrainConfig, EpochRecord, StepInfo, CheckpointInfo } from './pretrain';
 export { readPretrainHistory } from './history';
 export type { PretrainHistoryPoint } from './history';
-export type { NamedVariables, VariableSource } from './variables';

@@ -33,7 +33,6 @@ export function demoConfig(opts: { seed?: number; backend?: string; precision?: 
       draws: [3, 1],
       linear: { epochs: 100, lr: 1e-3 },
       finetune: { maxEpochs: 10, lr: 1e-3 },
-      compare: { replicates: 500 },
     },
     'demo config',
   );
