@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { BUNDLE_FILE, fetchBundle, gradCam, loadBundle, looksUnlike, scoreImages, type GradCamResult, type GreyImage, type ModelBundle, type OodVerdict } from '@moco-cxr/model-bundle';
+import { assessImages, BUNDLE_FILE, fetchBundle, gradCam, loadBundle, type GradCamResult, type GreyImage, type ModelBundle, type OodVerdict } from '@moco-cxr/model-bundle';
 import { decodeImageInput } from '@moco-cxr/cxr-data/browser';
 import { heatmapStats, overlayHeatmap } from './heatmap';
 
@@ -105,8 +105,8 @@ export function mountScore(panel: HTMLElement, options: ScoreOptions): void {
       card.dataset.state = 'scoring';
       // PNG / JPEG through the browser's decoder with the Node decoders' grey weights, DICOM through cxr-data's own pipeline.
       const image = await decodeImageInput(file);
-      const [scores] = await scoreImages(bundle, [image]);
-      const verdict = await looksUnlike(bundle, image);
+      // Probabilities and the out-of-distribution verdict from one forward pass, as moco-cxr evaluate --bundle computes them.
+      const [{ probabilities: scores, ood: verdict }] = await assessImages(bundle, [image]);
       const top = bundle.tasks.reduce((a, t) => (scores[t] > scores[a] ? t : a), bundle.tasks[0]);
       const cam = await gradCam(bundle, image, top);
       renderCard(card, image, scores, verdict, cam);
