@@ -29,6 +29,30 @@ export function isSoftwareAdapter(info: AdapterInfoLike, isFallbackAdapter = fal
   return [info.vendor, info.architecture, info.device, info.description].some((s) => typeof s === 'string' && SOFTWARE.test(s));
 }
 
+/** The report of an adapter that describes itself with `info`. */
+export function adapterReport(info: AdapterInfoLike, isFallbackAdapter: boolean, api: GpuAdapterReport['api']): GpuAdapterReport {
+  return {
+    vendor: info.vendor ?? '',
+    architecture: info.architecture ?? '',
+    device: info.device ?? '',
+    description: info.description ?? '',
+    software: isSoftwareAdapter(info, isFallbackAdapter),
+    api,
+  };
+}
+
+/** An adapter's features and limits, as far as the device request reads them. */
+export interface AdapterCaps {
+  features: { has(name: string): boolean };
+  limits: Record<string, number>;
+}
+
+/** The same device request tfjs-backend-webgpu makes for itself: the adapter's full limits, timestamps where offered. */
+export function tfjsDeviceRequest(adapter: AdapterCaps): { requiredFeatures: string[]; requiredLimits: Record<string, number> } {
+  const keys = ['maxComputeWorkgroupStorageSize', 'maxComputeWorkgroupsPerDimension', 'maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupSizeX', 'maxComputeInvocationsPerWorkgroup'];
+  return { requiredFeatures: ['timestamp-query'].filter((f) => adapter.features.has(f)), requiredLimits: Object.fromEntries(keys.map((k) => [k, adapter.limits[k]])) };
+}
+
 /** One line: `google swiftshader (SwiftShader driver 5.0.0), software`. */
 export function formatAdapter(a: GpuAdapterReport): string {
   const name = [a.vendor, a.architecture].filter((s) => s).join(' ') || 'unnamed adapter';

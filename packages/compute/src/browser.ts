@@ -2,7 +2,7 @@
 // condition): tfjs' own browser backends, no Node modules, no native addon.
 import { registerWebgpuBackend } from './register-browser';
 import * as tf from '@tensorflow/tfjs-core';
-import { formatAdapter, isSoftwareAdapter, type AdapterInfoLike, type GpuAdapterReport } from './adapter';
+import { adapterReport, formatAdapter, isSoftwareAdapter, tfjsDeviceRequest, type AdapterInfoLike, type GpuAdapterReport } from './adapter';
 import type { KernelsInUse } from './kernels-info';
 
 export { registeredOverrides } from './wasm-kernels';
@@ -179,21 +179,10 @@ async function startWebgpu(check: (report: GpuAdapterReport) => void): Promise<G
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) throw new Error('no WebGPU adapter found (navigator.gpu.requestAdapter() gave null)');
   const info = adapter.info ?? {};
-  const report: GpuAdapterReport = {
-    vendor: info.vendor ?? '',
-    architecture: info.architecture ?? '',
-    device: info.device ?? '',
-    description: info.description ?? '',
-    software: isSoftwareAdapter(info, adapter.isFallbackAdapter === true),
-    api: 'navigator.gpu',
-  };
+  const report = adapterReport(info, adapter.isFallbackAdapter === true, 'navigator.gpu');
   check(report);
   const mod = await import('@tensorflow/tfjs-backend-webgpu');
-  // The same device request tfjs-backend-webgpu makes for itself: the adapter's full limits.
-  const requiredFeatures = ['timestamp-query'].filter((f) => adapter.features.has(f));
-  const keys = ['maxComputeWorkgroupStorageSize', 'maxComputeWorkgroupsPerDimension', 'maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupSizeX', 'maxComputeInvocationsPerWorkgroup'];
-  const requiredLimits = Object.fromEntries(keys.map((k) => [k, adapter.limits[k]]));
-  const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
+  const device = await adapter.requestDevice(tfjsDeviceRequest(adapter));
   registerWebgpuBackend(() => new mod.WebGPUBackend(device as never, info as never));
   await setBackendOrThrow('webgpu');
   return report;

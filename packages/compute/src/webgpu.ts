@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { formatAdapter, isSoftwareAdapter, type AdapterInfoLike, type GpuAdapterReport } from './adapter';
+import { adapterReport, formatAdapter, isSoftwareAdapter, tfjsDeviceRequest, type AdapterInfoLike, type GpuAdapterReport } from './adapter';
 import { registerWebgpuBackend } from './register';
 
 export { formatAdapter, isSoftwareAdapter } from './adapter';
@@ -89,14 +89,7 @@ async function loadGpu(notes: string[]): Promise<{ gpu: GpuLike; api: GpuAdapter
 
 async function describeAdapter(adapter: AdapterLike, api: GpuAdapterReport['api']): Promise<{ report: GpuAdapterReport; info: AdapterInfoLike }> {
   const info: AdapterInfoLike = adapter.info ?? (adapter.requestAdapterInfo ? await adapter.requestAdapterInfo() : {});
-  const report: GpuAdapterReport = {
-    vendor: info.vendor ?? '',
-    architecture: info.architecture ?? '',
-    device: info.device ?? '',
-    description: info.description ?? '',
-    software: isSoftwareAdapter(info, adapter.isFallbackAdapter === true),
-    api,
-  };
+  const report = adapterReport(info, adapter.isFallbackAdapter === true, api);
   return { report, info };
 }
 
@@ -196,11 +189,7 @@ export async function startWebgpu(options: StartWebgpuOptions, notes: string[]):
   } catch (e) {
     throw new Error(`the optional package @tensorflow/tfjs-backend-webgpu is not installed or failed to load (${firstLine(e)}); install it with npm install @tensorflow/tfjs-backend-webgpu@4.22.0`);
   }
-  // The same device request tfjs-backend-webgpu makes for itself: the adapter's full limits.
-  const requiredFeatures = ['timestamp-query'].filter((f) => adapter.features.has(f));
-  const keys = ['maxComputeWorkgroupStorageSize', 'maxComputeWorkgroupsPerDimension', 'maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupSizeX', 'maxComputeInvocationsPerWorkgroup'];
-  const requiredLimits = Object.fromEntries(keys.map((k) => [k, adapter.limits[k]]));
-  const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
+  const device = await adapter.requestDevice(tfjsDeviceRequest(adapter));
   const inNode = api === 'webgpu (Dawn)';
   registerWebgpuBackend(() => {
     const backend = new mod.WebGPUBackend(device, info);
