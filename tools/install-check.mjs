@@ -13,7 +13,9 @@ const root = new URL('..', import.meta.url).pathname;
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
 
 /** Packages allowed to bring an image decoder: the ones whose stage decodes images. */
-const DECODER_USERS = new Set(['@moco-cxr/cxr-data', '@moco-cxr/runner']);
+// model-bundle scores radiographs through cxr-data's own resize (the image cache's), and whoever scores
+// with it turns files into grey images with cxr-data's decoders first.
+const DECODER_USERS = new Set(['@moco-cxr/cxr-data', '@moco-cxr/model-bundle', '@moco-cxr/runner']);
 const DECODERS = ['jimp', 'sharp', 'dicom-parser', 'jpeg-lossless-decoder-js', '@cornerstonejs/codec-libjpeg-turbo-8bit', '@cornerstonejs/codec-charls', '@cornerstonejs/codec-openjpeg'];
 
 const pkgs = new Map();
