@@ -4,8 +4,9 @@
 //    builds and runs the C++ benchmark native/ukernels/gemm_f32_bench.cc);
 // 1. kernels: conv forward / filter-grad / input-grad GFLOP/s and a 2048^2 matMul, 1 vs 2 threads
 //    (each in a fresh child process, because the thread count is fixed when wasm starts);
-// 2. a ResNet18 training step (bench/resnet18-step.mjs, plain tfjs ops) at batch 16 for 64/128/224 px
-//    next to torchvision's resnet18 in PyTorch with 2 threads, run in the same session.
+// 2. a ResNet18 training step (bench/train-step.mjs, plain tfjs ops) at batch 16 for 64/128/224 px.
+//    Ratios against PyTorch come from the interleaved benches (backbones' train-step.ts, moco's
+//    moco-step.ts: tools/bench/interleave.mjs), not from one pair of runs here.
 import { spawnSync } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import os from 'node:os';
@@ -25,12 +26,10 @@ if (!process.env.SKIP_KERNELS) {
   for (const threads of [1, 2]) out.kernels[`threads${threads}`] = run([process.execPath, 'kernels.mjs', String(threads)])[0];
 }
 if (!process.env.SKIP_STEP) {
-  const torch = run(['/usr/bin/python3', 'torch_step.py', sizes.join(','), '2']);
   for (const threads of (process.env.THREADS ?? '2,1').split(',').map(Number)) {
     for (const size of sizes) {
       const [w] = run([process.execPath, 'train-step.mjs', String(size), String(threads)]);
-      const t = torch.find((r) => r.size === size);
-      out.trainStep.push({ size, batch: 16, wasmThreads: w.threads, wasmImgPerSec: +w.imgPerSec.toFixed(2), torchImgPerSec: +t.imgPerSec.toFixed(2), ratio: +(w.imgPerSec / t.imgPerSec).toFixed(3), wasmRssMiB: w.rssMiB });
+      out.trainStep.push({ size, batch: 16, wasmThreads: w.threads, wasmImgPerSec: +w.imgPerSec.toFixed(2), wasmRssMiB: w.rssMiB });
       console.log(JSON.stringify(out.trainStep.at(-1)));
     }
   }
@@ -46,7 +45,7 @@ for (const u of out.ukernels) {
 }
 for (const [k, v] of Object.entries(out.kernels)) lines.push(`- kernels ${k}: ${JSON.stringify(v)}`);
 if (out.trainStep.length > 0) {
-  lines.push('', '| px | wasm threads | wasm img/s | PyTorch 2 threads img/s | ratio | RSS MiB |', '|---|---|---|---|---|---|');
-  for (const r of out.trainStep) lines.push(`| ${r.size} | ${r.wasmThreads} | ${r.wasmImgPerSec} | ${r.torchImgPerSec} | ${r.ratio} | ${r.wasmRssMiB} |`);
+  lines.push('', '| px | wasm threads | img/s | RSS MiB |', '|---|---|---|---|');
+  for (const r of out.trainStep) lines.push(`| ${r.size} | ${r.wasmThreads} | ${r.wasmImgPerSec} | ${r.wasmRssMiB} |`);
 }
 appendFileSync(docs, lines.join('\n') + '\n');
