@@ -307,6 +307,12 @@ describe('CLI usage errors', () => {
     expect(transfer.data).toMatchObject({ source: 'nlm-tb', imageSize: 224, nlmTb: { sets: ['shenzhen'] } });
     expect(transfer.pretrainData).toMatchObject({ source: 'chexpert', imageSize: 224, tasks: ['Pleural Effusion'] });
     expect([transfer.fractions, transfer.draws]).toEqual([[0.0625, 0.25, 1], [8, 4, 1]]);
+    // Issue 23's study: the Kermany grid at the reference's 44 epochs, three seeds, end to end uncapped.
+    const k44 = loadConfig(ex('kermany-44.yaml'));
+    expect(k44).toMatchObject({ seeds: [0, 1, 2], protocols: ['linear', 'logistic', 'finetune'], fractions: [0.01, 0.1, 1], draws: [5, 5, 1] });
+    expect(k44.pretrain).toMatchObject({ epochs: 44, batchSize: 32, queueSize: 4096, temperature: 0.2, lr: 0.0005 });
+    expect(k44.finetune).toMatchObject({ epochs: 'paper', maxEpochs: 0 });
+    expect(k44.data).toEqual(loadConfig(ex('kermany.yaml')).data);
     for (const name of ['chexpert.yaml', 'shenzhen-transfer.yaml']) {
       expect(readFileSync(ex(name), 'utf8')).toContain(`npx moco-cxr experiment --config packages/runner/examples/${name}`);
     }
