@@ -11,7 +11,7 @@ export type { GreyImage, ResizeCropOptions } from './grey';
 export type DecoderName = 'jimp' | 'sharp';
 
 export interface DecodeOptions {
-  /** 'jimp' (pure JS, always there), 'sharp' (libvips, optional, 5-10x faster) or 'auto' (sharp when installed). */
+  /** 'jimp' (pure JS, always there), 'sharp' (libvips, optional; 2.5x jimp's rate in buildImageCache, docs/benchmarks/cxr-data.md) or 'auto' (sharp when installed). */
   decoder?: DecoderName | 'auto';
 }
 
