@@ -27,16 +27,20 @@ reference() {
     touch "$OUT/ref_s$s/done"
   done
 }
+ours_to() { # seed, epochs: pretrain() resumes from the run directory's checkpoint
+  node $S/pretrain-ablation.mjs --pixels "$OUT/data/kermany64.u8" --init "$OUT/init_s$1/backbone_init.pt" --out "$OUT/ours_s$1" \
+    --epochs "$2" --seed "$1" --threads 1 --augment '{"resize":72,"crop":"random"}' >> "$OUT/ours_s$1.log" 2>&1
+}
 ours() {
   for s in $SEEDS; do
     local d="$OUT/ours_s$s"
     [ -f "$d/done" ] && continue
-    # 10 epochs, keep that backbone, then resume from the checkpoint to the full length
-    for e in 10 "$EPOCHS"; do
-      node $S/pretrain-ablation.mjs --pixels "$OUT/data/kermany64.u8" --init "$OUT/init_s$s/backbone_init.pt" --out "$d" \
-        --epochs "$e" --seed "$s" --threads 1 --augment '{"resize":72,"crop":"random"}' >> "$OUT/ours_s$s.log" 2>&1
-      [ "$e" = 10 ] && cp "$d/backbone-torchvision.safetensors" "$d/backbone_e10.safetensors"
-    done
+    # the 10-epoch backbone is taken once: a rerun after an interruption may already be past epoch 10
+    if [ ! -f "$d/backbone_e10.safetensors" ]; then
+      ours_to "$s" 10
+      cp "$d/backbone-torchvision.safetensors" "$d/backbone_e10.safetensors"
+    fi
+    ours_to "$s" "$EPOCHS"
     touch "$d/done"
   done
 }
