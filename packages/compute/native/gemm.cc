@@ -148,30 +148,39 @@ inline Pixel pixel_of(const ConvShape& s, long m) {
 }
 
 // Copies im2col(x)[pixel][k0 .. k0 + len) to dst[t * stride] (zeros where the tap is padding).
+// Taps of one kernel row that fall inside the image are contiguous in NHWC, so they copy as one run.
 inline void gather_row(const float* x, const ConvShape& s, const Pixel& px, long k0, long len, float* dst, long stride) {
   // Divide once, then walk the taps (kh, kw) and channel runs incrementally.
   const long tap0 = k0 / s.ci;
   long c0 = k0 % s.ci;
   int kh = static_cast<int>(tap0 / s.kw), kw = static_cast<int>(tap0 % s.kw);
+  // Taps kw < kw_end of a row read columns inside the image (those left of it are handled as padding).
+  const int kw_end = std::min(s.kw, s.w - px.iw0);
   long k = k0;
   const long end = k0 + len;
   while (k < end) {
-    const long run = std::min<long>(s.ci - c0, end - k);
     const int ih = px.ih0 + kh, iw = px.iw0 + kw;
     float* d = dst + (k - k0) * stride;
-    if (ih >= 0 && ih < s.h && iw >= 0 && iw < s.w) {
+    if (ih >= 0 && ih < s.h && iw >= 0 && kw < kw_end) {
+      const long run = std::min<long>(static_cast<long>(kw_end - kw) * s.ci - c0, end - k);
       const float* src = x + px.base + (static_cast<long>(kh) * s.w + kw) * s.ci + c0;
       if (stride == 1) {
         std::memcpy(d, src, run * sizeof(float));
       } else {
         for (long t = 0; t < run; t++) d[t * stride] = src[t];
       }
+      k += run;
+      const long pos = c0 + run;
+      kw += static_cast<int>(pos / s.ci);
+      c0 = pos % s.ci;
     } else {
+      const long run = std::min<long>(s.ci - c0, end - k);
       for (long t = 0; t < run; t++) d[t * stride] = 0.f;
+      k += run;
+      c0 = 0;
+      kw++;
     }
-    k += run;
-    c0 = 0;
-    if (++kw == s.kw) {
+    if (kw == s.kw) {
       kw = 0;
       kh++;
     }
@@ -301,16 +310,18 @@ void conv2d_grad_filter(const GemmUkernel& uk, const float* x, const float* dy, 
   std::memset(dw, 0, static_cast<size_t>(k) * co * sizeof(float));
   if (p == 0) return;
   const long strips = cdiv(k, MR), npad = round_up(co, NR);
-  // Items are groups of row strips: each packs dy once per pixel block for several strips.
-  const long group = std::max<long>(1, std::min<long>(8, strips / (4L * threads)));
-  const long groups = cdiv(strips, group);
+  // Items are groups of up to 16 row strips, a multiple of the threads in number: each packs dy once
+  // per pixel block for all its strips, and gathers each pixel's rows of the group in one pass.
+  const long ngroups = round_up(std::max<long>(threads, cdiv(strips, 16)), std::max(threads, 1));
+  const long group = cdiv(strips, std::min(ngroups, strips));
+  const long groups = cdiv(strips, group), width = group * MR;
   for_items(groups, threads, [&](int, long gi) {
-    static thread_local Scratch abuf, bbuf;
-    static thread_local std::vector<Pixel> pix;
-    float* ap = abuf.get(MR * KC);
+    static thread_local Scratch abuf, bbuf, rowbuf;
+    float* ap = abuf.get(width * KC);
     float* bp = bbuf.get(npad * KC);
-    if (pix.size() < static_cast<size_t>(KC)) pix.resize(KC);
+    float* row = rowbuf.get(width);
     const long s0 = gi * group, s1 = std::min(strips, s0 + group);
+    const long r0 = s0 * MR, rows = std::min(k, s1 * MR) - r0;
     for (long p0 = 0; p0 < p; p0 += KC) {
       const long kc = std::min(KC, p - p0);
       for (long j0 = 0; j0 < npad; j0 += NR) {
@@ -324,17 +335,18 @@ void conv2d_grad_filter(const GemmUkernel& uk, const float* x, const float* dy, 
         }
         if (uk.pack) uk.pack(kc, NR, d);
       }
-      for (long q = 0; q < kc; q++) pix[q] = pixel_of(s, p0 + q);
+      // Each pixel's im2col values for the group's rows, then dealt into the strips' panels.
+      for (long q = 0; q < kc; q++) {
+        gather_row(x, s, pixel_of(s, p0 + q), r0, rows, row, 1);
+        for (long t = rows; t < (s1 - s0) * MR; t++) row[t] = 0.f;
+        for (long st = 0; st < s1 - s0; st++) std::memcpy(ap + st * MR * kc + q * MR, row + st * MR, MR * sizeof(float));
+      }
       for (long st = s0; st < s1; st++) {
         const long k0 = st * MR, mr = std::min<long>(MR, k - k0);
-        for (long q = 0; q < kc; q++) {
-          float* d = ap + q * MR;
-          gather_row(x, s, pix[q], k0, mr, d, 1);
-          for (long i = mr; i < MR; i++) d[i] = 0.f;
-        }
-        if (uk.pack) uk.pack(kc, MR, ap);
+        float* a = ap + (st - s0) * MR * kc;
+        if (uk.pack) uk.pack(kc, MR, a);
         for (long j0 = 0; j0 < co; j0 += NR)
-          uk.fn(kc, ap, bp + j0 * kc, dw + k0 * co + j0, co, static_cast<int>(mr), static_cast<int>(std::min<long>(NR, co - j0)), true);
+          uk.fn(kc, a, bp + j0 * kc, dw + k0 * co + j0, co, static_cast<int>(mr), static_cast<int>(std::min<long>(NR, co - j0)), true);
       }
     }
   });
