@@ -48,6 +48,17 @@ void channel_sums(const float* x, long rows, long c, const float* shift, double*
   }
 }
 
+// d where y > 0, else +0 (NaN y included): a bit mask rather than a conditional, so the loops
+// around it vectorize.
+inline float relu_gate(float y, float d) {
+  uint32_t bits;
+  std::memcpy(&bits, &d, sizeof bits);
+  bits &= 0u - static_cast<uint32_t>(y > 0.f);
+  float g;
+  std::memcpy(&g, &bits, sizeof g);
+  return g;
+}
+
 }  // namespace
 
 // Training-mode BatchNorm (+ ReLU) on x [rows, c]: batch mean, biased variance, 1/sqrt(var + eps);
@@ -87,17 +98,26 @@ void batchnorm_train_grad(const float* dy, const float* x, const float* mean, co
   const long chunk = reduce_chunk(rows, c), parts = cdiv(rows, chunk);
   std::vector<double> part(static_cast<size_t>(parts) * 2 * c, 0.0);
   for_items(parts, threads, [&](int, long it) {
-    double* sg = part.data() + it * 2 * c;
-    double* sgx = sg + c;
+    double* __restrict sg = part.data() + it * 2 * c;
+    double* __restrict sgx = sg + c;
     const long b = it * chunk, e = std::min(rows, b + chunk);
     for (long r = b; r < e; r++) {
-      const float* dr = dy + r * c;
-      const float* xr = x + r * c;
-      const float* yr = y ? y + r * c : nullptr;
-      for (long j = 0; j < c; j++) {
-        const float g = (yr && !(yr[j] > 0.f)) ? 0.f : dr[j];
-        sg[j] += g;
-        sgx[j] += static_cast<double>(g) * xr[j];
+      const float* __restrict dr = dy + r * c;
+      const float* __restrict xr = x + r * c;
+      // Separate loops with a select, not a branch: the gate is random per element (a branch
+      // mispredicts half the time and kept this loop scalar, 10x slower than without the gate).
+      if (y) {
+        const float* __restrict yr = y + r * c;
+        for (long j = 0; j < c; j++) {
+          const float g = relu_gate(yr[j], dr[j]);
+          sg[j] += g;
+          sgx[j] += static_cast<double>(g) * xr[j];
+        }
+      } else {
+        for (long j = 0; j < c; j++) {
+          sg[j] += dr[j];
+          sgx[j] += static_cast<double>(dr[j]) * xr[j];
+        }
       }
     }
   });
@@ -118,14 +138,21 @@ void batchnorm_train_grad(const float* dy, const float* x, const float* mean, co
     kb[j] = static_cast<float>(scale * (-sg / rows) - k * mean[j]);
   }
   parallel_range(rows, threads, [&](long r0, long r1) {
+    const float* __restrict a = ka.data();
+    const float* __restrict bx = kx.data();
+    const float* __restrict b0 = kb.data();
     for (long r = r0; r < r1; r++) {
-      const float* dr = dy + r * c;
-      const float* xr = x + r * c;
-      const float* yr = y ? y + r * c : nullptr;
-      float* o = dx + r * c;
-      for (long j = 0; j < c; j++) {
-        const float g = (yr && !(yr[j] > 0.f)) ? 0.f : dr[j];
-        o[j] = ka[j] * g + kx[j] * xr[j] + kb[j];
+      const float* __restrict dr = dy + r * c;
+      const float* __restrict xr = x + r * c;
+      float* __restrict o = dx + r * c;
+      if (y) {
+        const float* __restrict yr = y + r * c;
+        for (long j = 0; j < c; j++) {
+          const float g = relu_gate(yr[j], dr[j]);
+          o[j] = a[j] * g + bx[j] * xr[j] + b0[j];
+        }
+      } else {
+        for (long j = 0; j < c; j++) o[j] = a[j] * dr[j] + bx[j] * xr[j] + b0[j];
       }
     }
   });

@@ -37,16 +37,44 @@ void pack_b(long NR, const float* b, long rs, long cs, long k, long n, float* ou
   });
 }
 
+typedef float v4f __attribute__((vector_size(16)));
+typedef float v4fu __attribute__((vector_size(16), aligned(4), may_alias));
+
+// mr rows of kc values (row i at src + i * rs) written p-major, dst[p * MR + i]: the strip layout
+// the microkernels read. Four rows by four columns at a time go through a register transpose.
+void rows_to_strip(const float* src, long rs, long mr, long kc, float* dst, long MR) {
+  long i = 0;
+  for (; i + 4 <= mr; i += 4) {
+    const float* r = src + i * rs;
+    long p = 0;
+    for (; p + 4 <= kc; p += 4) {
+      const v4f r0 = *reinterpret_cast<const v4fu*>(r + p), r1 = *reinterpret_cast<const v4fu*>(r + rs + p);
+      const v4f r2 = *reinterpret_cast<const v4fu*>(r + 2 * rs + p), r3 = *reinterpret_cast<const v4fu*>(r + 3 * rs + p);
+      typedef int v4i __attribute__((vector_size(16)));
+      const v4f t0 = __builtin_shuffle(r0, r1, v4i{0, 4, 1, 5}), t1 = __builtin_shuffle(r0, r1, v4i{2, 6, 3, 7});
+      const v4f t2 = __builtin_shuffle(r2, r3, v4i{0, 4, 1, 5}), t3 = __builtin_shuffle(r2, r3, v4i{2, 6, 3, 7});
+      float* d = dst + p * MR + i;
+      *reinterpret_cast<v4fu*>(d) = __builtin_shuffle(t0, t2, v4i{0, 1, 4, 5});
+      *reinterpret_cast<v4fu*>(d + MR) = __builtin_shuffle(t0, t2, v4i{2, 3, 6, 7});
+      *reinterpret_cast<v4fu*>(d + 2 * MR) = __builtin_shuffle(t1, t3, v4i{0, 1, 4, 5});
+      *reinterpret_cast<v4fu*>(d + 3 * MR) = __builtin_shuffle(t1, t3, v4i{2, 3, 6, 7});
+    }
+    for (; p < kc; p++)
+      for (long t = 0; t < 4; t++) dst[p * MR + i + t] = r[t * rs + p];
+  }
+  for (; i < mr; i++) {
+    const float* r = src + i * rs;
+    for (long p = 0; p < kc; p++) dst[p * MR + i] = r[p];
+  }
+}
+
 // A row block packed into MR-row strips of kc columns; element (i, p) read as a[i * rs + p * cs].
 void pack_a_dense(long MR, const float* a, long rs, long cs, long mc, long kc, float* out, GemmPackFn cvt) {
   for (long s = 0; s < mc; s += MR) {
     float* dst = out + s * kc;
     const long mr = std::min<long>(MR, mc - s);
     if (cs == 1) {
-      for (long i = 0; i < mr; i++) {
-        const float* src = a + (s + i) * rs;
-        for (long p = 0; p < kc; p++) dst[p * MR + i] = src[p];
-      }
+      rows_to_strip(a + s * rs, rs, mr, kc, dst, MR);
     } else {
       for (long p = 0; p < kc; p++) {
         const float* src = a + p * cs + s * rs;
@@ -240,10 +268,14 @@ void conv2d(const GemmUkernel& uk, const float* x, const float* w, float* y, con
   }
   gemm_packed_b(uk, m, n, k, bp, y, n,
                 [&](long m0, long mc, long p0, long kc, float* dst) {
+                  // Each pixel's values gathered as a contiguous row, then transposed into the strip.
+                  static thread_local Scratch rowbuf;
+                  float* rows = rowbuf.get(MR * kc);
                   for (long st = 0; st < mc; st += MR) {
                     float* d = dst + st * kc;
                     const long mr = std::min<long>(MR, mc - st);
-                    for (long i = 0; i < mr; i++) gather_row(x, s, pixel_of(s, m0 + st + i), p0, kc, d + i, MR);
+                    for (long i = 0; i < mr; i++) gather_row(x, s, pixel_of(s, m0 + st + i), p0, kc, rows + i * kc, 1);
+                    rows_to_strip(rows, kc, mr, kc, d, MR);
                     for (long i = mr; i < MR; i++)
                       for (long p = 0; p < kc; p++) d[p * MR + i] = 0.f;
                     if (uk.pack) uk.pack(kc, MR, d);
