@@ -3,7 +3,7 @@
     {
       "target_name": "moco_cxr_native",
       "sources": [
-        "native/addon.cc", "native/pool.cc", "native/cpu.cc", "native/gemm.cc", "native/elementwise.cc",
+        "native/addon.cc", "native/pool.cc", "native/cpu.cc", "native/gemm.cc", "native/winograd.cc", "native/elementwise.cc",
         "native/ukernels/gemm_f32_6x8__generic.cc", "native/ukernels/gemm_f32_6x16__avx2.cc", "native/ukernels/gemm_f32_12x32__avx512.cc",
         "native/ukernels/gemm_bf16_12x32__avx512bf16.cc"
       ],

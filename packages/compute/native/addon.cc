@@ -143,6 +143,25 @@ napi_value Bf16Unavailable(napi_env env, napi_callback_info) { return str(env, b
 
 napi_value Precision(napi_env env, napi_callback_info) { return str(env, bf16 ? "bf16" : "fp32"); }
 
+// convAlgorithm() / setConvAlgorithm('auto' | 'direct'): whether 3x3 stride-1 convolutions and their
+// input gradients take the Winograd F(2x2, 3x3) path (fp32 products only) or the direct GEMM.
+napi_value ConvAlgorithmName(napi_env env, napi_callback_info) {
+  return str(env, conv_algorithm == ConvAlgorithm::Auto ? "auto" : "direct");
+}
+
+napi_value SetConvAlgorithm(napi_env env, napi_callback_info info) {
+  char name[16];
+  if (!name_arg(env, info, name, sizeof name)) return fail(env, "setConvAlgorithm(name) needs a name");
+  if (std::strcmp(name, "auto") == 0) {
+    conv_algorithm = ConvAlgorithm::Auto;
+  } else if (std::strcmp(name, "direct") == 0) {
+    conv_algorithm = ConvAlgorithm::Direct;
+  } else {
+    return fail(env, std::string("setConvAlgorithm: no algorithm named '") + name + "' (auto, direct)");
+  }
+  return str(env, name);
+}
+
 // setPrecision('fp32' | 'bf16'): which microkernel the GEMMs use; throws where bf16 cannot run.
 napi_value SetPrecision(napi_env env, napi_callback_info info) {
   char name[16];
@@ -490,6 +509,8 @@ napi_value Init(napi_env env, napi_value exports) {
       MOCO_FN("setIsa", SetIsa),
       MOCO_FN("precision", Precision),
       MOCO_FN("setPrecision", SetPrecision),
+      MOCO_FN("convAlgorithm", ConvAlgorithmName),
+      MOCO_FN("setConvAlgorithm", SetConvAlgorithm),
       MOCO_FN("bf16Unavailable", Bf16Unavailable),
       MOCO_FN("isaFeatures", IsaFeatures),
       MOCO_FN("conv2d", Conv<0>),

@@ -12,6 +12,8 @@ namespace {
 
 constexpr long KC = 256;  // depth of a packed panel: an MR x KC A strip plus a KC x NR B strip fit L1
 
+}  // namespace
+
 // B (k x n, element (p, j) at b[p * rs + j * cs]) packed whole: for each KC block starting at p0,
 // NR-column strips of kc rows at out + p0 * npad + strip * kc * NR; columns past n are zero.
 // Each strip is then converted by `cvt` where the microkernel reads another layout (GemmPackFn).
@@ -67,6 +69,8 @@ void rows_to_strip(const float* src, long rs, long mr, long kc, float* dst, long
     for (long p = 0; p < kc; p++) dst[p * MR + i] = r[p];
   }
 }
+
+namespace {
 
 // A row block packed into MR-row strips of kc columns; element (i, p) read as a[i * rs + p * cs].
 void pack_a_dense(long MR, const float* a, long rs, long cs, long mc, long kc, float* out, GemmPackFn cvt) {
@@ -257,6 +261,10 @@ void matmul(const GemmUkernel& uk, const float* a, const float* b, float* c, lon
 
 // y = conv2d(x, w): rows are output pixels, columns output channels, depth kh * kw * ci.
 void conv2d(const GemmUkernel& uk, const float* x, const float* w, float* y, const ConvShape& s, int threads) {
+  if (conv_algorithm == ConvAlgorithm::Auto && !uk.pack && winograd_applies(s)) {
+    conv2d_winograd(uk, x, w, false, y, s, threads);
+    return;
+  }
   const long MR = uk.mr;
   const long m = static_cast<long>(s.n) * s.oh * s.ow, k = static_cast<long>(s.kh) * s.kw * s.ci, n = s.co;
   static thread_local Scratch bbuf;
@@ -288,6 +296,13 @@ void conv2d(const GemmUkernel& uk, const float* x, const float* w, float* y, con
 // row is added back onto the input pixels its taps read. Threads own whole images, so no two
 // threads ever add to the same dx element.
 void conv2d_grad_input(const GemmUkernel& uk, const float* dy, const float* w, float* dx, const ConvShape& s, int threads) {
+  if (conv_algorithm == ConvAlgorithm::Auto && !uk.pack && winograd_applies(s)) {
+    // Stride 1: dx is dy convolved with the filter turned 180 degrees, its channel axes swapped,
+    // padded by 2 - p on the top and left.
+    const ConvShape g{s.n, s.oh, s.ow, s.co, 3, 3, s.ci, s.h, s.w, 1, 1, 2 - s.pt, 2 - s.pl};
+    conv2d_winograd(uk, dy, w, true, dx, g, threads);
+    return;
+  }
   const long MR = uk.mr, NR = uk.nr;
   const long m = static_cast<long>(s.n) * s.oh * s.ow, k = static_cast<long>(s.kh) * s.kw * s.ci, co = s.co;
   static thread_local Scratch bbuf;

@@ -34,6 +34,23 @@ void conv2d_grad_filter(const GemmUkernel& uk, const float* x, const float* dy, 
 void matmul(const GemmUkernel& uk, const float* a, const float* b, float* c, long batch, long m, long k, long n, bool ta,
             bool tb, long stride_a, long stride_b, int threads);
 
+// Packing shared by the drivers (gemm.cc). pack_b: B (k x n, element (p, j) at b[p * rs + j * cs])
+// as the microkernel's NR-column panels, KC rows a block. rows_to_strip: mr rows of kc values (row i
+// at src + i * rs) as one MR-row A strip, dst[p * MR + i].
+void pack_b(long NR, const float* b, long rs, long cs, long k, long n, float* out, int threads, GemmPackFn cvt);
+void rows_to_strip(const float* src, long rs, long mr, long kc, float* dst, long MR);
+
+// ---- Winograd F(2x2, 3x3) (winograd.cc) ----
+
+// Whether conv2d / conv2d_grad_input take the Winograd path for 3x3 stride-1 shapes ('auto', the
+// default) or always the direct GEMM ('direct'). Products on the bf16 microkernel stay direct.
+enum class ConvAlgorithm { Auto, Direct };
+extern ConvAlgorithm conv_algorithm;
+bool winograd_applies(const ConvShape& s);
+// y = conv2d(x, g), 3x3 stride 1; `flip` reads g from w rotated 180 degrees with ci and co swapped
+// (the input gradient as a convolution of dy).
+void conv2d_winograd(const GemmUkernel& uk, const float* x, const float* w, bool flip, float* y, const ConvShape& s, int threads);
+
 // ---- Memory-bound kernels (elementwise.cc) ----
 
 void batchnorm_train(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* var, float* rstd,

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import os from 'node:os';
 import { reRegisterWasm, setFusedKernels } from './register';
-import { configureNative, loadNative, nativeLoadError, setNativePrecision, type KernelSet, type NativeIsa, type Precision } from './native';
+import { configureNative, loadNative, nativeLoadError, setNativeConvAlgorithm, setNativePrecision, type ConvAlgorithm, type KernelSet, type NativeIsa, type Precision } from './native';
 import { patchForThreads, wasmBinaryDir, writeWorkerScript, type ThreadPatch } from './wasm-threads';
 import { formatAdapter, startWebgpu, type GpuAdapterReport } from './webgpu';
 
@@ -31,6 +31,13 @@ export interface InitBackendOptions {
    * `notes` says why. Default: $MOCO_CXR_PRECISION, else 'fp32'.
    */
   precision?: Precision;
+  /**
+   * 3x3 stride-1 convolutions and their input gradients on the native fp32 kernels: 'auto' runs
+   * Winograd F(2x2, 3x3) where it is faster (2.25x fewer products; sums differ from the direct
+   * product's in the last bits), 'direct' always the direct product. Default:
+   * $MOCO_CXR_CONV_ALGORITHM, else 'auto'.
+   */
+  convAlgorithm?: ConvAlgorithm;
   /** Called with each warning as it happens (also listed in `BackendInfo.warnings`); the package never prints. */
   onWarning?: (message: string) => void;
 }
@@ -51,6 +58,8 @@ export interface BackendInfo {
   nativeIsa: string | null;
   /** The products' precision in effect: 'bf16' only where it was asked for and runs. */
   precision: Precision;
+  /** The native kernels' convolution algorithm ('auto' or 'direct', see the option); null when they are off. */
+  convAlgorithm: ConvAlgorithm | null;
   /** On webgpu, the adapter it runs on (vendor, architecture, description; software or not); else null. */
   adapter: GpuAdapterReport | null;
 }
@@ -69,8 +78,8 @@ let pthreadWorkers: ThreadPatch['workers'] = [];
 /** What initBackend chose, or null before it ran. */
 export function backendInfo(): BackendInfo | null {
   if (!current) return null;
-  const { backend, threads, simd, notes, warnings, kernels, nativeIsa, precision, adapter } = current;
-  return { backend, threads, simd, notes: [...notes], warnings: [...warnings], kernels, nativeIsa, precision, adapter: adapter && { ...adapter } };
+  const { backend, threads, simd, notes, warnings, kernels, nativeIsa, precision, convAlgorithm, adapter } = current;
+  return { backend, threads, simd, notes: [...notes], warnings: [...warnings], kernels, nativeIsa, precision, convAlgorithm, adapter: adapter && { ...adapter } };
 }
 
 /**
@@ -113,6 +122,8 @@ const KERNEL_SETS = ['auto', 'native', 'wasm'] as const;
 const ISAS = ['avx512', 'avx2', 'generic'] as const;
 /** The products' precisions initBackend takes (option precision, $MOCO_CXR_PRECISION). */
 export const PRECISIONS: readonly Precision[] = ['fp32', 'bf16'];
+/** The convolution algorithms initBackend takes (option convAlgorithm, $MOCO_CXR_CONV_ALGORITHM). */
+export const CONV_ALGORITHMS: readonly ConvAlgorithm[] = ['auto', 'direct'];
 
 /**
  * Switches the wasm kernels between the native set and tfjs' own, as the options (or
@@ -128,11 +139,16 @@ function applyKernels(info: BackendInfo, options: InitBackendOptions): void {
   if (isa !== undefined && !ISAS.includes(isa)) {
     throw new Error(`initBackend: nativeIsa must be one of ${ISAS.join(', ')} (option nativeIsa or MOCO_CXR_NATIVE_ISA); got ${JSON.stringify(isa)}`);
   }
+  const convAlgorithm = options.convAlgorithm ?? ((process.env.MOCO_CXR_CONV_ALGORITHM || undefined) as ConvAlgorithm | undefined) ?? 'auto';
+  if (!CONV_ALGORITHMS.includes(convAlgorithm)) {
+    throw new Error(`initBackend: convAlgorithm must be one of ${CONV_ALGORITHMS.join(', ')} (option convAlgorithm or MOCO_CXR_CONV_ALGORITHM); got ${JSON.stringify(convAlgorithm)}`);
+  }
   if (!PRECISIONS.includes(precision)) {
     throw new Error(`initBackend: precision must be one of ${PRECISIONS.join(', ')} (option precision or MOCO_CXR_PRECISION); got ${JSON.stringify(precision)}`);
   }
   info.notes = info.notes.filter((n) => !n.startsWith('native:') && !n.startsWith('precision:'));
   info.precision = 'fp32';
+  info.convAlgorithm = null;
   // bf16 asked for but not run is said in one line, never silent.
   const fp32Instead = (why: string) => {
     if (precision === 'bf16') info.notes.push(`precision: bf16 was asked for; the products run in fp32 because ${why}`);
@@ -168,6 +184,7 @@ function applyKernels(info: BackendInfo, options: InitBackendOptions): void {
   setFusedKernels(active !== null);
   info.kernels = active ? 'native' : 'wasm';
   info.nativeIsa = active;
+  if (active) info.convAlgorithm = setNativeConvAlgorithm(convAlgorithm);
   if (!active) {
     fp32Instead("bf16 runs only on the native kernels, and tfjs' wasm kernels compute");
   } else if (precision === 'bf16') {
@@ -221,7 +238,7 @@ async function start(name: BackendName, options: InitBackendOptions, notes: stri
       throw new Error(`${pkg} is not installed or failed to load (${e instanceof Error ? e.message.split('\n')[0] : String(e)}); install it with npm install ${pkg}@4.22.0`);
     }
     await setBackendOrThrow('tensorflow');
-    return { backend: name, threads: os.cpus().length, simd: false, notes, warnings: [], kernels: null, nativeIsa: null, precision: 'fp32', adapter: null };
+    return { backend: name, threads: os.cpus().length, simd: false, notes, warnings: [], kernels: null, nativeIsa: null, precision: 'fp32', convAlgorithm: null, adapter: null };
   }
   if (name === 'webgpu') {
     const adapter = await startWebgpu({ auto: options.prefer === undefined }, notes);
@@ -231,12 +248,12 @@ async function start(name: BackendName, options: InitBackendOptions, notes: stri
       warnings.push(w);
       options.onWarning?.(w);
     }
-    return { backend: 'webgpu', threads: 1, simd: false, notes, warnings, kernels: null, nativeIsa: null, precision: 'fp32', adapter };
+    return { backend: 'webgpu', threads: 1, simd: false, notes, warnings, kernels: null, nativeIsa: null, precision: 'fp32', convAlgorithm: null, adapter };
   }
   if (name === 'cpu') {
     await import('@tensorflow/tfjs-backend-cpu');
     await setBackendOrThrow('cpu');
-    return { backend: 'cpu', threads: 1, simd: false, notes, warnings: [], kernels: null, nativeIsa: null, precision: 'fp32', adapter: null };
+    return { backend: 'cpu', threads: 1, simd: false, notes, warnings: [], kernels: null, nativeIsa: null, precision: 'fp32', convAlgorithm: null, adapter: null };
   }
   return startWasm(options, notes);
 }
@@ -270,7 +287,7 @@ async function startWasm(options: InitBackendOptions, notes: string[]): Promise<
   if (requested > 1 && threadsAvailable) {
     try {
       const threads = await startWasmThreaded(wasm, factory, requested, options);
-      return { backend: 'wasm', threads, simd: true, notes, warnings: [], kernels: null, nativeIsa: null, precision: 'fp32', adapter: null };
+      return { backend: 'wasm', threads, simd: true, notes, warnings: [], kernels: null, nativeIsa: null, precision: 'fp32', convAlgorithm: null, adapter: null };
     } catch (e) {
       const msg = `threaded wasm start failed, using one thread: ${e instanceof Error ? e.message : String(e)}`;
       warnings.push(`wasm: ${msg}`);
@@ -284,7 +301,7 @@ async function startWasm(options: InitBackendOptions, notes: string[]): Promise<
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   wasm.setThreadsCount(1);
   await setBackendOrThrow('wasm');
-  return { backend: 'wasm', threads: wasm.getThreadsCount(), simd, notes, warnings, kernels: null, nativeIsa: null, precision: 'fp32', adapter: null };
+  return { backend: 'wasm', threads: wasm.getThreadsCount(), simd, notes, warnings, kernels: null, nativeIsa: null, precision: 'fp32', convAlgorithm: null, adapter: null };
 }
 
 /** Removes a started (or hung) wasm backend and registers its factory again, so it can restart. */

@@ -1,4 +1,4 @@
-export { initBackend, backendInfo, PRECISIONS } from './backend';
+export { initBackend, backendInfo, PRECISIONS, CONV_ALGORITHMS } from './backend';
 export type { BackendName, BackendInfo, InitBackendOptions } from './backend';
 export { registeredOverrides } from './register';
 export { ensureSyncReadable } from './sync-read';
@@ -7,4 +7,4 @@ export type { InPlaceEntry } from './in-place';
 export { isSoftwareAdapter, formatAdapter, swiftShaderIcd, webgpuAdapter } from './webgpu';
 export type { GpuAdapterReport } from './webgpu';
 export { FUSED, OPTIMIZER_KIND, activeNativeIsa, kernelsInUse, describeKernels } from './native';
-export type { KernelSet, NativeIsa, KernelsInUse, Precision } from './native';
+export type { ConvAlgorithm, KernelSet, NativeIsa, KernelsInUse, Precision } from './native';

@@ -5,6 +5,8 @@ export type KernelSet = 'native' | 'wasm';
 
 /** The matrix products' inputs: fp32, or rounded to bf16 with fp32 sums (native kernels on CPUs with AVX512_BF16). */
 export type Precision = 'fp32' | 'bf16';
+/** How the native kernels run 3x3 stride-1 convolutions: 'auto' (Winograd where faster) or 'direct'. */
+export type ConvAlgorithm = 'auto' | 'direct';
 
 /** What computes the running backend's kernels; a run resumed on other kernels differs in the last bits. */
 export interface KernelsInUse {

@@ -254,9 +254,12 @@ describe('native conv2d input gradient, large-layer path, against the cpu backen
       const [ref] = await onBackend('cpu', () => [tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(x as tf.Tensor4D, tf.tensor4d(wv, wShape), c.stride, pad), tf.tensor(dyv, yShape))))(tf.zeros(c.x))]);
       for (const isa of isas) {
         for (const threads of [1, 2]) {
-          await initBackend({ prefer: 'wasm', threads, kernels: 'native', nativeIsa: isa as 'generic' });
-          const [ours] = await onBackend('wasm', dx);
-          expect(relErr(ours, ref), `${isa}, ${threads} thread(s)`).toBeLessThan(1e-4);
+          // 'direct' keeps the large-layer GEMM path tested where 'auto' takes Winograd (stride 1).
+          for (const convAlgorithm of ['auto', 'direct'] as const) {
+            await initBackend({ prefer: 'wasm', threads, kernels: 'native', nativeIsa: isa as 'generic', convAlgorithm });
+            const [ours] = await onBackend('wasm', dx);
+            expect(relErr(ours, ref), `${isa}, ${threads} thread(s), ${convAlgorithm}`).toBeLessThan(1e-4);
+          }
         }
       }
     });

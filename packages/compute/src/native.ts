@@ -10,10 +10,10 @@ import { backend_util, getBackend, util, type KernelBackend, type KernelFunc, ty
 import type { HeapBackend } from './heap';
 import { OPTIMIZER_STEP_IN_PLACE } from './in-place';
 import { RELU_GRAD_KERNEL } from './gradients';
-import type { KernelSet, KernelsInUse, Precision } from './kernels-info';
+import type { ConvAlgorithm, KernelSet, KernelsInUse, Precision } from './kernels-info';
 
 export { describeKernels } from './kernels-info';
-export type { KernelSet, KernelsInUse, Precision } from './kernels-info';
+export type { ConvAlgorithm, KernelSet, KernelsInUse, Precision } from './kernels-info';
 
 /** The addon's surface (native/addon.cc). Views must be Float32Arrays of exactly the shapes' sizes. */
 export interface NativeAddon {
@@ -25,6 +25,9 @@ export interface NativeAddon {
   precision(): Precision;
   /** Throws, saying why, where bf16 cannot run (bf16Unavailable()). */
   setPrecision(name: Precision): Precision;
+  /** 3x3 stride-1 convolutions and their input gradients: Winograd F(2x2, 3x3) on fp32 products ('auto') or the direct GEMM. */
+  convAlgorithm(): ConvAlgorithm;
+  setConvAlgorithm(name: ConvAlgorithm): ConvAlgorithm;
   /** Why bf16 products cannot run with the active set on this CPU ('' when they can). */
   bf16Unavailable(): string;
   conv2d(x: Float32Array, w: Float32Array, y: Float32Array, shape: Int32Array, threads: number): void;
@@ -131,6 +134,12 @@ export function setNativePrecision(precision: Precision): string {
   const why = precision === 'bf16' ? a.bf16Unavailable() : '';
   a.setPrecision(why ? 'fp32' : precision);
   return why;
+}
+
+/** Sets the running native kernels' convolution algorithm; returns it (null while they are off). */
+export function setNativeConvAlgorithm(algorithm: ConvAlgorithm): ConvAlgorithm | null {
+  const a = state.enabled ? addon : null;
+  return a ? a.setConvAlgorithm(algorithm) : null;
 }
 
 /** The native kernels' product precision while they run, else null. */

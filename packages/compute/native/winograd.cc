@@ -1,0 +1,190 @@
+// Winograd F(2x2, 3x3) (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016)
+// for 3x3 stride-1 convolutions: each 2x2 block of outputs costs 16 products per channel pair
+// instead of 36, in 16 GEMMs (one per point of the 4x4 transform) through the same microkernel
+// as every other product here. A block of tiles is transformed, multiplied and transformed back
+// while it sits in L2, so no transformed tensor ever reaches memory.
+//   U = G g G^T (filter), V = B^T d B (4x4 input patch), y = A^T (U . V) A (summed over channels).
+// The transforms are compiled once (baseline) and the sums over channels are the microkernel's, in
+// order, so the bits are the same at any thread count and on AVX-512 and AVX2.
+#include "kernels.h"
+
+namespace mococxr {
+namespace {
+
+constexpr long KC = 256;  // as gemm.cc: depth of one microkernel call
+
+// U[xi][cin][cout] (row-major per xi) from the 3x3 filter g(kh, kw, cin, cout). The input-gradient
+// form reads w rotated by 180 degrees with its channel axes swapped: g(kh, kw, a, b) = w[2-kh][2-kw][b][a].
+void filter_transform(const float* w, long cin, long cout, bool flip, float* u, int threads) {
+  for_items(cin, threads, [&](int, long a) {
+    for (long b = 0; b < cout; b++) {
+      float g[3][3];
+      for (int r = 0; r < 3; r++)
+        for (int c = 0; c < 3; c++)
+          g[r][c] = flip ? w[((2 - r) * 3 + (2 - c)) * cin * cout + b * cin + a] : w[(r * 3 + c) * cin * cout + a * cout + b];
+      float t[4][3];  // G g
+      for (int c = 0; c < 3; c++) {
+        t[0][c] = g[0][c];
+        t[1][c] = 0.5f * (g[0][c] + g[1][c] + g[2][c]);
+        t[2][c] = 0.5f * (g[0][c] - g[1][c] + g[2][c]);
+        t[3][c] = g[2][c];
+      }
+      for (int r = 0; r < 4; r++) {  // (G g) G^T
+        const float v[4] = {t[r][0], 0.5f * (t[r][0] + t[r][1] + t[r][2]), 0.5f * (t[r][0] - t[r][1] + t[r][2]), t[r][2]};
+        for (int c = 0; c < 4; c++) u[((r * 4 + c) * cin + a) * cout + b] = v[c];
+      }
+    }
+  });
+}
+
+struct Tiles {
+  long th, tw, count;  // tiles per column and row of one image, all tiles of the batch
+};
+
+typedef float v4f __attribute__((vector_size(16)));
+typedef float v4fu __attribute__((vector_size(16), aligned(4), may_alias));
+
+// V = B^T d B for channels [0, n) of one 4x4 patch (src[a * 4 + b]: its pixel (a, b), n channels);
+// out[xi * stride + c] receives point xi. Four channels at a time.
+template <class V, class L, class S>
+inline void input_transform_at(const float* const* src, long c, float* out, long stride, L load, S store) {
+  V d[4][4];
+  for (int k = 0; k < 16; k++) d[k / 4][k % 4] = load(src[k] + c);
+  V bt[4][4];  // B^T d
+  for (int b = 0; b < 4; b++) {
+    bt[0][b] = d[0][b] - d[2][b];
+    bt[1][b] = d[1][b] + d[2][b];
+    bt[2][b] = d[2][b] - d[1][b];
+    bt[3][b] = d[1][b] - d[3][b];
+  }
+  for (int a = 0; a < 4; a++) {  // (B^T d) B
+    float* o = out + (a * 4) * stride + c;
+    store(o, bt[a][0] - bt[a][2]);
+    store(o + stride, bt[a][1] + bt[a][2]);
+    store(o + 2 * stride, bt[a][2] - bt[a][1]);
+    store(o + 3 * stride, bt[a][1] - bt[a][3]);
+  }
+}
+
+void input_transform(const float* const* src, long n, float* out, long stride) {
+  long c = 0;
+  for (; c + 4 <= n; c += 4)
+    input_transform_at<v4f>(src, c, out, stride, [](const float* p) { return *reinterpret_cast<const v4fu*>(p); },
+                            [](float* p, v4f v) { *reinterpret_cast<v4fu*>(p) = v; });
+  for (; c < n; c++)
+    input_transform_at<float>(src, c, out, stride, [](const float* p) { return *p; }, [](float* p, float v) { *p = v; });
+}
+
+// y = A^T M A for one tile: m[xi * stride + c] holds point xi; y00 is the tile's top-left output
+// (n channels), y10 the row below (null past the image's last row); `right` says whether the
+// right column is inside the image.
+template <class V, class L, class S>
+inline void output_transform_at(const float* m, long stride, long c, long n, float* y00, float* y10, bool right, L load, S store) {
+  V q[4][4];
+  for (int k = 0; k < 16; k++) q[k / 4][k % 4] = load(m + k * stride + c);
+  V at[2][4];  // A^T q
+  for (int b = 0; b < 4; b++) {
+    at[0][b] = q[0][b] + q[1][b] + q[2][b];
+    at[1][b] = q[1][b] - q[2][b] - q[3][b];
+  }
+  store(y00 + c, at[0][0] + at[0][1] + at[0][2]);
+  if (right) store(y00 + n + c, at[0][1] - at[0][2] - at[0][3]);
+  if (y10) {
+    store(y10 + c, at[1][0] + at[1][1] + at[1][2]);
+    if (right) store(y10 + n + c, at[1][1] - at[1][2] - at[1][3]);
+  }
+}
+
+void output_transform(const float* m, long stride, long n, float* y00, float* y10, bool right) {
+  long c = 0;
+  for (; c + 4 <= n; c += 4)
+    output_transform_at<v4f>(m, stride, c, n, y00, y10, right, [](const float* p) { return *reinterpret_cast<const v4fu*>(p); },
+                             [](float* p, v4f v) { *reinterpret_cast<v4fu*>(p) = v; });
+  for (; c < n; c++)
+    output_transform_at<float>(m, stride, c, n, y00, y10, right, [](const float* p) { return *p; }, [](float* p, float v) { *p = v; });
+}
+
+}  // namespace
+
+ConvAlgorithm conv_algorithm = ConvAlgorithm::Auto;
+
+// Also only while a block of at least 24 tiles fits the L2 budget (ci + co <= 512): with fewer,
+// each block streams the 16 filter panels again for too little work (ResNet18's 512-channel
+// layer ran 1.3x slower than direct).
+bool winograd_applies(const ConvShape& s) {
+  return s.kh == 3 && s.kw == 3 && s.sh == 1 && s.sw == 1 && s.pt <= 2 && s.pl <= 2 && s.oh > 0 && s.ow > 0 &&
+         s.ci + s.co <= 512;
+}
+
+// y = conv2d(x, g) for a 3x3 stride-1 shape, g read from w as filter_transform says (`flip` for the
+// input gradient, whose shape the caller has already turned round).
+void conv2d_winograd(const GemmUkernel& uk, const float* x, const float* w, bool flip, float* y, const ConvShape& s, int threads) {
+  const long MR = uk.mr, NR = uk.nr, cin = s.ci, cout = s.co;
+  const Tiles t{(s.oh + 1) / 2, (s.ow + 1) / 2, static_cast<long>(s.n) * ((s.oh + 1) / 2) * ((s.ow + 1) / 2)};
+  const long npad = round_up(cout, NR);
+  // The 16 filter matrices, transformed then packed as the microkernel's B panels.
+  static thread_local Scratch ubuf, upacked;
+  float* u = ubuf.get(16 * cin * cout);
+  filter_transform(w, cin, cout, flip, u, threads);
+  float* bp = upacked.get(16 * npad * cin);
+  for (int xi = 0; xi < 16; xi++) pack_b(NR, u + xi * cin * cout, cout, 1, cin, cout, bp + xi * npad * cin, threads, uk.pack);
+  // Tiles per block: the block's 16 transformed inputs and 16 products stay within about 768 KiB.
+  const long per = std::max<long>(1, (196608 / (16 * (cin + cout))) / MR);
+  const long T = std::min(per * MR, round_up(t.count, MR));
+  const long blocks = cdiv(t.count, T);
+  for_items(blocks, threads, [&](int, long blk) {
+    static thread_local Scratch vbuf, mbuf, rowbuf, zbuf;
+    const long g0 = blk * T, nt = std::min(T, t.count - g0), tpad = round_up(nt, MR);
+    float* v = vbuf.get(16 * tpad * cin);  // v[xi] holds tpad / MR strips of [cin][MR]
+    float* m = mbuf.get(16 * tpad * cout);  // m[xi][tile][cout]
+    float* rows = rowbuf.get(16 * MR * cin);  // one strip's tiles transformed: rows[xi][tile][cin]
+    float* zeros = zbuf.get(cin);
+    std::memset(zeros, 0, cin * sizeof(float));
+    for (long st = 0; st < tpad; st += MR) {
+      for (long i = st; i < st + MR; i++) {
+        float* out = rows + (i - st) * cin;  // + xi * MR * cin
+        if (i >= nt) {  // rows past the last tile: zeros, so the products there are finite
+          for (int xi = 0; xi < 16; xi++) std::memset(out + xi * MR * cin, 0, cin * sizeof(float));
+          continue;
+        }
+        const long g = g0 + i, img = g / (t.th * t.tw), r = g % (t.th * t.tw);
+        const long iy0 = (r / t.tw) * 2 - s.pt, ix0 = (r % t.tw) * 2 - s.pl;
+        const float* src[16];
+        for (int a = 0; a < 4; a++)
+          for (int b = 0; b < 4; b++) {
+            const long iy = iy0 + a, ix = ix0 + b;
+            src[a * 4 + b] = iy >= 0 && iy < s.h && ix >= 0 && ix < s.w ? x + ((img * s.h + iy) * s.w + ix) * cin : zeros;
+          }
+        input_transform(src, cin, out, MR * cin);
+      }
+      for (int xi = 0; xi < 16; xi++) rows_to_strip(rows + xi * MR * cin, cin, MR, cin, v + xi * tpad * cin + st * cin, MR);
+    }
+    // The 16 products, each tpad x cout over depth cin.
+    for (int xi = 0; xi < 16; xi++) {
+      float* vx = v + xi * tpad * cin;
+      if (uk.pack)
+        for (long st = 0; st < tpad; st += MR)
+          for (long p0 = 0; p0 < cin; p0 += KC) uk.pack(std::min(KC, cin - p0), MR, vx + st * cin + p0 * MR);
+      const float* bx = bp + xi * npad * cin;
+      float* mx = m + xi * tpad * cout;
+      for (long p0 = 0; p0 < cin; p0 += KC) {
+        const long kc = std::min(KC, cin - p0);
+        for (long j0 = 0; j0 < cout; j0 += NR) {
+          const float* bs = bx + p0 * npad + (j0 / NR) * kc * NR;
+          const int nr = static_cast<int>(std::min<long>(NR, cout - j0));
+          for (long i = 0; i < tpad; i += MR)
+            uk.fn(kc, vx + i * cin + p0 * MR, bs, mx + i * cout + j0, cout, static_cast<int>(MR), nr, p0 > 0);
+        }
+      }
+    }
+    // y = A^T M A for each tile, the outputs inside the image stored.
+    for (long i = 0; i < nt; i++) {
+      const long g = g0 + i, img = g / (t.th * t.tw), r = g % (t.th * t.tw);
+      const long oy = (r / t.tw) * 2, ox = (r % t.tw) * 2;
+      float* y00 = y + ((img * s.oh + oy) * s.ow + ox) * cout;
+      output_transform(m + i * cout, tpad * cout, cout, y00, oy + 1 < s.oh ? y00 + s.ow * cout : nullptr, ox + 1 < s.ow);
+    }
+  });
+}
+
+}  // namespace mococxr
