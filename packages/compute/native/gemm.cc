@@ -352,6 +352,10 @@ void conv2d_grad_input(const GemmUkernel& uk, const float* dy, const float* w, f
 // dw = im2col(x)^T dy: rows kh * kw * ci, columns co, depth the output pixels. Threads own ranges
 // of rows, so each sums its own rows over every pixel and nothing is reduced afterwards.
 void conv2d_grad_filter(const GemmUkernel& uk, const float* x, const float* dy, float* dw, const ConvShape& s, int threads) {
+  if (conv_algorithm == ConvAlgorithm::Auto && !uk.pack && winograd_applies(s) && s.n > 0) {
+    conv2d_grad_filter_winograd(uk, x, dy, dw, s, threads);
+    return;
+  }
   const long MR = uk.mr, NR = uk.nr;
   const long p = static_cast<long>(s.n) * s.oh * s.ow, k = static_cast<long>(s.kh) * s.kw * s.ci, co = s.co;
   std::memset(dw, 0, static_cast<size_t>(k) * co * sizeof(float));

@@ -50,6 +50,7 @@ bool winograd_applies(const ConvShape& s);
 // y = conv2d(x, g), 3x3 stride 1; `flip` reads g from w rotated 180 degrees with ci and co swapped
 // (the input gradient as a convolution of dy).
 void conv2d_winograd(const GemmUkernel& uk, const float* x, const float* w, bool flip, float* y, const ConvShape& s, int threads);
+void conv2d_grad_filter_winograd(const GemmUkernel& uk, const float* x, const float* dy, float* dw, const ConvShape& s, int threads);
 
 // ---- Memory-bound kernels (elementwise.cc) ----
 

@@ -104,6 +104,36 @@ void output_transform(const float* m, long stride, long n, float* y00, float* y1
     output_transform_at<float>(m, stride, c, n, y00, y10, right, [](const float* p) { return *p; }, [](float* p, float v) { *p = v; });
 }
 
+// The filter-gradient transforms. W = A dY A^T for one 2x2 block of dy (dy00, dy01, dy10, dy11,
+// n channels; an output outside the image reads zeros): out[xi * stride + c] receives point xi.
+template <class V, class L, class S>
+inline void dy_transform_at(const float* const* src, long c, float* out, long stride, L load, S store) {
+  V d[2][2];
+  for (int k = 0; k < 4; k++) d[k / 2][k % 2] = load(src[k] + c);
+  V ad[4][2];  // A dY
+  for (int b = 0; b < 2; b++) {
+    ad[0][b] = d[0][b];
+    ad[1][b] = d[0][b] + d[1][b];
+    ad[2][b] = d[0][b] - d[1][b];
+    ad[3][b] = -d[1][b];
+  }
+  for (int a = 0; a < 4; a++) {  // (A dY) A^T
+    float* o = out + (a * 4) * stride + c;
+    store(o, ad[a][0]);
+    store(o + stride, ad[a][0] + ad[a][1]);
+    store(o + 2 * stride, ad[a][0] - ad[a][1]);
+    store(o + 3 * stride, -ad[a][1]);
+  }
+}
+
+void dy_transform(const float* const* src, long n, float* out, long stride) {
+  long c = 0;
+  for (; c + 4 <= n; c += 4)
+    dy_transform_at<v4f>(src, c, out, stride, [](const float* p) { return *reinterpret_cast<const v4fu*>(p); },
+                         [](float* p, v4f v) { *reinterpret_cast<v4fu*>(p) = v; });
+  for (; c < n; c++) dy_transform_at<float>(src, c, out, stride, [](const float* p) { return *p; }, [](float* p, float v) { *p = v; });
+}
+
 }  // namespace
 
 ConvAlgorithm conv_algorithm = ConvAlgorithm::Auto;
@@ -183,6 +213,108 @@ void conv2d_winograd(const GemmUkernel& uk, const float* x, const float* w, bool
       const long oy = (r / t.tw) * 2, ox = (r % t.tw) * 2;
       float* y00 = y + ((img * s.oh + oy) * s.ow + ox) * cout;
       output_transform(m + i * cout, tpad * cout, cout, y00, oy + 1 < s.oh ? y00 + s.ow * cout : nullptr, ox + 1 < s.ow);
+    }
+  });
+}
+
+// dw = conv2d's filter gradient for a 3x3 stride-1 shape: dg = G^T [sum over tiles of V . W] G with
+// V = B^T d B (input patch) and W = A dY A^T (the tile's 2x2 of dy): 16 GEMMs with the tiles as
+// their depth. The tiles are split into parts fixed by the shape, each summed in order into its own
+// partial, and the partials added in part order, so the bits do not depend on the threads.
+void conv2d_grad_filter_winograd(const GemmUkernel& uk, const float* x, const float* dy, float* dw, const ConvShape& s, int threads) {
+  const long MR = uk.mr, NR = uk.nr, cin = s.ci, cout = s.co;
+  const Tiles t{(s.oh + 1) / 2, (s.ow + 1) / 2, static_cast<long>(s.n) * ((s.oh + 1) / 2) * ((s.ow + 1) / 2)};
+  const long cpad = round_up(cin, MR), npad = round_up(cout, NR);
+  // Parts of at least 1024 tiles (at most 8), and input channels in groups of strips, so that
+  // parts x groups gives the threads work; only the dy transform repeats across groups.
+  const long parts = std::max<long>(1, std::min<long>(8, t.count / 1024));
+  const long strips = cpad / MR;
+  const long groups = std::min(strips, std::max<long>(1, cdiv(4, parts)));
+  const long gstrips = cdiv(strips, groups);
+  const long per_part = cdiv(t.count, parts);
+  static thread_local Scratch sbuf;
+  float* partial = sbuf.get(parts * 16 * cpad * npad);  // [part][xi][cin (padded)][cout (padded)]
+  for_items(parts * groups, threads, [&](int, long item) {
+    static thread_local Scratch vbuf, wbuf, apbuf, bpbuf, zbuf;
+    const long part = item / groups, grp = item % groups;
+    const long c0 = grp * gstrips * MR, c1 = std::min(cin, (grp + 1) * gstrips * MR);
+    if (c0 >= c1) return;
+    const long cw = c1 - c0, cwpad = round_up(cw, MR);
+    const long g_begin = part * per_part, g_end = std::min(t.count, g_begin + per_part);
+    float* zeros = zbuf.get(std::max(cin, cout));
+    std::memset(zeros, 0, std::max(cin, cout) * sizeof(float));
+    float* v = vbuf.get(16 * KC * cw);      // v[xi][tile][cw]
+    float* w = wbuf.get(16 * KC * cout);    // w[xi][tile][cout]
+    float* ap = apbuf.get(cwpad * KC);      // one xi's A strips: [strip][tile][MR]
+    float* bp = bpbuf.get(npad * KC);       // one xi's B strips: [strip][tile][NR]
+    float* sp = partial + part * 16 * cpad * npad;
+    for (long g0 = g_begin; g0 < g_end; g0 += KC) {
+      const long kc = std::min(KC, g_end - g0);
+      for (long i = 0; i < kc; i++) {
+        const long g = g0 + i, img = g / (t.th * t.tw), r = g % (t.th * t.tw);
+        const long oy = (r / t.tw) * 2, ox = (r % t.tw) * 2;
+        const long iy0 = oy - s.pt, ix0 = ox - s.pl;
+        const float* src[16];
+        for (int a = 0; a < 4; a++)
+          for (int b = 0; b < 4; b++) {
+            const long iy = iy0 + a, ix = ix0 + b;
+            src[a * 4 + b] = iy >= 0 && iy < s.h && ix >= 0 && ix < s.w ? x + ((img * s.h + iy) * s.w + ix) * cin + c0 : zeros;
+          }
+        input_transform(src, cw, v + i * cw, KC * cw);
+        const float* dsrc[4];
+        for (int a = 0; a < 2; a++)
+          for (int b = 0; b < 2; b++)
+            dsrc[a * 2 + b] = oy + a < s.oh && ox + b < s.ow ? dy + ((img * s.oh + oy + a) * s.ow + ox + b) * cout : zeros;
+        dy_transform(dsrc, cout, w + i * cout, KC * cout);
+      }
+      for (int xi = 0; xi < 16; xi++) {
+        const float* vx = v + xi * KC * cw;
+        const float* wx = w + xi * KC * cout;
+        for (long st = 0; st < cwpad; st += MR) {  // A = V^T: rows the group's channels, depth the tiles
+          float* a = ap + st * kc;
+          const long mr = std::min(MR, cw - st);
+          for (long q = 0; q < kc; q++) {
+            std::memcpy(a + q * MR, vx + q * cw + st, mr * sizeof(float));
+            for (long i = mr; i < MR; i++) a[q * MR + i] = 0.f;
+          }
+          if (uk.pack) uk.pack(kc, MR, a);
+        }
+        for (long j0 = 0; j0 < npad; j0 += NR) {
+          float* b = bp + j0 * kc;
+          const long nr = std::min(NR, cout - j0);
+          for (long q = 0; q < kc; q++) {
+            std::memcpy(b + q * NR, wx + q * cout + j0, nr * sizeof(float));
+            for (long j = nr; j < NR; j++) b[q * NR + j] = 0.f;
+          }
+          if (uk.pack) uk.pack(kc, NR, b);
+        }
+        float* sx = sp + xi * cpad * npad + c0 * npad;
+        for (long st = 0; st < cwpad; st += MR)
+          for (long j0 = 0; j0 < npad; j0 += NR)
+            uk.fn(kc, ap + st * kc, bp + j0 * kc, sx + st * npad + j0, npad, static_cast<int>(MR), static_cast<int>(NR), g0 > g_begin);
+      }
+    }
+  });
+  // The partials in part order, then dg = G^T S G into dw[kh][kw][cin][cout].
+  for_items(cin, threads, [&](int, long a) {
+    for (long b = 0; b < cout; b++) {
+      float q[4][4];
+      for (int xi = 0; xi < 16; xi++) {
+        float sum = 0.f;
+        for (long part = 0; part < parts; part++) sum += partial[((part * 16 + xi) * cpad + a) * npad + b];
+        q[xi / 4][xi % 4] = sum;
+      }
+      float gt[3][4];  // G^T S
+      for (int c = 0; c < 4; c++) {
+        gt[0][c] = q[0][c] + 0.5f * (q[1][c] + q[2][c]);
+        gt[1][c] = 0.5f * (q[1][c] - q[2][c]);
+        gt[2][c] = 0.5f * (q[1][c] + q[2][c]) + q[3][c];
+      }
+      for (int r = 0; r < 3; r++) {  // (G^T S) G
+        dw[((r * 3 + 0) * cin + a) * cout + b] = gt[r][0] + 0.5f * (gt[r][1] + gt[r][2]);
+        dw[((r * 3 + 1) * cin + a) * cout + b] = 0.5f * (gt[r][1] - gt[r][2]);
+        dw[((r * 3 + 2) * cin + a) * cout + b] = 0.5f * (gt[r][1] + gt[r][2]) + gt[r][3];
+      }
     }
   });
 }

@@ -1,4 +1,4 @@
-// convAlgorithm 'auto': 3x3 stride-1 convolutions and their input gradients through Winograd
+// convAlgorithm 'auto': 3x3 stride-1 convolutions and both their gradients through Winograd
 // F(2x2, 3x3) on the native fp32 kernels. Checked against the direct product and the cpu backend,
 // for the same bits at any thread count and on AVX-512 and AVX2, and for where it must not apply.
 import * as tf from '@tensorflow/tfjs-core';
@@ -20,10 +20,10 @@ function forwardAndInputGrad(xv: Float32Array, xs: [number, number, number, numb
   return () => {
     const x = tf.tensor4d(xv, xs);
     const w = tf.tensor4d(wv, [3, 3, xs[3], co]);
-    const f = (a: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, w, 1, pad as 'same');
-    const y = f(x);
+    const f = (a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, pad as 'same');
+    const y = f(x, w);
     const dy = tf.tensor(Float32Array.from({ length: y.size }, (_, i) => Math.sin(i * 0.37)), y.shape);
-    return [y, tf.grad(f)(x, dy)];
+    return [y, ...tf.grads(f)([x, w], dy)];
   };
 }
 
@@ -48,9 +48,10 @@ describe('Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions', () => {
     { name: 'uneven padding, 2 on top, 0 on the left', x: [1, 6, 5, 4], co: 3, pad: [[0, 0], [2, 0], [0, 1], [0, 0]] },
     { name: 'one output pixel', x: [2, 3, 3, 7], co: 8, pad: 'valid' },
     { name: 'channels past one microkernel depth (300 in)', x: [1, 6, 6, 300], co: 20, pad: 'same' },
+    { name: 'over 2,048 tiles (the filter gradient sums two partials)', x: [2, 66, 70, 3], co: 5, pad: 'same' },
   ];
   for (const c of cases) {
-    it(`${c.name}: x [${c.x}], co ${c.co}: output and input gradient within 1e-5 of the direct product and 1e-4 of the cpu backend`, async () => {
+    it(`${c.name}: x [${c.x}], co ${c.co}: output and both gradients within 1e-5 of the direct product and 1e-4 of the cpu backend`, async () => {
       const xv = randn(rng, c.x).values;
       const wv = randn(rng, [3, 3, c.x[3], c.co]).values;
       const run = forwardAndInputGrad(xv, c.x, wv, c.co, c.pad);
@@ -62,8 +63,8 @@ describe('Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions', () => {
         const before = tf.memory().numTensors;
         const wino = await onBackend('wasm', run);
         expect(tf.memory().numTensors).toBe(before);
-        for (let j = 0; j < 2; j++) {
-          const what = `${isa} ${['y', 'dx'][j]}`;
+        for (let j = 0; j < 3; j++) {
+          const what = `${isa} ${['y', 'dx', 'dw'][j]}`;
           // Not the direct product's bits: the Winograd path really ran.
           expect(Array.from(wino[j]), what).not.toEqual(Array.from(direct[j]));
           expect(relErr(wino[j], direct[j]), what).toBeLessThan(1e-5);
@@ -84,7 +85,7 @@ describe('Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions', () => {
       }
     }
     expect(seen.length).toBeGreaterThan(1);
-    for (const s of seen.slice(1)) for (let j = 0; j < 2; j++) expect(Array.from(s[j])).toEqual(Array.from(seen[0][j]));
+    for (const s of seen.slice(1)) for (let j = 0; j < 3; j++) expect(Array.from(s[j])).toEqual(Array.from(seen[0][j]));
   });
 
   it('leaves strided, non-3x3 and wide (ci + co > 512) convolutions to the direct product, bit for bit', async () => {
