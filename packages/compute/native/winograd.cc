@@ -140,10 +140,12 @@ ConvAlgorithm conv_algorithm = ConvAlgorithm::Auto;
 
 // Also only while a block of at least 24 tiles fits the L2 budget (ci + co <= 512): with fewer,
 // each block streams the 16 filter panels again for too little work (ResNet18's 512-channel
-// layer ran 1.3x slower than direct).
+// layer ran 1.3x slower than direct). And only with 1,024 output pixels or more: below that the
+// filter transform costs more than the products save (ResNet18's 256-channel layer at 64 px,
+// 256 outputs, ran 2x slower).
 bool winograd_applies(const ConvShape& s) {
   return s.kh == 3 && s.kw == 3 && s.sh == 1 && s.sw == 1 && s.pt <= 2 && s.pl <= 2 && s.oh > 0 && s.ow > 0 &&
-         s.ci + s.co <= 512;
+         s.ci + s.co <= 512 && static_cast<long>(s.n) * s.oh * s.ow >= 1024;
 }
 
 // y = conv2d(x, g) for a 3x3 stride-1 shape, g read from w as filter_transform says (`flip` for the
@@ -225,9 +227,9 @@ void conv2d_grad_filter_winograd(const GemmUkernel& uk, const float* x, const fl
   const long MR = uk.mr, NR = uk.nr, cin = s.ci, cout = s.co;
   const Tiles t{(s.oh + 1) / 2, (s.ow + 1) / 2, static_cast<long>(s.n) * ((s.oh + 1) / 2) * ((s.ow + 1) / 2)};
   const long cpad = round_up(cin, MR), npad = round_up(cout, NR);
-  // Parts of at least 1024 tiles (at most 8), and input channels in groups of strips, so that
+  // Parts of at least 256 tiles (at most 8), and input channels in groups of strips, so that
   // parts x groups gives the threads work; only the dy transform repeats across groups.
-  const long parts = std::max<long>(1, std::min<long>(8, t.count / 1024));
+  const long parts = std::max<long>(1, std::min<long>(8, t.count / 256));
   const long strips = cpad / MR;
   const long groups = std::min(strips, std::max<long>(1, cdiv(4, parts)));
   const long gstrips = cdiv(strips, groups);

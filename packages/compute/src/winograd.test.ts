@@ -41,14 +41,15 @@ describe('Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions', () => {
   });
 
   const rng = new Rng(4242);
+  // Every case has at least 1,024 output pixels and 512 tiles, so all three products take Winograd.
   const cases: Array<{ name: string; x: [number, number, number, number]; co: number; pad: Pad }> = [
-    { name: 'ResNet block, pad 1', x: [2, 14, 14, 32], co: 32, pad: 'same' },
-    { name: 'odd sizes (a last tile half outside), pad 1', x: [3, 9, 7, 5], co: 11, pad: 'same' },
-    { name: 'valid', x: [2, 8, 11, 6], co: 9, pad: 'valid' },
-    { name: 'uneven padding, 2 on top, 0 on the left', x: [1, 6, 5, 4], co: 3, pad: [[0, 0], [2, 0], [0, 1], [0, 0]] },
-    { name: 'one output pixel', x: [2, 3, 3, 7], co: 8, pad: 'valid' },
-    { name: 'channels past one microkernel depth (300 in)', x: [1, 6, 6, 300], co: 20, pad: 'same' },
-    { name: 'over 2,048 tiles (the filter gradient sums two partials)', x: [2, 66, 70, 3], co: 5, pad: 'same' },
+    { name: 'ResNet block, pad 1', x: [4, 24, 24, 32], co: 32, pad: 'same' },
+    { name: 'odd sizes (a last tile half outside), pad 1', x: [9, 17, 15, 5], co: 11, pad: 'same' },
+    { name: 'valid', x: [8, 20, 23, 6], co: 9, pad: 'valid' },
+    { name: 'uneven padding, 2 on top, 0 on the left', x: [16, 14, 13, 4], co: 3, pad: [[0, 0], [2, 0], [0, 1], [0, 0]] },
+    { name: 'one output pixel per image', x: [1200, 3, 3, 7], co: 8, pad: 'valid' },
+    { name: 'channels past one microkernel depth (300 in)', x: [4, 24, 24, 300], co: 4, pad: 'same' },
+    { name: 'over 2,048 tiles (the filter gradient sums several partials)', x: [2, 66, 70, 3], co: 5, pad: 'same' },
   ];
   for (const c of cases) {
     it(`${c.name}: x [${c.x}], co ${c.co}: output and both gradients within 1e-5 of the direct product and 1e-4 of the cpu backend`, async () => {
@@ -75,7 +76,7 @@ describe('Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions', () => {
   }
 
   it('gives the same bits with 1 and 2 threads, and on AVX-512 and AVX2', async () => {
-    const xs: [number, number, number, number] = [4, 13, 12, 24];
+    const xs: [number, number, number, number] = [8, 17, 16, 24];
     const run = forwardAndInputGrad(randn(rng, xs).values, xs, randn(rng, [3, 3, 24, 40]).values, 40, 'same');
     const seen: Float32Array[][] = [];
     for (const isa of isas) {
@@ -88,11 +89,12 @@ describe('Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions', () => {
     for (const s of seen.slice(1)) for (let j = 0; j < 3; j++) expect(Array.from(s[j])).toEqual(Array.from(seen[0][j]));
   });
 
-  it('leaves strided, non-3x3 and wide (ci + co > 512) convolutions to the direct product, bit for bit', async () => {
+  it('leaves strided, non-3x3, wide (ci + co > 512) and small (under 1,024 outputs) convolutions to the direct product, bit for bit', async () => {
     const shapes: Array<{ x: [number, number, number, number]; k: number; co: number; stride: number }> = [
-      { x: [1, 9, 9, 8], k: 3, co: 8, stride: 2 },
-      { x: [1, 9, 9, 8], k: 5, co: 8, stride: 1 },
-      { x: [1, 4, 4, 300], k: 3, co: 260, stride: 1 },
+      { x: [4, 40, 40, 8], k: 3, co: 8, stride: 2 },
+      { x: [1, 40, 40, 8], k: 5, co: 8, stride: 1 },
+      { x: [4, 16, 16, 300], k: 3, co: 260, stride: 1 },
+      { x: [1, 30, 30, 8], k: 3, co: 8, stride: 1 },
     ];
     for (const s of shapes) {
       const xv = randn(rng, s.x).values;
@@ -108,5 +110,17 @@ describe('Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions', () => {
       const auto = await onBackend('wasm', run);
       for (let j = 0; j < 2; j++) expect(Array.from(auto[j]), `${JSON.stringify(s)} ${j}`).toEqual(Array.from(direct[j]));
     }
+  });
+
+  it('takes the filter gradient direct below 512 tiles while the output still takes Winograd', async () => {
+    const xs: [number, number, number, number] = [16, 8, 8, 16]; // 1,024 outputs, 256 tiles
+    const run = forwardAndInputGrad(randn(rng, xs).values, xs, randn(rng, [3, 3, 16, 16]).values, 16, 'same');
+    await initBackend({ prefer: 'wasm', threads: 2, kernels: 'native', convAlgorithm: 'direct' });
+    const direct = await onBackend('wasm', run);
+    await initBackend({ prefer: 'wasm', threads: 2, kernels: 'native', convAlgorithm: 'auto' });
+    const auto = await onBackend('wasm', run);
+    expect(Array.from(auto[0])).not.toEqual(Array.from(direct[0]));
+    expect(relErr(auto[0], direct[0])).toBeLessThan(1e-5);
+    expect(Array.from(auto[2])).toEqual(Array.from(direct[2]));
   });
 });
