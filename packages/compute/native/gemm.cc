@@ -244,6 +244,10 @@ void scatter_rows(const ConvShape& s, const float* cb, long k, long m0, long row
 
 }  // namespace
 
+void gemm_dense_a(const GemmUkernel& uk, long m, long n, long k, const float* a, long lda, const float* bp, float* c, long ldc, int threads) {
+  gemm_packed_b(uk, m, n, k, bp, c, ldc, [&](long m0, long mc, long p0, long kc, float* dst) { pack_a_dense(uk.mr, a + m0 * lda + p0, lda, 1, mc, kc, dst, uk.pack); }, threads);
+}
+
 void matmul(const GemmUkernel& uk, const float* a, const float* b, float* c, long batch, long m, long k, long n, bool ta,
             bool tb, long stride_a, long stride_b, int threads) {
   static thread_local Scratch bbuf;
@@ -354,8 +358,9 @@ void conv2d_grad_input(const GemmUkernel& uk, const float* dy, const float* w, f
 void conv2d_grad_filter(const GemmUkernel& uk, const float* x, const float* dy, float* dw, const ConvShape& s, int threads) {
   // The filter gradient's tiles are its GEMMs' depth: with under 512 of them the transforms cost
   // more than the products save (ResNet18's 128-channel layer at 64 px, 256 tiles, ran 1.2x slower).
+  // Wide layers (ci + co > 512) stay direct: their partial sums would take 16 ci x co per part.
   const long tiles = static_cast<long>(s.n) * ((s.oh + 1) / 2) * ((s.ow + 1) / 2);
-  if (conv_algorithm == ConvAlgorithm::Auto && !uk.pack && winograd_applies(s) && tiles >= 512) {
+  if (conv_algorithm == ConvAlgorithm::Auto && !uk.pack && winograd_applies(s) && tiles >= 512 && s.ci + s.co <= 512) {
     conv2d_grad_filter_winograd(uk, x, dy, dw, s, threads);
     return;
   }

@@ -39,6 +39,8 @@ void matmul(const GemmUkernel& uk, const float* a, const float* b, float* c, lon
 // at src + i * rs) as one MR-row A strip, dst[p * MR + i].
 void pack_b(long NR, const float* b, long rs, long cs, long k, long n, float* out, int threads, GemmPackFn cvt);
 void rows_to_strip(const float* src, long rs, long mr, long kc, float* dst, long MR);
+// C (m x n, row stride ldc) = A B: A row-major (row stride lda), B already packed by pack_b.
+void gemm_dense_a(const GemmUkernel& uk, long m, long n, long k, const float* a, long lda, const float* bp, float* c, long ldc, int threads);
 
 // ---- Winograd F(2x2, 3x3) (winograd.cc) ----
 

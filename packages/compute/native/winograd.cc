@@ -138,14 +138,11 @@ void dy_transform(const float* const* src, long n, float* out, long stride) {
 
 ConvAlgorithm conv_algorithm = ConvAlgorithm::Auto;
 
-// Also only while a block of at least 24 tiles fits the L2 budget (ci + co <= 512): with fewer,
-// each block streams the 16 filter panels again for too little work (ResNet18's 512-channel
-// layer ran 1.3x slower than direct). And only with 1,024 output pixels or more: below that the
-// filter transform costs more than the products save (ResNet18's 256-channel layer at 64 px,
-// 256 outputs, ran 2x slower).
+// Only with 1,024 output pixels or more: below that the filter transform costs more than the
+// products save (ResNet18's 256-channel layer at 64 px, 256 outputs, ran 2x slower).
 bool winograd_applies(const ConvShape& s) {
   return s.kh == 3 && s.kw == 3 && s.sh == 1 && s.sw == 1 && s.pt <= 2 && s.pl <= 2 && s.oh > 0 && s.ow > 0 &&
-         s.ci + s.co <= 512 && static_cast<long>(s.n) * s.oh * s.ow >= 1024;
+         static_cast<long>(s.n) * s.oh * s.ow >= 1024;
 }
 
 // y = conv2d(x, g) for a 3x3 stride-1 shape, g read from w as filter_transform says (`flip` for the
@@ -162,6 +159,41 @@ void conv2d_winograd(const GemmUkernel& uk, const float* x, const float* w, bool
   for (int xi = 0; xi < 16; xi++) pack_b(NR, u + xi * cin * cout, cout, 1, cin, cout, bp + xi * npad * cin, threads, uk.pack);
   // Tiles per block: the block's 16 transformed inputs and 16 products stay within about 768 KiB.
   const long per = std::max<long>(1, (196608 / (16 * (cin + cout))) / MR);
+  if (per < 2) {
+    // Wide layers (ci + co > 512): blocks of a few tiles would stream the 16 filter panels again
+    // for little work, so every tile is transformed first and each point is one GEMM over all
+    // tiles, split across the threads as any other GEMM.
+    static thread_local Scratch vall, mall, zb;
+    float* v = vall.get(16 * t.count * cin);   // v[xi][tile][cin]
+    float* m = mall.get(16 * t.count * cout);  // m[xi][tile][cout]
+    float* zeros = zb.get(cin);
+    std::memset(zeros, 0, cin * sizeof(float));
+    const long chunk = 32;
+    for_items(cdiv(t.count, chunk), threads, [&](int, long it) {
+      for (long g = it * chunk; g < std::min(t.count, (it + 1) * chunk); g++) {
+        const long img = g / (t.th * t.tw), r = g % (t.th * t.tw);
+        const long iy0 = (r / t.tw) * 2 - s.pt, ix0 = (r % t.tw) * 2 - s.pl;
+        const float* src[16];
+        for (int a = 0; a < 4; a++)
+          for (int b = 0; b < 4; b++) {
+            const long iy = iy0 + a, ix = ix0 + b;
+            src[a * 4 + b] = iy >= 0 && iy < s.h && ix >= 0 && ix < s.w ? x + ((img * s.h + iy) * s.w + ix) * cin : zeros;
+          }
+        input_transform(src, cin, v + g * cin, t.count * cin);
+      }
+    });
+    for (int xi = 0; xi < 16; xi++)
+      gemm_dense_a(uk, t.count, cout, cin, v + xi * t.count * cin, cin, bp + xi * npad * cin, m + xi * t.count * cout, cout, threads);
+    for_items(cdiv(t.count, chunk), threads, [&](int, long it) {
+      for (long g = it * chunk; g < std::min(t.count, (it + 1) * chunk); g++) {
+        const long img = g / (t.th * t.tw), r = g % (t.th * t.tw);
+        const long oy = (r / t.tw) * 2, ox = (r % t.tw) * 2;
+        float* y00 = y + ((img * s.oh + oy) * s.ow + ox) * cout;
+        output_transform(m + g * cout, t.count * cout, cout, y00, oy + 1 < s.oh ? y00 + s.ow * cout : nullptr, ox + 1 < s.ow);
+      }
+    });
+    return;
+  }
   const long T = std::min(per * MR, round_up(t.count, MR));
   const long blocks = cdiv(t.count, T);
   for_items(blocks, threads, [&](int, long blk) {
