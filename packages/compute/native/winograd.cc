@@ -134,6 +134,27 @@ void dy_transform(const float* const* src, long n, float* out, long stride) {
   for (; c < n; c++) dy_transform_at<float>(src, c, out, stride, [](const float* p) { return *p; }, [](float* p, float v) { *p = v; });
 }
 
+// The 16 pixels of tile g's 4x4 input patch (channel c0 on), `zeros` where the patch leaves the image.
+inline void patch_pixels(const float* x, const ConvShape& s, const Tiles& t, long g, long c0, const float* zeros, const float* src[16]) {
+  const long img = g / (t.th * t.tw), r = g % (t.th * t.tw);
+  const long iy0 = (r / t.tw) * 2 - s.pt, ix0 = (r % t.tw) * 2 - s.pl;
+  for (int a = 0; a < 4; a++)
+    for (int b = 0; b < 4; b++) {
+      const long iy = iy0 + a, ix = ix0 + b;
+      src[a * 4 + b] = iy >= 0 && iy < s.h && ix >= 0 && ix < s.w ? x + ((img * s.h + iy) * s.w + ix) * s.ci + c0 : zeros;
+    }
+}
+
+// kc rows of `width` values (row q at src + q * ld) as one strip [kc][R], zero past width; then
+// converted by `cvt` where the microkernel reads another layout.
+inline void copy_strip(const float* src, long ld, long width, long kc, long R, float* dst, GemmPackFn cvt) {
+  for (long q = 0; q < kc; q++) {
+    std::memcpy(dst + q * R, src + q * ld, width * sizeof(float));
+    for (long i = width; i < R; i++) dst[q * R + i] = 0.f;
+  }
+  if (cvt) cvt(kc, R, dst);
+}
+
 }  // namespace
 
 ConvAlgorithm conv_algorithm = ConvAlgorithm::Auto;
@@ -171,14 +192,8 @@ void conv2d_winograd(const GemmUkernel& uk, const float* x, const float* w, bool
     const long chunk = 32;
     for_items(cdiv(t.count, chunk), threads, [&](int, long it) {
       for (long g = it * chunk; g < std::min(t.count, (it + 1) * chunk); g++) {
-        const long img = g / (t.th * t.tw), r = g % (t.th * t.tw);
-        const long iy0 = (r / t.tw) * 2 - s.pt, ix0 = (r % t.tw) * 2 - s.pl;
         const float* src[16];
-        for (int a = 0; a < 4; a++)
-          for (int b = 0; b < 4; b++) {
-            const long iy = iy0 + a, ix = ix0 + b;
-            src[a * 4 + b] = iy >= 0 && iy < s.h && ix >= 0 && ix < s.w ? x + ((img * s.h + iy) * s.w + ix) * cin : zeros;
-          }
+        patch_pixels(x, s, t, g, 0, zeros, src);
         input_transform(src, cin, v + g * cin, t.count * cin);
       }
     });
@@ -211,14 +226,8 @@ void conv2d_winograd(const GemmUkernel& uk, const float* x, const float* w, bool
           for (int xi = 0; xi < 16; xi++) std::memset(out + xi * MR * cin, 0, cin * sizeof(float));
           continue;
         }
-        const long g = g0 + i, img = g / (t.th * t.tw), r = g % (t.th * t.tw);
-        const long iy0 = (r / t.tw) * 2 - s.pt, ix0 = (r % t.tw) * 2 - s.pl;
         const float* src[16];
-        for (int a = 0; a < 4; a++)
-          for (int b = 0; b < 4; b++) {
-            const long iy = iy0 + a, ix = ix0 + b;
-            src[a * 4 + b] = iy >= 0 && iy < s.h && ix >= 0 && ix < s.w ? x + ((img * s.h + iy) * s.w + ix) * cin : zeros;
-          }
+        patch_pixels(x, s, t, g0 + i, 0, zeros, src);
         input_transform(src, cin, out, MR * cin);
       }
       for (int xi = 0; xi < 16; xi++) rows_to_strip(rows + xi * MR * cin, cin, MR, cin, v + xi * tpad * cin + st * cin, MR);
@@ -287,13 +296,8 @@ void conv2d_grad_filter_winograd(const GemmUkernel& uk, const float* x, const fl
       for (long i = 0; i < kc; i++) {
         const long g = g0 + i, img = g / (t.th * t.tw), r = g % (t.th * t.tw);
         const long oy = (r / t.tw) * 2, ox = (r % t.tw) * 2;
-        const long iy0 = oy - s.pt, ix0 = ox - s.pl;
         const float* src[16];
-        for (int a = 0; a < 4; a++)
-          for (int b = 0; b < 4; b++) {
-            const long iy = iy0 + a, ix = ix0 + b;
-            src[a * 4 + b] = iy >= 0 && iy < s.h && ix >= 0 && ix < s.w ? x + ((img * s.h + iy) * s.w + ix) * cin + c0 : zeros;
-          }
+        patch_pixels(x, s, t, g, c0, zeros, src);
         input_transform(src, cw, v + i * cw, KC * cw);
         const float* dsrc[4];
         for (int a = 0; a < 2; a++)
@@ -304,24 +308,9 @@ void conv2d_grad_filter_winograd(const GemmUkernel& uk, const float* x, const fl
       for (int xi = 0; xi < 16; xi++) {
         const float* vx = v + xi * KC * cw;
         const float* wx = w + xi * KC * cout;
-        for (long st = 0; st < cwpad; st += MR) {  // A = V^T: rows the group's channels, depth the tiles
-          float* a = ap + st * kc;
-          const long mr = std::min(MR, cw - st);
-          for (long q = 0; q < kc; q++) {
-            std::memcpy(a + q * MR, vx + q * cw + st, mr * sizeof(float));
-            for (long i = mr; i < MR; i++) a[q * MR + i] = 0.f;
-          }
-          if (uk.pack) uk.pack(kc, MR, a);
-        }
-        for (long j0 = 0; j0 < npad; j0 += NR) {
-          float* b = bp + j0 * kc;
-          const long nr = std::min(NR, cout - j0);
-          for (long q = 0; q < kc; q++) {
-            std::memcpy(b + q * NR, wx + q * cout + j0, nr * sizeof(float));
-            for (long j = nr; j < NR; j++) b[q * NR + j] = 0.f;
-          }
-          if (uk.pack) uk.pack(kc, NR, b);
-        }
+        // A = V^T (rows the group's channels, depth the tiles), B = W: both copied into strips.
+        for (long st = 0; st < cwpad; st += MR) copy_strip(vx + st, cw, std::min(MR, cw - st), kc, MR, ap + st * kc, uk.pack);
+        for (long j0 = 0; j0 < npad; j0 += NR) copy_strip(wx + j0, cout, std::min(NR, cout - j0), kc, NR, bp + j0 * kc, uk.pack);
         float* sx = sp + xi * cpad * npad + c0 * npad;
         for (long st = 0; st < cwpad; st += MR)
           for (long j0 = 0; j0 < npad; j0 += NR)
