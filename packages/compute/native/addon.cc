@@ -143,8 +143,8 @@ napi_value Bf16Unavailable(napi_env env, napi_callback_info) { return str(env, b
 
 napi_value Precision(napi_env env, napi_callback_info) { return str(env, bf16 ? "bf16" : "fp32"); }
 
-// convAlgorithm() / setConvAlgorithm('auto' | 'direct'): whether 3x3 stride-1 convolutions and their
-// input gradients take the Winograd F(2x2, 3x3) path (fp32 products only) or the direct GEMM.
+// convAlgorithm() / setConvAlgorithm('auto' | 'direct'): whether 3x3 stride-1 convolutions and both
+// their gradients take the Winograd F(2x2, 3x3) path (fp32 products only) or the direct GEMM.
 napi_value ConvAlgorithmName(napi_env env, napi_callback_info) {
   return str(env, conv_algorithm == ConvAlgorithm::Auto ? "auto" : "direct");
 }

@@ -265,7 +265,7 @@ void matmul(const GemmUkernel& uk, const float* a, const float* b, float* c, lon
 
 // y = conv2d(x, w): rows are output pixels, columns output channels, depth kh * kw * ci.
 void conv2d(const GemmUkernel& uk, const float* x, const float* w, float* y, const ConvShape& s, int threads) {
-  if (conv_algorithm == ConvAlgorithm::Auto && !uk.pack && winograd_applies(s)) {
+  if (winograd_runs(uk, s)) {
     conv2d_winograd(uk, x, w, false, y, s, threads);
     return;
   }
@@ -300,7 +300,7 @@ void conv2d(const GemmUkernel& uk, const float* x, const float* w, float* y, con
 // row is added back onto the input pixels its taps read. Threads own whole images, so no two
 // threads ever add to the same dx element.
 void conv2d_grad_input(const GemmUkernel& uk, const float* dy, const float* w, float* dx, const ConvShape& s, int threads) {
-  if (conv_algorithm == ConvAlgorithm::Auto && !uk.pack && winograd_applies(s)) {
+  if (winograd_runs(uk, s)) {
     // Stride 1: dx is dy convolved with the filter turned 180 degrees, its channel axes swapped,
     // padded by 2 - p on the top and left.
     const ConvShape g{s.n, s.oh, s.ow, s.co, 3, 3, s.ci, s.h, s.w, 1, 1, 2 - s.pt, 2 - s.pl};
@@ -356,11 +356,7 @@ void conv2d_grad_input(const GemmUkernel& uk, const float* dy, const float* w, f
 // dw = im2col(x)^T dy: rows kh * kw * ci, columns co, depth the output pixels. Threads own ranges
 // of rows, so each sums its own rows over every pixel and nothing is reduced afterwards.
 void conv2d_grad_filter(const GemmUkernel& uk, const float* x, const float* dy, float* dw, const ConvShape& s, int threads) {
-  // The filter gradient's tiles are its GEMMs' depth: with under 512 of them the transforms cost
-  // more than the products save (ResNet18's 128-channel layer at 64 px, 256 tiles, ran 1.2x slower).
-  // Wide layers (ci + co > 512) stay direct: their partial sums would take 16 ci x co per part.
-  const long tiles = static_cast<long>(s.n) * ((s.oh + 1) / 2) * ((s.ow + 1) / 2);
-  if (conv_algorithm == ConvAlgorithm::Auto && !uk.pack && winograd_applies(s) && tiles >= 512 && s.ci + s.co <= 512) {
+  if (winograd_filter_runs(uk, s)) {
     conv2d_grad_filter_winograd(uk, x, dy, dw, s, threads);
     return;
   }

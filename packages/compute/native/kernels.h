@@ -44,11 +44,14 @@ void gemm_dense_a(const GemmUkernel& uk, long m, long n, long k, const float* a,
 
 // ---- Winograd F(2x2, 3x3) (winograd.cc) ----
 
-// Whether conv2d / conv2d_grad_input take the Winograd path for 3x3 stride-1 shapes ('auto', the
-// default) or always the direct GEMM ('direct'). Products on the bf16 microkernel stay direct.
+// Whether 3x3 stride-1 convolutions and both their gradients may take the Winograd path ('auto',
+// the default) or always the direct GEMM ('direct'). Products on the bf16 microkernel stay direct.
 enum class ConvAlgorithm { Auto, Direct };
 extern ConvAlgorithm conv_algorithm;
-bool winograd_applies(const ConvShape& s);
+// Whether conv2d and conv2d_grad_input (winograd_runs) or conv2d_grad_filter (winograd_filter_runs)
+// take the Winograd path for this shape on this microkernel: every rule is in winograd.cc.
+bool winograd_runs(const GemmUkernel& uk, const ConvShape& s);
+bool winograd_filter_runs(const GemmUkernel& uk, const ConvShape& s);
 // y = conv2d(x, g), 3x3 stride 1; `flip` reads g from w rotated 180 degrees with ci and co swapped
 // (the input gradient as a convolution of dy).
 void conv2d_winograd(const GemmUkernel& uk, const float* x, const float* w, bool flip, float* y, const ConvShape& s, int threads);

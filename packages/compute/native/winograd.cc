@@ -44,100 +44,128 @@ struct Tiles {
 typedef float v4f __attribute__((vector_size(16)));
 typedef float v4fu __attribute__((vector_size(16), aligned(4), may_alias));
 
-// V = B^T d B for channels [0, n) of one 4x4 patch (src[a * 4 + b]: its pixel (a, b), n channels);
-// out[xi * stride + c] receives point xi. Four channels at a time.
-template <class V, class L, class S>
-inline void input_transform_at(const float* const* src, long c, float* out, long stride, L load, S store) {
-  V d[4][4];
-  for (int k = 0; k < 16; k++) d[k / 4][k % 4] = load(src[k] + c);
-  V bt[4][4];  // B^T d
-  for (int b = 0; b < 4; b++) {
-    bt[0][b] = d[0][b] - d[2][b];
-    bt[1][b] = d[1][b] + d[2][b];
-    bt[2][b] = d[2][b] - d[1][b];
-    bt[3][b] = d[1][b] - d[3][b];
-  }
-  for (int a = 0; a < 4; a++) {  // (B^T d) B
-    float* o = out + (a * 4) * stride + c;
-    store(o, bt[a][0] - bt[a][2]);
-    store(o + stride, bt[a][1] + bt[a][2]);
-    store(o + 2 * stride, bt[a][2] - bt[a][1]);
-    store(o + 3 * stride, bt[a][1] - bt[a][3]);
-  }
+// Four channels at a time, or one: the transforms below are written once for both.
+struct Quad {
+  typedef v4f V;
+  static V load(const float* p) { return *reinterpret_cast<const v4fu*>(p); }
+  static void store(float* p, V v) { *reinterpret_cast<v4fu*>(p) = v; }
+};
+struct One {
+  typedef float V;
+  static V load(const float* p) { return *p; }
+  static void store(float* p, V v) { *p = v; }
+};
+
+// op.template at<Quad>(c) for c = 0, 4, ... while four channels remain, then op.template at<One>(c).
+template <class Op>
+inline void over_channels(long n, const Op& op) {
+  long c = 0;
+  for (; c + 4 <= n; c += 4) op.template at<Quad>(c);
+  for (; c < n; c++) op.template at<One>(c);
 }
 
-void input_transform(const float* const* src, long n, float* out, long stride) {
-  long c = 0;
-  for (; c + 4 <= n; c += 4)
-    input_transform_at<v4f>(src, c, out, stride, [](const float* p) { return *reinterpret_cast<const v4fu*>(p); },
-                            [](float* p, v4f v) { *reinterpret_cast<v4fu*>(p) = v; });
-  for (; c < n; c++)
-    input_transform_at<float>(src, c, out, stride, [](const float* p) { return *p; }, [](float* p, float v) { *p = v; });
-}
+// V = B^T d B for one 4x4 patch (src[a * 4 + b]: its pixel (a, b), n channels); out[xi * stride + c]
+// receives point xi.
+struct InputTransform {
+  const float* const* src;
+  float* out;
+  long stride;
+  template <class L>
+  void at(long c) const {
+    typename L::V d[4][4];
+    for (int k = 0; k < 16; k++) d[k / 4][k % 4] = L::load(src[k] + c);
+    typename L::V bt[4][4];  // B^T d
+    for (int b = 0; b < 4; b++) {
+      bt[0][b] = d[0][b] - d[2][b];
+      bt[1][b] = d[1][b] + d[2][b];
+      bt[2][b] = d[2][b] - d[1][b];
+      bt[3][b] = d[1][b] - d[3][b];
+    }
+    for (int a = 0; a < 4; a++) {  // (B^T d) B
+      float* o = out + (a * 4) * stride + c;
+      L::store(o, bt[a][0] - bt[a][2]);
+      L::store(o + stride, bt[a][1] + bt[a][2]);
+      L::store(o + 2 * stride, bt[a][2] - bt[a][1]);
+      L::store(o + 3 * stride, bt[a][1] - bt[a][3]);
+    }
+  }
+};
+
+inline void input_transform(const float* const* src, long n, float* out, long stride) { over_channels(n, InputTransform{src, out, stride}); }
 
 // y = A^T M A for one tile: m[xi * stride + c] holds point xi; y00 is the tile's top-left output
 // (n channels), y10 the row below (null past the image's last row); `right` says whether the
 // right column is inside the image.
-template <class V, class L, class S>
-inline void output_transform_at(const float* m, long stride, long c, long n, float* y00, float* y10, bool right, L load, S store) {
-  V q[4][4];
-  for (int k = 0; k < 16; k++) q[k / 4][k % 4] = load(m + k * stride + c);
-  V at[2][4];  // A^T q
-  for (int b = 0; b < 4; b++) {
-    at[0][b] = q[0][b] + q[1][b] + q[2][b];
-    at[1][b] = q[1][b] - q[2][b] - q[3][b];
+struct OutputTransform {
+  const float* m;
+  long stride, n;
+  float *y00, *y10;
+  bool right;
+  template <class L>
+  void at(long c) const {
+    typename L::V q[4][4];
+    for (int k = 0; k < 16; k++) q[k / 4][k % 4] = L::load(m + k * stride + c);
+    typename L::V aq[2][4];  // A^T q
+    for (int b = 0; b < 4; b++) {
+      aq[0][b] = q[0][b] + q[1][b] + q[2][b];
+      aq[1][b] = q[1][b] - q[2][b] - q[3][b];
+    }
+    L::store(y00 + c, aq[0][0] + aq[0][1] + aq[0][2]);
+    if (right) L::store(y00 + n + c, aq[0][1] - aq[0][2] - aq[0][3]);
+    if (y10) {
+      L::store(y10 + c, aq[1][0] + aq[1][1] + aq[1][2]);
+      if (right) L::store(y10 + n + c, aq[1][1] - aq[1][2] - aq[1][3]);
+    }
   }
-  store(y00 + c, at[0][0] + at[0][1] + at[0][2]);
-  if (right) store(y00 + n + c, at[0][1] - at[0][2] - at[0][3]);
-  if (y10) {
-    store(y10 + c, at[1][0] + at[1][1] + at[1][2]);
-    if (right) store(y10 + n + c, at[1][1] - at[1][2] - at[1][3]);
+};
+
+// The filter-gradient transform of dy: W = A dY A^T for one 2x2 block (dy00, dy01, dy10, dy11, n
+// channels; an output outside the image reads zeros); out[xi * stride + c] receives point xi.
+struct DyTransform {
+  const float* const* src;
+  float* out;
+  long stride;
+  template <class L>
+  void at(long c) const {
+    typename L::V d[2][2];
+    for (int k = 0; k < 4; k++) d[k / 2][k % 2] = L::load(src[k] + c);
+    typename L::V ad[4][2];  // A dY
+    for (int b = 0; b < 2; b++) {
+      ad[0][b] = d[0][b];
+      ad[1][b] = d[0][b] + d[1][b];
+      ad[2][b] = d[0][b] - d[1][b];
+      ad[3][b] = -d[1][b];
+    }
+    for (int a = 0; a < 4; a++) {  // (A dY) A^T
+      float* o = out + (a * 4) * stride + c;
+      L::store(o, ad[a][0]);
+      L::store(o + stride, ad[a][0] + ad[a][1]);
+      L::store(o + 2 * stride, ad[a][0] - ad[a][1]);
+      L::store(o + 3 * stride, -ad[a][1]);
+    }
   }
+};
+
+// Where tile g's 2x2 outputs sit: image, top row, left column.
+struct TileAt {
+  long img, oy, ox;
+};
+inline TileAt tile_at(const Tiles& t, long g) {
+  const long r = g % (t.th * t.tw);
+  return {g / (t.th * t.tw), (r / t.tw) * 2, (r % t.tw) * 2};
 }
 
-void output_transform(const float* m, long stride, long n, float* y00, float* y10, bool right) {
-  long c = 0;
-  for (; c + 4 <= n; c += 4)
-    output_transform_at<v4f>(m, stride, c, n, y00, y10, right, [](const float* p) { return *reinterpret_cast<const v4fu*>(p); },
-                             [](float* p, v4f v) { *reinterpret_cast<v4fu*>(p) = v; });
-  for (; c < n; c++)
-    output_transform_at<float>(m, stride, c, n, y00, y10, right, [](const float* p) { return *p; }, [](float* p, float v) { *p = v; });
-}
-
-// The filter-gradient transforms. W = A dY A^T for one 2x2 block of dy (dy00, dy01, dy10, dy11,
-// n channels; an output outside the image reads zeros): out[xi * stride + c] receives point xi.
-template <class V, class L, class S>
-inline void dy_transform_at(const float* const* src, long c, float* out, long stride, L load, S store) {
-  V d[2][2];
-  for (int k = 0; k < 4; k++) d[k / 2][k % 2] = load(src[k] + c);
-  V ad[4][2];  // A dY
-  for (int b = 0; b < 2; b++) {
-    ad[0][b] = d[0][b];
-    ad[1][b] = d[0][b] + d[1][b];
-    ad[2][b] = d[0][b] - d[1][b];
-    ad[3][b] = -d[1][b];
-  }
-  for (int a = 0; a < 4; a++) {  // (A dY) A^T
-    float* o = out + (a * 4) * stride + c;
-    store(o, ad[a][0]);
-    store(o + stride, ad[a][0] + ad[a][1]);
-    store(o + 2 * stride, ad[a][0] - ad[a][1]);
-    store(o + 3 * stride, -ad[a][1]);
-  }
-}
-
-void dy_transform(const float* const* src, long n, float* out, long stride) {
-  long c = 0;
-  for (; c + 4 <= n; c += 4)
-    dy_transform_at<v4f>(src, c, out, stride, [](const float* p) { return *reinterpret_cast<const v4fu*>(p); },
-                         [](float* p, v4f v) { *reinterpret_cast<v4fu*>(p) = v; });
-  for (; c < n; c++) dy_transform_at<float>(src, c, out, stride, [](const float* p) { return *p; }, [](float* p, float v) { *p = v; });
+// Tile g's outputs from its 16 points (m[xi * stride + c]), those inside the image stored into y.
+inline void store_tile(const float* m, long stride, const ConvShape& s, const Tiles& t, long g, float* y) {
+  const TileAt at = tile_at(t, g);
+  float* y00 = y + ((at.img * s.oh + at.oy) * s.ow + at.ox) * s.co;
+  over_channels(s.co, OutputTransform{m, stride, s.co, y00, at.oy + 1 < s.oh ? y00 + s.ow * s.co : nullptr, at.ox + 1 < s.ow});
 }
 
 // The 16 pixels of tile g's 4x4 input patch (channel c0 on), `zeros` where the patch leaves the image.
 inline void patch_pixels(const float* x, const ConvShape& s, const Tiles& t, long g, long c0, const float* zeros, const float* src[16]) {
-  const long img = g / (t.th * t.tw), r = g % (t.th * t.tw);
-  const long iy0 = (r / t.tw) * 2 - s.pt, ix0 = (r % t.tw) * 2 - s.pl;
+  const TileAt at = tile_at(t, g);
+  const long img = at.img, iy0 = at.oy - s.pt, ix0 = at.ox - s.pl;
   for (int a = 0; a < 4; a++)
     for (int b = 0; b < 4; b++) {
       const long iy = iy0 + a, ix = ix0 + b;
@@ -159,11 +187,20 @@ inline void copy_strip(const float* src, long ld, long width, long kc, long R, f
 
 ConvAlgorithm conv_algorithm = ConvAlgorithm::Auto;
 
-// Only with 1,024 output pixels or more: below that the filter transform costs more than the
-// products save (ResNet18's 256-channel layer at 64 px, 256 outputs, ran 2x slower).
-bool winograd_applies(const ConvShape& s) {
-  return s.kh == 3 && s.kw == 3 && s.sh == 1 && s.sw == 1 && s.pt <= 2 && s.pl <= 2 && s.oh > 0 && s.ow > 0 &&
-         static_cast<long>(s.n) * s.oh * s.ow >= 1024;
+// 3x3 stride 1 on fp32 products, with convAlgorithm 'auto', and only with 1,024 output pixels or
+// more: below that the filter transform costs more than the products save (ResNet18's
+// 256-channel layer at 64 px, 256 outputs, took 3-4 ms against 2 ms direct).
+bool winograd_runs(const GemmUkernel& uk, const ConvShape& s) {
+  return conv_algorithm == ConvAlgorithm::Auto && !uk.pack && s.kh == 3 && s.kw == 3 && s.sh == 1 && s.sw == 1 &&
+         s.pt <= 2 && s.pl <= 2 && s.oh > 0 && s.ow > 0 && static_cast<long>(s.n) * s.oh * s.ow >= 1024;
+}
+
+// The filter gradient's tiles are its GEMMs' depth: with under 512 of them the transforms cost
+// more than the products save (ResNet18's 128-channel layer at 64 px, 256 tiles, ran 1.2x slower).
+// Wide layers (ci + co > 512) stay direct: their partial sums would take 16 ci x co per part.
+bool winograd_filter_runs(const GemmUkernel& uk, const ConvShape& s) {
+  const long tiles = static_cast<long>(s.n) * ((s.oh + 1) / 2) * ((s.ow + 1) / 2);
+  return winograd_runs(uk, s) && tiles >= 512 && s.ci + s.co <= 512;
 }
 
 // y = conv2d(x, g) for a 3x3 stride-1 shape, g read from w as filter_transform says (`flip` for the
@@ -200,12 +237,7 @@ void conv2d_winograd(const GemmUkernel& uk, const float* x, const float* w, bool
     for (int xi = 0; xi < 16; xi++)
       gemm_dense_a(uk, t.count, cout, cin, v + xi * t.count * cin, cin, bp + xi * npad * cin, m + xi * t.count * cout, cout, threads);
     for_items(cdiv(t.count, chunk), threads, [&](int, long it) {
-      for (long g = it * chunk; g < std::min(t.count, (it + 1) * chunk); g++) {
-        const long img = g / (t.th * t.tw), r = g % (t.th * t.tw);
-        const long oy = (r / t.tw) * 2, ox = (r % t.tw) * 2;
-        float* y00 = y + ((img * s.oh + oy) * s.ow + ox) * cout;
-        output_transform(m + g * cout, t.count * cout, cout, y00, oy + 1 < s.oh ? y00 + s.ow * cout : nullptr, ox + 1 < s.ow);
-      }
+      for (long g = it * chunk; g < std::min(t.count, (it + 1) * chunk); g++) store_tile(m + g * cout, t.count * cout, s, t, g, y);
     });
     return;
   }
@@ -251,12 +283,7 @@ void conv2d_winograd(const GemmUkernel& uk, const float* x, const float* w, bool
       }
     }
     // y = A^T M A for each tile, the outputs inside the image stored.
-    for (long i = 0; i < nt; i++) {
-      const long g = g0 + i, img = g / (t.th * t.tw), r = g % (t.th * t.tw);
-      const long oy = (r / t.tw) * 2, ox = (r % t.tw) * 2;
-      float* y00 = y + ((img * s.oh + oy) * s.ow + ox) * cout;
-      output_transform(m + i * cout, tpad * cout, cout, y00, oy + 1 < s.oh ? y00 + s.ow * cout : nullptr, ox + 1 < s.ow);
-    }
+    for (long i = 0; i < nt; i++) store_tile(m + i * cout, tpad * cout, s, t, g0 + i, y);
   });
 }
 
@@ -294,16 +321,15 @@ void conv2d_grad_filter_winograd(const GemmUkernel& uk, const float* x, const fl
     for (long g0 = g_begin; g0 < g_end; g0 += KC) {
       const long kc = std::min(KC, g_end - g0);
       for (long i = 0; i < kc; i++) {
-        const long g = g0 + i, img = g / (t.th * t.tw), r = g % (t.th * t.tw);
-        const long oy = (r / t.tw) * 2, ox = (r % t.tw) * 2;
         const float* src[16];
-        patch_pixels(x, s, t, g, c0, zeros, src);
+        patch_pixels(x, s, t, g0 + i, c0, zeros, src);
         input_transform(src, cw, v + i * cw, KC * cw);
+        const TileAt at = tile_at(t, g0 + i);
         const float* dsrc[4];
         for (int a = 0; a < 2; a++)
           for (int b = 0; b < 2; b++)
-            dsrc[a * 2 + b] = oy + a < s.oh && ox + b < s.ow ? dy + ((img * s.oh + oy + a) * s.ow + ox + b) * cout : zeros;
-        dy_transform(dsrc, cout, w + i * cout, KC * cout);
+            dsrc[a * 2 + b] = at.oy + a < s.oh && at.ox + b < s.ow ? dy + ((at.img * s.oh + at.oy + a) * s.ow + at.ox + b) * cout : zeros;
+        over_channels(cout, DyTransform{dsrc, w + i * cout, KC * cout});
       }
       for (int xi = 0; xi < 16; xi++) {
         const float* vx = v + xi * KC * cw;

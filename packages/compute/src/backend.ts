@@ -32,7 +32,7 @@ export interface InitBackendOptions {
    */
   precision?: Precision;
   /**
-   * 3x3 stride-1 convolutions and their input gradients on the native fp32 kernels: 'auto' runs
+   * 3x3 stride-1 convolutions and both their gradients on the native fp32 kernels: 'auto' runs
    * Winograd F(2x2, 3x3) where it is faster (2.25x fewer products; sums differ from the direct
    * product's in the last bits), 'direct' always the direct product. Default:
    * $MOCO_CXR_CONV_ALGORITHM, else 'auto'.

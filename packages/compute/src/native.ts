@@ -25,7 +25,7 @@ export interface NativeAddon {
   precision(): Precision;
   /** Throws, saying why, where bf16 cannot run (bf16Unavailable()). */
   setPrecision(name: Precision): Precision;
-  /** 3x3 stride-1 convolutions and their input gradients: Winograd F(2x2, 3x3) on fp32 products ('auto') or the direct GEMM. */
+  /** 3x3 stride-1 convolutions and both their gradients: Winograd F(2x2, 3x3) on fp32 products ('auto') or the direct GEMM. */
   convAlgorithm(): ConvAlgorithm;
   setConvAlgorithm(name: ConvAlgorithm): ConvAlgorithm;
   /** Why bf16 products cannot run with the active set on this CPU ('' when they can). */
